@@ -1,0 +1,106 @@
+"""
+Everything that happens in a room or between two people, as immutable events.
+
+Events are protocol-neutral: each front end renders them into its own wire
+format.  Every event has an id (increasing, unique within a hub) and the time
+it happened, so that history stores and later front ends can order and replay
+them.
+"""
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(Enum):
+    """
+    How a person said something: plainly, as an action (C{/me}), or as a
+    notice that automatic replies must never answer.
+    """
+
+    SAY = "say"
+    ACTION = "action"
+    NOTICE = "notice"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """
+    Who did something, as they were at that moment.
+
+    @ivar nick: the nickname.
+    @ivar user: the user name (IRC's ident); front ends without one use the
+        nickname.
+    @ivar host: the host the person is shown as coming from.
+    """
+
+    nick: str
+    user: str
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class Message(Event):
+    """Somebody said something to a room."""
+
+    source: Source
+    room: str
+    text: str
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateMessage(Event):
+    """Somebody said something to one other person."""
+
+    source: Source
+    target: str
+    text: str
+    kind: Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Joined(Event):
+    """Somebody joined a room."""
+
+    source: Source
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Parted(Event):
+    """Somebody left a room but stayed on the server."""
+
+    source: Source
+    room: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quit(Event):
+    """Somebody left the server, and with it every room they were in."""
+
+    source: Source
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NickChanged(Event):
+    """Somebody is now known by another nickname."""
+
+    source: Source
+    new_nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopicChanged(Event):
+    """Somebody changed (or cleared, with an empty topic) a room's topic."""
+
+    source: Source
+    room: str
+    topic: str

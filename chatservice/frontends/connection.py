@@ -1,0 +1,214 @@
+"""
+What every line-based front end does to defend itself, whatever its wire
+format: frame lines, discard overlong ones, slow down and then drop flooders,
+drop clients that stop reading, count connections per address and give
+unregistered connections a deadline.
+
+A front end subclasses L{GuardedLineReceiver} and implements the hooks at the
+bottom of the class; it sends with L{GuardedLineReceiver.send} and hangs up
+with L{GuardedLineReceiver.close}.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from twisted.internet import error
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
+
+from ..core.hub import Hub
+from ..core.limits import AddressLimiter, Limits, TokenBucket
+from .sendqueue import SendQueue
+
+
+class GuardedFactory(ServerFactory):
+    """
+    Builds a front end's protocols, sharing the hub, the limits and the
+    per-address counts among them.
+    """
+
+    def __init__(self, hub: Hub, limits: Limits, addresses: AddressLimiter):
+        self.hub = hub
+        self.limits = limits
+        self.addresses = addresses
+
+    @property
+    def clock(self) -> IReactorTime:
+        return self.hub.clock
+
+
+class GuardedLineReceiver(LineReceiver):
+    """
+    A C{LineReceiver} that accepts C{\\n} or C{\\r\\n}, keeps the connection
+    when a line is too long, and enforces the limits in L{Limits}.
+    """
+
+    delimiter = b"\n"
+    factory: GuardedFactory
+    log = Logger()
+
+    # Set when the connection was counted against its address.
+    _counted = False
+    # Why the server is closing the connection, once it has decided to.
+    _closing_reason: str | None = None
+    _discarding = False
+    _leftover = b""
+    _bucket: TokenBucket | None = None
+    _drain_call: IDelayedCall | None = None
+    _registration_deadline: IDelayedCall | None = None
+
+    # Connection life
+
+    def connectionMade(self) -> None:
+        limits = self.factory.limits
+        self.clock = self.factory.clock
+        self.peer_host = _host(self.transport)
+        # LineReceiver lets a line run MAX_LENGTH bytes before its delimiter;
+        # the +1 leaves room for the \r of a \r\n ending.
+        self.MAX_LENGTH = limits.max_line_length + 1
+        self.send_queue = SendQueue(self.transport, limits.max_send_queue,
+                                    self._send_queue_overflowed)
+        self._pending: deque[bytes] = deque()
+        if limits.flood_control:
+            self._bucket = TokenBucket(self.clock, limits.flood_rate, limits.flood_burst)
+        if not self.factory.addresses.acquire(self.peer_host):
+            self.log.info("Refused {peer}: too many connections from its address",
+                          peer=self.peer_host)
+            self.refuse_too_many_connections(self.factory.addresses.limit)
+            self.close("Too many connections from your address")
+            return
+        self._counted = True
+        self._registration_deadline = self.clock.callLater(
+            limits.registration_timeout, self._registration_timed_out)
+        self.log.info("Connection from {peer}", peer=self.peer_host)
+        self.connection_opened()
+
+    def connectionLost(self, reason: Failure = None) -> None:
+        for call in (self._registration_deadline, self._drain_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._pending.clear()
+        if self._counted:
+            self._counted = False
+            self.factory.addresses.release(self.peer_host)
+        if self._closing_reason is not None:
+            why = self._closing_reason
+        elif reason is not None and reason.check(error.ConnectionDone):
+            why = "Connection closed"
+        else:
+            why = "Connection reset"
+        self.log.info("Disconnected {peer}: {why}", peer=self.peer_host, why=why)
+        self.connection_closed(why)
+
+    def close(self, reason: str, abort: bool = False) -> None:
+        """
+        Hang up, telling the hub C{reason}; the first reason given is the one
+        that counts.  C{abort} drops the connection without flushing output.
+        """
+        if self._closing_reason is None:
+            self._closing_reason = reason
+            self.connection_closing(reason)
+        if abort:
+            self.transport.abortConnection()
+        else:
+            self.transport.loseConnection()
+
+    def registered(self) -> None:
+        """The client has signed in: the registration deadline no longer applies."""
+        if self._registration_deadline is not None and self._registration_deadline.active():
+            self._registration_deadline.cancel()
+        self._registration_deadline = None
+
+    def _registration_timed_out(self) -> None:
+        self._registration_deadline = None
+        self.close("Registration timed out")
+
+    # Output
+
+    def send(self, data: bytes) -> None:
+        self.send_queue.write(data)
+
+    def _send_queue_overflowed(self) -> None:
+        self.log.info("{peer} does not read its output; disconnecting", peer=self.peer_host)
+        self.close("Send queue exceeded", abort=True)
+
+    # Input: framing and overlong lines
+
+    def dataReceived(self, data: bytes) -> None:
+        data = self.filter_input(data)
+        while data and self._closing_reason is None:
+            if self._discarding:
+                end = data.find(b"\n")
+                if end < 0:
+                    return
+                data = data[end + 1:]
+                self._discarding = False
+                self.line_too_long()
+            super().dataReceived(data)
+            data, self._leftover = self._leftover, b""
+
+    def lineLengthExceeded(self, line: bytes) -> bytes:
+        # LineReceiver hands over the overlong line and everything buffered
+        # after it; dataReceived skips to the end of the overlong line and
+        # goes on with the rest, so lines after it are not lost.
+        self._discarding = True
+        self._leftover = line
+        return b""
+
+    def lineReceived(self, line: bytes) -> None:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if self._closing_reason is not None:
+            return
+        bucket = self._bucket
+        if bucket is None or (not self._pending and bucket.take()):
+            self.handle_line(line)
+            return
+        self._pending.append(line)
+        if len(self._pending) > self.factory.limits.flood_queue:
+            self.log.info("{peer} flooded; disconnecting", peer=self.peer_host)
+            self.close("Excess flood")
+        elif self._drain_call is None:
+            self._drain_call = self.clock.callLater(bucket.wait(), self._drain)
+
+    def _drain(self) -> None:
+        self._drain_call = None
+        bucket = self._bucket
+        while self._pending and self._closing_reason is None and bucket.take():
+            self.handle_line(self._pending.popleft())
+        if self._pending and self._closing_reason is None:
+            self._drain_call = self.clock.callLater(bucket.wait(), self._drain)
+
+    # Hooks for front ends
+
+    def filter_input(self, data: bytes) -> bytes:
+        """Transform raw input before it is split into lines."""
+        return data
+
+    def connection_opened(self) -> None:
+        """The connection was accepted."""
+
+    def refuse_too_many_connections(self, limit: int) -> None:
+        """Tell the client it is refused because its address has C{limit} connections."""
+
+    def handle_line(self, line: bytes) -> None:
+        """One line arrived, within the limits, without its line ending."""
+        raise NotImplementedError
+
+    def line_too_long(self) -> None:
+        """A line longer than the limit arrived and was discarded."""
+
+    def connection_closing(self, reason: str) -> None:
+        """The server decided to close the connection, for C{reason}."""
+
+    def connection_closed(self, reason: str) -> None:
+        """The connection is gone, for C{reason}; called exactly once."""
+
+
+def _host(transport) -> str:
+    peer = transport.getPeer()
+    return getattr(peer, "host", None) or str(peer)
