@@ -66,9 +66,7 @@ class Options(usage.Options):
 
     def opt_port(self, description: str) -> None:
         """
-        Listen for line chat on this Twisted endpoint (repeatable), e.g.
-        tcp:8000 or ssl:8443:privateKey=key.pem:certKey=cert.pem.
-        [default: tcp:8000]
+        Listen for line chat on this Twisted endpoint (repeatable), e.g. tcp:8000 or ssl:8443:privateKey=key.pem:certKey=cert.pem [default: tcp:8000]
         """
         self["port"].append(description)
 
