@@ -18,7 +18,7 @@ _DEFAULTS = Limits()
 def _positive(kind):
     def coerce(value: str):
         number = kind(value)
-        if number <= 0:
+        if not number > 0:  # also refuses NaN, which callLater cannot take
             raise ValueError(f"must be a positive number, not {value}")
         return number
     coerce.coerceDoc = "Must be positive."

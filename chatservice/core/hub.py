@@ -164,6 +164,8 @@ class Hub:
         new_key = names.fold(new_nick)
         if new_key != user.key:
             self._check_nick_free(new_nick)
+        elif problem := names.nick_problem(new_nick):
+            raise errors.ErroneousNick(problem)
         event = NickChanged(self._id(), self.clock.seconds(), user.source, new_nick)
         old_key = user.key
         user.nick, user.key = new_nick, new_key
@@ -190,9 +192,12 @@ class Hub:
         if user.key in room.members:
             return room, None
         event = Joined(self._id(), self.clock.seconds(), user.source, room.name)
-        self._fan_out(event, room.members.values())
+        # Join before telling the others: a member dropped while being told
+        # must not leave the joiner in a room the hub has forgotten.
+        recipients = list(room.members.values())
         room.members[user.key] = user
         user.rooms[room.key] = room
+        self._fan_out(event, recipients)
         return room, event
 
     def part(self, user: User, room_name: str, reason: str = "") -> Parted:
@@ -306,7 +311,9 @@ class Hub:
     @staticmethod
     def _fan_out(event: Event, recipients: Iterable[User]) -> None:
         rendered: dict[object, bytes] = {}
-        for member in recipients:
+        # A copy: sending may drop a member (a full send queue), which signs
+        # them out and changes the room being iterated over.
+        for member in list(recipients):
             client = member.client
             renderer = client.renderer
             data = rendered.get(renderer)

@@ -14,9 +14,11 @@ import re
 IAC = b"\xff"
 
 # IAC IAC is a literal 0xFF; WILL/WONT/DO/DONT take one option byte; SB runs to
-# IAC SE; any other command is two bytes.
+# IAC SE; the commands SE to GA are two bytes.  An IAC before anything else is
+# not telnet: only the IAC goes, so a line ending after it is kept.
 _SEQUENCE = re.compile(
-    rb"\xff(?:\xff|[\xfb-\xfe].|\xfa.*?\xff\xf0|[^\xfa-\xfe\xff])", re.DOTALL
+    rb"\xff(?:\xff|[\xfb-\xfe].|\xfa.*?\xff\xf0|[\xf0-\xf9]|(?=[^\xf0-\xff]))",
+    re.DOTALL,
 )
 # A sequence cut off by the end of a chunk.
 _UNFINISHED = re.compile(rb"\xff(?:[\xfb-\xfe]|\xfa(?:(?!\xff\xf0).)*)?\Z", re.DOTALL)
