@@ -115,6 +115,7 @@ class GuardedLineReceiver(LineReceiver):
         if abort:
             self.transport.abortConnection()
         else:
+            self.send_queue.detach()
             self.transport.loseConnection()
 
     def registered(self) -> None:
@@ -163,6 +164,11 @@ class GuardedLineReceiver(LineReceiver):
         if line.endswith(b"\r"):
             line = line[:-1]
         if self._closing_reason is not None:
+            return
+        if len(line) > self.factory.limits.max_line_length:
+            # MAX_LENGTH leaves room for a \r, so a \n-ended line may be one
+            # byte over the limit when it gets here.
+            self.line_too_long()
             return
         bucket = self._bucket
         if bucket is None or (not self._pending and bucket.take()):

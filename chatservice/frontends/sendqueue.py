@@ -49,6 +49,20 @@ class SendQueue:
             self._held, self._held_bytes = [], 0
             self._overflow()
 
+    def detach(self) -> None:
+        """
+        Hand whatever is held to the transport and stop being its producer,
+        before it closes: a TLS transport does not close while a producer is
+        registered.  Later writes are dropped.
+        """
+        if self._stopped:
+            return
+        self._paused = self._stopped = True
+        held, self._held, self._held_bytes = self._held, [], 0
+        if held:
+            self._transport.writeSequence(held)
+        self._transport.unregisterProducer()
+
     def pauseProducing(self) -> None:
         self._paused = True
 
