@@ -416,10 +416,10 @@ def test_say_empty(chat, message):
 
 
 def test_say_not_in_room(chat):
-    """say refuses a room the speaker is not in."""
+    """say refuses a room the speaker is not in, when the room refuses outside messages (the default)."""
     chat.in_room("alice", "#a")
     bob = chat.user("bob")
-    with pytest.raises(errors.NotInRoom):
+    with pytest.raises(errors.CannotSend):
         chat.hub.say(bob, "#a", "hi")
     with pytest.raises(errors.NoSuchRoom):
         chat.hub.say(bob, "#b", "hi")
@@ -586,7 +586,7 @@ def test_ids_increase_and_time(chat):
     stamped.append(chat.hub.say(alice, "#a", "hi"))
     stamped.append(chat.hub.tell(bob, "alice", "yo"))
     chat.clock.advance(2)
-    stamped.append(chat.hub.set_topic(bob, "#a", "t"))
+    stamped.append(chat.hub.set_topic(alice, "#a", "t"))
     stamped.append(chat.hub.rename(bob, "bobby"))
     stamped.append(chat.hub.part(bob, "#a"))
     stamped.append(chat.hub.quit(alice))

@@ -294,8 +294,8 @@ def test_commands_case_insensitive(pair):
 @pytest.mark.parametrize(
     "line, usage",
     [
-        ("/join", "/join #room"),
-        ("/join   ", "/join #room"),
+        ("/join", "/join #room [password]"),
+        ("/join   ", "/join #room [password]"),
         ("/msg", "/msg NICK text"),
         ("/msg bob", "/msg NICK text"),
         ("/msg bob   ", "/msg NICK text"),
@@ -317,7 +317,7 @@ def test_help(pair):
     alice.line("/help")
     assert alice.take() == [
         "*** Commands:",
-        "***   /join #room             join a room (creating it) or switch to it",
+        "***   /join #room [password]  join a room (creating it) or switch to it",
         "***   /part [#room] [reason]  leave a room (the current one by default)",
         "***   /rooms                  list the rooms and how many people are in each",
         "***   /who [#room]            list the people in a room (the current one by default)",
@@ -325,6 +325,9 @@ def test_help(pair):
         "***   /msg NICK text          say something privately to one person",
         "***   /me action              describe what you are doing",
         "***   /nick NEW               change your nickname",
+        "***   /kick NICK [reason]     remove someone from the current room (operators)",
+        "***   /invite NICK            invite someone to the current room",
+        "***   /away [message]         mark yourself away, or back without a message",
         "***   /help                   list the commands",
         "***   /quit [reason]          leave the server",
         "***   //text                  say a line that starts with /",
@@ -471,12 +474,7 @@ def test_not_in_any_room(pair):
         alice.line(line)
     assert alice.take() == [
         "*** You are not in a room: /join one first.",
-        "*** You are not in a room: /join one first.",
-        "*** You are not in a room.",
-        "*** You are not in a room.",
-        "*** You are not in a room.",
-        "*** You are not in a room.",
-    ]
+    ] * 6
     assert bob.take() == []
     alice.line("/join #lobby")
     alice.line("back")
@@ -508,13 +506,13 @@ def test_rooms_single(line_server):
 
 
 def test_who(trio):
-    """/who lists the people in the current room, sorted case-insensitively."""
+    """/who lists the people in the current room, sorted case-insensitively, operators marked with @."""
     alice, bob, carol = trio
     bob.line("/nick Zed")
     bob.line("/nick Bob")
     alice.take()
     alice.line("/who")
-    assert alice.take() == ["*** In #lobby (3): alice, Bob, carol"]
+    assert alice.take() == ["*** In #lobby (3): @alice, Bob, carol"]
 
 
 def test_who_named_room(pair):
@@ -525,8 +523,8 @@ def test_who_named_room(pair):
     alice.line("/who RUST")
     alice.line("/who #none")
     assert alice.take() == [
-        "*** In #rust (1): bob",
-        "*** In #rust (1): bob",
+        "*** In #rust (1): @bob",
+        "*** In #rust (1): @bob",
         "*** There is no room called #none.",
     ]
     assert server_room_members(alice, "#rust") == ["bob"]

@@ -41,3 +41,43 @@ class EmptyMessage(ChatError):
 
 class TooLong(ChatError):
     """The text is longer than the hub accepts."""
+
+
+class AlreadyInRoom(ChatError):
+    """The person is already in the room."""
+
+
+class TargetNotInRoom(ChatError):
+    """The person acted on is not in the room."""
+
+
+class CannotSend(ChatError):
+    """The room does not accept this person's messages."""
+
+
+class NotOperator(ChatError):
+    """The request needs a room operator."""
+
+
+class InviteOnly(ChatError):
+    """The room needs an invitation to join."""
+
+
+class BadRoomPassword(ChatError):
+    """The room needs a password to join, and this was not it."""
+
+
+class RoomFull(ChatError):
+    """The room has as many members as its limit allows."""
+
+
+class Banned(ChatError):
+    """The person is banned from the room."""
+
+
+class PasswordMismatch(ChatError):
+    """A server password or operator password was wrong."""
+
+
+class NoPrivileges(ChatError):
+    """The request needs a server operator."""

@@ -104,3 +104,39 @@ class TopicChanged(Event):
     source: Source
     room: str
     topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kicked(Event):
+    """A room operator removed somebody from a room."""
+
+    source: Source
+    room: str
+    target: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChanged(Event):
+    """A room operator changed some of a room's modes."""
+
+    source: Source
+    room: str
+    changes: tuple  # of rooms.ModeChange
+
+
+@dataclass(frozen=True, slots=True)
+class Invited(Event):
+    """Somebody invited C{target} to a room."""
+
+    source: Source
+    room: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class AwayChanged(Event):
+    """Somebody went away (with a message) or came back (message empty)."""
+
+    source: Source
+    message: str

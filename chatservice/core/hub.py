@@ -14,16 +14,22 @@ are written to each of them.
 from __future__ import annotations
 
 import itertools
+from collections import deque
+from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
 from . import errors, names, text
 from .events import (
+    AwayChanged,
     Event,
+    Invited,
     Joined,
+    Kicked,
     Kind,
     Message,
+    ModeChanged,
     NickChanged,
     Parted,
     PrivateMessage,
@@ -31,9 +37,14 @@ from .events import (
     Source,
     TopicChanged,
 )
+from .operators import Operators
+from .rooms import FLAGS, MEMBER_MODES, ModeChange, Room, RoomMode, normalize_mask
 
 TOPIC_MAX_LENGTH = 390
 REASON_MAX_LENGTH = 300
+AWAY_MAX_LENGTH = 300
+WHOWAS_KEPT = 200
+DEFAULT_ROOM_MODES = frozenset({RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE})
 
 
 class Client(Protocol):
@@ -52,16 +63,23 @@ class User:
     A person signed in to the hub, through one connection.
     """
 
-    __slots__ = ("nick", "key", "username", "host", "client", "rooms", "signed_on")
+    __slots__ = ("nick", "key", "username", "host", "realname", "client", "rooms",
+                 "signed_on", "last_spoke", "away", "is_operator", "invisible")
 
-    def __init__(self, nick: str, username: str, host: str, client: Client, now: float):
+    def __init__(self, nick: str, username: str, host: str, client: Client, now: float,
+                 realname: str = ""):
         self.nick = nick
         self.key = names.fold(nick)
         self.username = username
         self.host = host
+        self.realname = realname or nick
         self.client = client
         self.rooms: dict[str, Room] = {}
         self.signed_on = now
+        self.last_spoke = now
+        self.away = ""
+        self.is_operator = False
+        self.invisible = False
 
     @property
     def source(self) -> Source:
@@ -71,24 +89,15 @@ class User:
         return f"<User {self.nick}>"
 
 
-class Room:
-    """
-    A named room and its members, in the order they joined.
-    """
+@dataclass(frozen=True, slots=True)
+class Departed:
+    """Who used a nickname that is no longer in use, for WHOWAS."""
 
-    __slots__ = ("name", "key", "members", "topic", "topic_by", "topic_time", "created")
-
-    def __init__(self, name: str, now: float):
-        self.name = name
-        self.key = names.fold(name)
-        self.members: dict[str, User] = {}
-        self.topic = ""
-        self.topic_by = ""
-        self.topic_time = 0.0
-        self.created = now
-
-    def __repr__(self) -> str:
-        return f"<Room {self.name} ({len(self.members)})>"
+    nick: str
+    username: str
+    host: str
+    realname: str
+    time: float
 
 
 def _reason(reason: str) -> str:
@@ -101,18 +110,26 @@ class Hub:
 
     @ivar name: the server's name, shown to people when they connect.
     @ivar default_room: the room everybody joins on signing in.
+    @ivar room_modes: the flags a new room starts with.
+    @ivar operators: the server operators' credentials.
     """
 
     def __init__(self, clock: IReactorTime, name: str = "chatservice",
-                 default_room: str = "#lobby"):
+                 default_room: str = "#lobby",
+                 room_modes: frozenset[RoomMode] = DEFAULT_ROOM_MODES,
+                 operators: Operators | None = None):
         problem = names.room_problem(default_room)
         if problem:
             raise errors.InvalidRoomName(problem)
         self.clock = clock
         self.name = name
         self.default_room = default_room
+        self.room_modes = frozenset(room_modes) & FLAGS
+        self.operators = operators or Operators()
+        self.started = clock.seconds()
         self._users: dict[str, User] = {}
         self._rooms: dict[str, Room] = {}
+        self._whowas: deque[Departed] = deque(maxlen=WHOWAS_KEPT)
         self._ids = itertools.count(1)
 
     # Looking things up
@@ -139,10 +156,15 @@ class Hub:
             raise errors.NoSuchRoom(f"There is no room called {name}.")
         return room
 
-    # Changes
+    def whowas(self, nick: str) -> list[Departed]:
+        """Who recently used C{nick}, most recent first."""
+        key = names.fold(nick)
+        return [d for d in reversed(self._whowas) if names.fold(d.nick) == key]
+
+    # Signing in and out, and nicknames
 
     def register(self, nick: str, client: Client, username: str | None = None,
-                 host: str = "") -> User:
+                 host: str = "", realname: str = "") -> User:
         """
         Sign a new person in under C{nick}.
 
@@ -150,7 +172,8 @@ class Hub:
         @raise errors.NickInUse: somebody already has it.
         """
         self._check_nick_free(nick)
-        user = User(nick, username or nick, host, client, self.clock.seconds())
+        user = User(nick, username or nick, host, client, self.clock.seconds(),
+                    text.clean(realname)[:REASON_MAX_LENGTH])
         self._users[user.key] = user
         return user
 
@@ -166,7 +189,9 @@ class Hub:
             self._check_nick_free(new_nick)
         elif problem := names.nick_problem(new_nick):
             raise errors.ErroneousNick(problem)
-        event = NickChanged(self._id(), self.clock.seconds(), user.source, new_nick)
+        now = self.clock.seconds()
+        event = NickChanged(self._id(), now, user.source, new_nick)
+        self._remember(user, now)
         old_key = user.key
         user.nick, user.key = new_nick, new_key
         del self._users[old_key]
@@ -177,25 +202,61 @@ class Hub:
         self._fan_out(event, self._neighbours(user))
         return event
 
-    def join(self, user: User, room_name: str) -> tuple[Room, Joined | None]:
+    def quit(self, user: User, reason: str = "") -> Quit | None:
         """
-        Put C{user} in the room called C{room_name}, creating it if needed.
-        The event is C{None} when they were already there.
+        Sign C{user} out: they leave every room, everyone who shared one with
+        them is told once, and their nickname is free at once.  Signing out
+        twice does nothing the second time.
         """
+        if self._users.get(user.key) is not user:
+            return None
+        now = self.clock.seconds()
+        event = Quit(self._id(), now, user.source, _reason(reason))
+        neighbours = self._neighbours(user)
+        for room in list(user.rooms.values()):
+            self._leave(user, room)
+        del self._users[user.key]
+        self._remember(user, now)
+        self._fan_out(event, neighbours)
+        return event
+
+    def set_away(self, user: User, message: str) -> AwayChanged:
+        """Mark C{user} away with C{message}, or back with an empty one."""
+        user.away = text.clean(message).strip()[:AWAY_MAX_LENGTH]
+        event = AwayChanged(self._id(), self.clock.seconds(), user.source, user.away)
+        self._fan_out(event, self._neighbours(user))
+        return event
+
+    # Rooms
+
+    def join(self, user: User, room_name: str,
+             password: str | None = None) -> tuple[Room, Joined | None]:
+        """
+        Put C{user} in the room called C{room_name}, creating it (with them as
+        its operator) if needed.  The event is C{None} when they were already
+        there.
+        """
+        now = self.clock.seconds()
         room = self._rooms.get(names.fold(room_name))
-        if room is None:
+        created = room is None
+        if created:
             problem = names.room_problem(room_name)
             if problem:
                 raise errors.InvalidRoomName(problem)
-            room = Room(room_name, self.clock.seconds())
-            self._rooms[room.key] = room
-        if user.key in room.members:
+            room = Room(room_name, now, self.room_modes)
+        elif user.key in room.members:
             return room, None
-        event = Joined(self._id(), self.clock.seconds(), user.source, room.name)
+        else:
+            self._check_may_join(user, room, password)
+        event = Joined(self._id(), now, user.source, room.name)
         # Join before telling the others: a member dropped while being told
         # must not leave the joiner in a room the hub has forgotten.
         recipients = list(room.members.values())
+        if created:
+            self._rooms[room.key] = room
+            room.operators.add(user)
         room.members[user.key] = user
+        room.invited.discard(user)
         user.rooms[room.key] = room
         self._fan_out(event, recipients)
         return room, event
@@ -211,16 +272,101 @@ class Hub:
         self._fan_out(event, room.members.values())
         return event
 
+    def kick(self, user: User, room_name: str, nick: str, reason: str = "") -> Kicked:
+        """
+        As an operator of a room, remove C{nick} from it; everyone in the
+        room, C{nick} included, is told.
+        """
+        room = self._membership(user, room_name)
+        self._check_operator(user, room)
+        target = self._target_member(room, nick)
+        event = Kicked(self._id(), self.clock.seconds(), user.source, room.name,
+                       target.nick, _reason(reason))
+        recipients = [m for m in room.members.values() if m is not user]
+        self._leave(target, room)
+        self._fan_out(event, recipients)
+        return event
+
+    def invite(self, user: User, nick: str, room_name: str) -> Invited:
+        """
+        Invite C{nick} to a room C{user} is in; in an invite-only room only
+        operators may.  Only the invited person is told.
+        """
+        room = self._membership(user, room_name)
+        target = self.find_user(nick)
+        if room.is_member(target):
+            raise errors.AlreadyInRoom(f"{target.nick} is already in {room.name}.")
+        if RoomMode.INVITE_ONLY in room.flags:
+            self._check_operator(user, room)
+        room.invited.add(target)
+        event = Invited(self._id(), self.clock.seconds(), user.source, room.name,
+                        target.nick)
+        self._fan_out(event, (target,))
+        return event
+
+    def set_topic(self, user: User, room_name: str, topic: str) -> TopicChanged:
+        """
+        Set (or, with an empty C{topic}, clear) the topic of a room C{user}
+        is in; in a topic-locked room only operators may.
+        """
+        room = self._membership(user, room_name)
+        if RoomMode.TOPIC_LOCKED in room.flags:
+            self._check_operator(user, room)
+        topic = text.clean(topic).strip()
+        if len(topic) > TOPIC_MAX_LENGTH:
+            raise errors.TooLong(f"A topic has at most {TOPIC_MAX_LENGTH} characters.")
+        now = self.clock.seconds()
+        room.topic, room.topic_by, room.topic_time = topic, user.nick, now
+        event = TopicChanged(self._id(), now, user.source, room.name, topic)
+        self._fan_out(event, (m for m in room.members.values() if m is not user))
+        return event
+
+    def change_modes(self, user: User, room_name: str,
+                     changes: Iterable[ModeChange]) -> tuple[ModeChanged | None,
+                                                             list[errors.ChatError]]:
+        """
+        As an operator of a room, apply C{changes}.  Changes that change
+        nothing are dropped; a change that cannot apply (a nick not in the
+        room) is reported without stopping the others.  Everyone in the room
+        is told of the changes applied, in one event.
+        """
+        room = self._membership(user, room_name)
+        self._check_operator(user, room)
+        now = self.clock.seconds()
+        applied: list[ModeChange] = []
+        problems: list[errors.ChatError] = []
+        for change in changes:
+            try:
+                done = self._apply(user, room, change, now)
+            except errors.ChatError as problem:
+                problems.append(problem)
+                continue
+            if done is not None:
+                applied.append(done)
+        if not applied:
+            return None, problems
+        event = ModeChanged(self._id(), now, user.source, room.name, tuple(applied))
+        self._fan_out(event, (m for m in room.members.values() if m is not user))
+        return event, problems
+
+    # Messages
+
     def say(self, user: User, room_name: str, message: str,
             kind: Kind = Kind.SAY) -> Message:
         """
-        Say C{message} to everyone else in a room C{user} is in.
+        Say C{message} to everyone else in a room.  Unless the room refuses
+        outside messages, the speaker need not be in it.
         """
-        room = self._membership(user, room_name)
+        room = self.find_room(room_name)
+        if not room.is_member(user) and RoomMode.NO_OUTSIDE in room.flags:
+            raise errors.CannotSend(f"You must be in {room.name} to speak there.")
+        if not room.may_speak(user):
+            raise errors.CannotSend(f"You cannot speak in {room.name} now.")
         event = Message(self._id(), self.clock.seconds(), user.source, room.name,
                         self._text(message), kind)
+        user.last_spoke = event.time
         members = room.members
-        if len(members) > 1:
+        if len(members) > 1 or user.key not in members:
             self._fan_out(event, (m for m in members.values() if m is not user))
         return event
 
@@ -232,45 +378,35 @@ class Hub:
         target = self.find_user(nick)
         event = PrivateMessage(self._id(), self.clock.seconds(), user.source,
                                target.nick, self._text(message), kind)
+        user.last_spoke = event.time
         if target is not user:
             self._fan_out(event, (target,))
         return event
 
-    def set_topic(self, user: User, room_name: str, topic: str) -> TopicChanged:
-        """
-        Set (or, with an empty C{topic}, clear) the topic of a room C{user}
-        is in.
-        """
-        room = self._membership(user, room_name)
-        topic = text.clean(topic).strip()
-        if len(topic) > TOPIC_MAX_LENGTH:
-            raise errors.TooLong(f"A topic has at most {TOPIC_MAX_LENGTH} characters.")
-        now = self.clock.seconds()
-        room.topic, room.topic_by, room.topic_time = topic, user.nick, now
-        event = TopicChanged(self._id(), now, user.source, room.name, topic)
-        self._fan_out(event, (m for m in room.members.values() if m is not user))
-        return event
+    # Server operators
 
-    def quit(self, user: User, reason: str = "") -> Quit | None:
-        """
-        Sign C{user} out: they leave every room, everyone who shared one with
-        them is told once, and their nickname is free at once.  Signing out
-        twice does nothing the second time.
-        """
-        if self._users.get(user.key) is not user:
-            return None
-        event = Quit(self._id(), self.clock.seconds(), user.source, _reason(reason))
-        neighbours = self._neighbours(user)
-        for room in list(user.rooms.values()):
-            self._leave(user, room)
-        del self._users[user.key]
-        self._fan_out(event, neighbours)
-        return event
+    def become_operator(self, user: User, name: str, password: str) -> None:
+        """Make C{user} a server operator if C{name} and C{password} match."""
+        if not self.operators.check(name, password):
+            raise errors.PasswordMismatch("Wrong operator name or password.")
+        user.is_operator = True
+
+    def kill(self, user: User, nick: str, reason: str) -> tuple[User, Quit]:
+        """As a server operator, disconnect C{nick}; return them and their Quit."""
+        if not user.is_operator:
+            raise errors.NoPrivileges("Only server operators may do that.")
+        target = self.find_user(nick)
+        event = self.quit(target, f"Killed by {user.nick} ({_reason(reason)})")
+        return target, event
 
     # Helpers
 
     def _id(self) -> int:
         return next(self._ids)
+
+    def _remember(self, user: User, now: float) -> None:
+        self._whowas.append(Departed(user.nick, user.username, user.host,
+                                     user.realname, now))
 
     def _check_nick_free(self, nick: str) -> None:
         problem = names.nick_problem(nick)
@@ -278,6 +414,71 @@ class Hub:
             raise errors.ErroneousNick(problem)
         if names.fold(nick) in self._users:
             raise errors.NickInUse(f"The nickname {nick} is taken.")
+
+    @staticmethod
+    def _check_may_join(user: User, room: Room, password: str | None) -> None:
+        invited = user in room.invited
+        if RoomMode.INVITE_ONLY in room.flags and not invited:
+            raise errors.InviteOnly(f"{room.name} is invite-only.")
+        if room.password is not None and password != room.password:
+            raise errors.BadRoomPassword(f"{room.name} needs the right password.")
+        if room.limit is not None and len(room.members) >= room.limit:
+            raise errors.RoomFull(f"{room.name} is full.")
+        if not invited and room.is_banned(user):
+            raise errors.Banned(f"You are banned from {room.name}.")
+
+    @staticmethod
+    def _check_operator(user: User, room: Room) -> None:
+        if not room.is_operator(user):
+            raise errors.NotOperator(f"You are not an operator of {room.name}.")
+
+    def _target_member(self, room: Room, nick: str) -> User:
+        target = self.find_user(nick)
+        if not room.is_member(target):
+            raise errors.TargetNotInRoom(f"{target.nick} is not in {room.name}.")
+        return target
+
+    def _apply(self, user: User, room: Room, change: ModeChange,
+               now: float) -> ModeChange | None:
+        """Apply one mode change; return it as applied, or None if it changed nothing."""
+        mode, adding, argument = change.mode, change.adding, change.argument
+        if mode in FLAGS:
+            if (mode in room.flags) == adding:
+                return None
+            (room.flags.add if adding else room.flags.discard)(mode)
+            return ModeChange(adding, mode)
+        if mode in MEMBER_MODES:
+            target = self._target_member(room, argument or "")
+            holders = room.operators if mode is RoomMode.OPERATOR else room.voiced
+            if (target in holders) == adding:
+                return None
+            (holders.add if adding else holders.discard)(target)
+            return ModeChange(adding, mode, target.nick)
+        if mode is RoomMode.KEY:
+            if adding:
+                if not argument:
+                    return None
+                room.password = argument
+                return ModeChange(True, mode, argument)
+            if room.password is None:
+                return None
+            room.password = None
+            return ModeChange(False, mode, "*")
+        if mode is RoomMode.LIMIT:
+            if adding:
+                if argument is None or not argument.isdigit() or int(argument) < 1:
+                    return None
+                room.limit = int(argument)
+                return ModeChange(True, mode, str(room.limit))
+            if room.limit is None:
+                return None
+            room.limit = None
+            return ModeChange(False, mode)
+        if mode is RoomMode.BAN:
+            mask = normalize_mask(argument or "")
+            changed = room.add_ban(mask, user.nick, now) if adding else room.remove_ban(mask)
+            return ModeChange(adding, mode, mask) if changed else None
+        return None
 
     @staticmethod
     def _text(message: str) -> str:
@@ -293,7 +494,7 @@ class Hub:
         return room
 
     def _leave(self, user: User, room: Room) -> None:
-        del room.members[user.key]
+        room.forget(user)
         del user.rooms[room.key]
         if not room.members:
             del self._rooms[room.key]

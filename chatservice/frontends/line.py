@@ -40,12 +40,15 @@ from typing import Callable, Protocol
 
 from automat import TypeMachineBuilder
 
-from ..core import errors, text
+from ..core import errors, names, text
 from ..core.events import (
     Event,
+    Invited,
     Joined,
+    Kicked,
     Kind,
     Message,
+    ModeChanged,
     NickChanged,
     Parted,
     PrivateMessage,
@@ -53,6 +56,7 @@ from ..core.events import (
     TopicChanged,
 )
 from ..core.hub import Room, User
+from ..core.rooms import ModeChange, RoomMode
 from .connection import GuardedFactory, GuardedLineReceiver
 from .telnet import TelnetFilter
 
@@ -95,16 +99,48 @@ def _with_reason(line: str, reason: str) -> str:
     return f"{line} ({reason})" if reason else line
 
 
+_MODE_WORDS = {
+    (True, RoomMode.TOPIC_LOCKED): "locked the topic",
+    (False, RoomMode.TOPIC_LOCKED): "unlocked the topic",
+    (True, RoomMode.NO_OUTSIDE): "closed the room to outside messages",
+    (False, RoomMode.NO_OUTSIDE): "opened the room to outside messages",
+    (True, RoomMode.MODERATED): "moderated the room",
+    (False, RoomMode.MODERATED): "unmoderated the room",
+    (True, RoomMode.INVITE_ONLY): "made the room invite-only",
+    (False, RoomMode.INVITE_ONLY): "opened the room to everyone",
+    (True, RoomMode.SECRET): "made the room secret",
+    (False, RoomMode.SECRET): "made the room public",
+    (True, RoomMode.KEY): "set a password",
+    (False, RoomMode.KEY): "removed the password",
+    (True, RoomMode.LIMIT): "limited the room to {} members",
+    (False, RoomMode.LIMIT): "removed the member limit",
+    (True, RoomMode.BAN): "banned {}",
+    (False, RoomMode.BAN): "unbanned {}",
+    (True, RoomMode.OPERATOR): "made {} an operator",
+    (False, RoomMode.OPERATOR): "took operator status from {}",
+    (True, RoomMode.VOICE): "gave {} a voice",
+    (False, RoomMode.VOICE): "took the voice from {}",
+}
+
+
+def _describe(change: ModeChange) -> str:
+    words = _MODE_WORDS[change.adding, change.mode]
+    # A room password is never shown to line users.
+    return words.format(change.argument) if change.mode is not RoomMode.KEY else words
+
+
 def render(event: Event) -> bytes:
     """
     Render an event for every line client that receives it; the same bytes
     go to all of them.
     """
     source = event.source.nick
-    if isinstance(event, Message):
-        return encode(_said(event.room, source, event.text, event.kind))
-    if isinstance(event, PrivateMessage):
-        return encode(_said("private", source, event.text, event.kind))
+    if isinstance(event, (Message, PrivateMessage)):
+        if event.text.startswith("\x01"):
+            # A CTCP request between IRC clients means nothing on a terminal.
+            return b""
+        where = event.room if isinstance(event, Message) else "private"
+        return encode(_said(where, source, event.text, event.kind))
     if isinstance(event, Joined):
         return encode(f"{SERVER}{source} joined {event.room}")
     if isinstance(event, Parted):
@@ -118,55 +154,15 @@ def render(event: Event) -> bytes:
             topic = text.strip_formatting(event.topic)
             return encode(f"{SERVER}{source} set the topic of {event.room}: {topic}")
         return encode(f"{SERVER}{source} cleared the topic of {event.room}")
+    if isinstance(event, Kicked):
+        return encode(_with_reason(
+            f"{SERVER}{source} kicked {event.target} from {event.room}", event.reason))
+    if isinstance(event, ModeChanged):
+        done = ", ".join(_describe(change) for change in event.changes)
+        return encode(f"{SERVER}{source} {done} in {event.room}")
+    if isinstance(event, Invited):
+        return encode(f"{SERVER}{source} invites you to {event.room} (/join {event.room})")
     return b""
-
-
-# The nickname state machine: awaiting a nick -> chatting -> gone.
-
-class _Session(Protocol):
-    def line(self, line: str) -> None:
-        """A line of text arrived."""
-
-    def signed_in(self, user: User) -> None:
-        """The hub accepted a nickname."""
-
-    def hang_up(self, reason: str) -> None:
-        """The connection is ending, for C{reason}."""
-
-
-_machine = TypeMachineBuilder(_Session, "LineChatProtocol")
-awaiting_nick = _machine.state("awaiting_nick")
-chatting = _machine.state("chatting", lambda session, protocol, user: user)
-gone = _machine.state("gone")
-
-
-@awaiting_nick.upon(_Session.line).loop()
-def _offer_nick(session: _Session, protocol: LineChatProtocol, line: str) -> None:
-    protocol.offer_nick(session, line)
-
-
-@awaiting_nick.upon(_Session.signed_in).to(chatting)
-def _welcome(session: _Session, protocol: LineChatProtocol, user: User) -> None:
-    protocol.welcome(user)
-
-
-@awaiting_nick.upon(_Session.hang_up).to(gone)
-def _leave_unnamed(session: _Session, protocol: LineChatProtocol, reason: str) -> None:
-    pass
-
-
-@chatting.upon(_Session.line).loop()
-def _chat(session: _Session, protocol: LineChatProtocol, user: User, line: str) -> None:
-    protocol.chat(user, line)
-
-
-@chatting.upon(_Session.hang_up).to(gone)
-def _sign_out(session: _Session, protocol: LineChatProtocol, user: User, reason: str) -> None:
-    protocol.sign_out(user, reason)
-
-
-gone.upon(_Session.line).loop().returns(None)
-gone.upon(_Session.hang_up).loop().returns(None)
 
 
 # Commands
@@ -207,7 +203,7 @@ class LineChatProtocol(GuardedLineReceiver):
 
     def __init__(self) -> None:
         self.session = _SessionMachine(self)
-        self.current_room: Room | None = None
+        self._current: Room | None = None
         self._nick_attempts = 0
         self._first_line = True
         self._telnet = TelnetFilter()
@@ -219,6 +215,24 @@ class LineChatProtocol(GuardedLineReceiver):
     def tell(self, message: str) -> None:
         """Send the client one line of server text."""
         self.send(encode(SERVER + message))
+
+    def current_room(self, user: User) -> Room | None:
+        """
+        The room the client's plain lines go to: the one it last joined or
+        switched to, or, if it has left that room (or was kicked), the most
+        recent of its other rooms.
+        """
+        room = self._current
+        if room is None or not room.is_member(user):
+            rooms = list(user.rooms.values())
+            room = self._current = rooms[-1] if rooms else None
+        return room
+
+    def _needs_room(self, user: User) -> Room:
+        room = self.current_room(user)
+        if room is None:
+            raise errors.NotInRoom("You are not in a room: /join one first.")
+        return room
 
     # Hooks of GuardedLineReceiver
 
@@ -290,7 +304,7 @@ class LineChatProtocol(GuardedLineReceiver):
         self.registered()
         self.log.info("{peer} signed in as {nick}", peer=self.peer_host, nick=user.nick)
         self.tell(f"Hello {user.nick}! Type /help for the commands.")
-        self._join(user, self.hub.default_room)
+        self._attempt(self._join, user, self.hub.default_room)
 
     # Chatting
 
@@ -303,10 +317,10 @@ class LineChatProtocol(GuardedLineReceiver):
             line = line[1:]
         if not line.strip():
             return
-        if self.current_room is None:
-            self.tell("You are not in a room: /join one first.")
-            return
-        self._attempt(self.hub.say, user, self.current_room.name, line)
+        self._attempt(self._say, user, line)
+
+    def _say(self, user: User, line: str, kind: Kind = Kind.SAY) -> None:
+        self.hub.say(user, self._needs_room(user).name, line, kind)
 
     def _run(self, user: User, name: str, argument: str) -> None:
         found = COMMANDS.get(name)
@@ -324,12 +338,12 @@ class LineChatProtocol(GuardedLineReceiver):
             self.tell(str(refusal))
 
     def sign_out(self, user: User, reason: str) -> None:
-        self.current_room = None
+        self._current = None
         self.hub.quit(user, reason)
 
-    def _join(self, user: User, name: str) -> None:
-        room, joined = self.hub.join(user, name)
-        self.current_room = room
+    def _join(self, user: User, name: str, password: str | None = None) -> None:
+        room, joined = self.hub.join(user, name, password)
+        self._current = room
         if joined is None:
             self.tell(f"You are now talking in {room.name}.")
             return
@@ -346,33 +360,33 @@ class LineChatProtocol(GuardedLineReceiver):
         else:
             self.tell(f"{room.name} has no topic.")
 
-    @command("join", "/join #room", "join a room (creating it) or switch to it",
+    @command("join", "/join #room [password]", "join a room (creating it) or switch to it",
              needs_argument=True)
     def _cmd_join(self, user: User, argument: str) -> None:
-        self._join(user, _room_name(argument.split()[0]))
+        name, _, password = argument.partition(" ")
+        self._join(user, _room_name(name), password.strip() or None)
 
     @command("part", "/part [#room] [reason]", "leave a room (the current one by default)")
     def _cmd_part(self, user: User, argument: str) -> None:
         if argument.startswith("#"):
             name, _, reason = argument.partition(" ")
-        elif self.current_room is None:
-            self.tell("You are not in a room.")
-            return
         else:
-            name, reason = self.current_room.name, argument
+            name, reason = self._needs_room(user).name, argument
+        was_current = self._current is not None and self._current.key == names.fold(name)
         event = self.hub.part(user, name, reason.strip())
         self.tell(f"You left {event.room}.")
-        if self.current_room is not None and self.current_room.name == event.room:
-            rooms = list(user.rooms.values())
-            self.current_room = rooms[-1] if rooms else None
-            if self.current_room is not None:
-                self.tell(f"You are now talking in {self.current_room.name}.")
+        if was_current:
+            room = self.current_room(user)
+            if room is not None:
+                self.tell(f"You are now talking in {room.name}.")
             else:
                 self.tell("You are in no room now: /join one.")
 
     @command("rooms", "/rooms", "list the rooms and how many people are in each")
     def _cmd_rooms(self, user: User, argument: str) -> None:
-        rooms = sorted(self.hub.rooms(), key=lambda room: room.key)
+        rooms = sorted((room for room in self.hub.rooms()
+                        if RoomMode.SECRET not in room.flags or room.is_member(user)),
+                       key=lambda room: room.key)
         self.tell(f"{len(rooms)} room{'s' if len(rooms) != 1 else ''}:")
         for room in rooms:
             topic = f": {text.strip_formatting(room.topic)}" if room.topic else ""
@@ -382,22 +396,20 @@ class LineChatProtocol(GuardedLineReceiver):
     def _cmd_who(self, user: User, argument: str) -> None:
         if argument:
             room = self.hub.find_room(_room_name(argument.split()[0]))
-        elif self.current_room is None:
-            self.tell("You are not in a room.")
-            return
         else:
-            room = self.current_room
-        nicks = sorted((m.nick for m in room.members.values()), key=str.lower)
+            room = self._needs_room(user)
+        nicks = sorted(("@" if room.is_operator(m) else "") + m.nick
+                       for m in room.members.values())
+        nicks.sort(key=lambda nick: nick.lstrip("@").lower())
         self.tell(f"In {room.name} ({len(nicks)}): {', '.join(nicks)}")
 
     @command("topic", "/topic [text]", "show or set the current room's topic")
     def _cmd_topic(self, user: User, argument: str) -> None:
-        if self.current_room is None:
-            self.tell("You are not in a room.")
-        elif not argument:
-            self._show_topic(self.current_room)
+        room = self._needs_room(user)
+        if not argument:
+            self._show_topic(room)
         else:
-            event = self.hub.set_topic(user, self.current_room.name, argument)
+            event = self.hub.set_topic(user, room.name, argument)
             self.tell(f"You set the topic of {event.room}: {text.strip_formatting(event.topic)}")
 
     @command("msg", "/msg NICK text", "say something privately to one person",
@@ -409,13 +421,13 @@ class LineChatProtocol(GuardedLineReceiver):
             return
         event = self.hub.tell(user, nick, message)
         self.send(encode(_said(f"to {event.target}", user.nick, event.text, event.kind)))
+        target = self.hub.find_user(event.target)
+        if target.away:
+            self.tell(f"{target.nick} is away: {text.strip_formatting(target.away)}")
 
     @command("me", "/me action", "describe what you are doing", needs_argument=True)
     def _cmd_me(self, user: User, argument: str) -> None:
-        if self.current_room is None:
-            self.tell("You are not in a room: /join one first.")
-            return
-        self.hub.say(user, self.current_room.name, argument, Kind.ACTION)
+        self._say(user, argument, Kind.ACTION)
 
     @command("nick", "/nick NEW", "change your nickname", needs_argument=True)
     def _cmd_nick(self, user: User, argument: str) -> None:
@@ -423,6 +435,25 @@ class LineChatProtocol(GuardedLineReceiver):
         if self.hub.rename(user, argument.split()[0]) is not None:
             self.log.info("{old} is now {new}", old=old, new=user.nick)
         self.tell(f"You are now known as {user.nick}.")
+
+    @command("kick", "/kick NICK [reason]", "remove someone from the current room (operators)",
+             needs_argument=True)
+    def _cmd_kick(self, user: User, argument: str) -> None:
+        nick, _, reason = argument.partition(" ")
+        event = self.hub.kick(user, self._needs_room(user).name, nick, reason.strip())
+        self.tell(f"You kicked {event.target} from {event.room}.")
+
+    @command("invite", "/invite NICK", "invite someone to the current room",
+             needs_argument=True)
+    def _cmd_invite(self, user: User, argument: str) -> None:
+        event = self.hub.invite(user, argument.split()[0], self._needs_room(user).name)
+        self.tell(f"You invited {event.target} to {event.room}.")
+
+    @command("away", "/away [message]", "mark yourself away, or back without a message")
+    def _cmd_away(self, user: User, argument: str) -> None:
+        self.hub.set_away(user, argument)
+        self.tell(f"You are marked away: {argument}" if user.away
+                  else "You are no longer marked away.")
 
     @command("help", "/help", "list the commands")
     def _cmd_help(self, user: User, argument: str) -> None:
@@ -435,6 +466,54 @@ class LineChatProtocol(GuardedLineReceiver):
     @command("quit", "/quit [reason]", "leave the server")
     def _cmd_quit(self, user: User, argument: str) -> None:
         self.close(f"Quit: {argument}" if argument else "Quit")
+
+
+# The nickname state machine: awaiting a nick -> chatting -> gone.
+
+class _Session(Protocol):
+    def line(self, line: str) -> None:
+        """A line of text arrived."""
+
+    def signed_in(self, user: User) -> None:
+        """The hub accepted a nickname."""
+
+    def hang_up(self, reason: str) -> None:
+        """The connection is ending, for C{reason}."""
+
+
+_machine = TypeMachineBuilder(_Session, LineChatProtocol)
+awaiting_nick = _machine.state("awaiting_nick")
+chatting = _machine.state("chatting", lambda session, protocol, user: user)
+gone = _machine.state("gone")
+
+
+@awaiting_nick.upon(_Session.line).loop()
+def _offer_nick(session: _Session, protocol: LineChatProtocol, line: str) -> None:
+    protocol.offer_nick(session, line)
+
+
+@awaiting_nick.upon(_Session.signed_in).to(chatting)
+def _welcome(session: _Session, protocol: LineChatProtocol, user: User) -> None:
+    protocol.welcome(user)
+
+
+@awaiting_nick.upon(_Session.hang_up).to(gone)
+def _leave_unnamed(session: _Session, protocol: LineChatProtocol, reason: str) -> None:
+    pass
+
+
+@chatting.upon(_Session.line).loop()
+def _chat(session: _Session, protocol: LineChatProtocol, user: User, line: str) -> None:
+    protocol.chat(user, line)
+
+
+@chatting.upon(_Session.hang_up).to(gone)
+def _sign_out(session: _Session, protocol: LineChatProtocol, user: User, reason: str) -> None:
+    protocol.sign_out(user, reason)
+
+
+gone.upon(_Session.line).loop().returns(None)
+gone.upon(_Session.hang_up).loop().returns(None)
 
 
 _SessionMachine = _machine.build()

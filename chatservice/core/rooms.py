@@ -1,0 +1,154 @@
+"""
+Rooms and what their operators control: flags, a key, a member limit, bans,
+invitations, operators and voiced members.
+
+These are IRC's channel modes in protocol-neutral form; the IRC front end maps
+them to mode letters, the line front end to words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from . import names
+
+if TYPE_CHECKING:
+    from .hub import User
+
+
+class RoomMode(Enum):
+    """Everything about a room that its operators may change."""
+
+    # Flags: set or not.
+    TOPIC_LOCKED = "topic_locked"  # only operators change the topic
+    NO_OUTSIDE = "no_outside"  # only members may speak in the room
+    MODERATED = "moderated"  # only operators and voiced members may speak
+    INVITE_ONLY = "invite_only"  # joining needs an invitation
+    SECRET = "secret"  # the room is not listed to non-members
+    # Settings with a value.
+    KEY = "key"  # joining needs this password
+    LIMIT = "limit"  # at most this many members
+    # Lists.
+    BAN = "ban"  # people matching a nick!user@host mask may not join or speak
+    OPERATOR = "operator"  # a member who runs the room
+    VOICE = "voice"  # a member who may speak when the room is moderated
+
+
+FLAGS = frozenset({RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE, RoomMode.MODERATED,
+                   RoomMode.INVITE_ONLY, RoomMode.SECRET})
+MEMBER_MODES = frozenset({RoomMode.OPERATOR, RoomMode.VOICE})
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChange:
+    """
+    One change to a room: C{adding} or removing C{mode}, with the argument it
+    needs (a nick, a mask, a key or a limit), if any.
+    """
+
+    adding: bool
+    mode: RoomMode
+    argument: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    mask: str
+    set_by: str
+    time: float
+
+
+def normalize_mask(mask: str) -> str:
+    """
+    Complete a partial ban mask: C{bob} means C{bob!*@*}, C{*@host} means
+    C{*!*@host}.
+    """
+    if "!" not in mask and "@" not in mask:
+        return mask + "!*@*"
+    if "!" not in mask:
+        return "*!" + mask
+    if "@" not in mask:
+        return mask + "@*"
+    return mask
+
+
+def mask_matcher(mask: str) -> re.Pattern[str]:
+    """A pattern for C{mask}, with C{*} and C{?} as wildcards, compared folded."""
+    pattern = "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char)
+        for char in names.fold(mask)
+    )
+    return re.compile(pattern, re.DOTALL)
+
+
+class Room:
+    """
+    A named room: its members in the order they joined, its topic, and the
+    modes its operators set.
+    """
+
+    __slots__ = ("name", "key", "members", "topic", "topic_by", "topic_time",
+                 "created", "flags", "password", "limit", "bans", "invited",
+                 "operators", "voiced", "_ban_patterns")
+
+    def __init__(self, name: str, now: float, flags: frozenset[RoomMode] = frozenset()):
+        self.name = name
+        self.key = names.fold(name)
+        self.members: dict[str, User] = {}
+        self.topic = ""
+        self.topic_by = ""
+        self.topic_time = 0.0
+        self.created = now
+        self.flags: set[RoomMode] = set(flags)
+        self.password: str | None = None
+        self.limit: int | None = None
+        self.bans: dict[str, Ban] = {}
+        self.invited: set[User] = set()
+        self.operators: set[User] = set()
+        self.voiced: set[User] = set()
+        self._ban_patterns: dict[str, re.Pattern[str]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Room {self.name} ({len(self.members)})>"
+
+    def is_member(self, user: User) -> bool:
+        return self.members.get(user.key) is user
+
+    def is_operator(self, user: User) -> bool:
+        return user in self.operators
+
+    def is_banned(self, user: User) -> bool:
+        if not self._ban_patterns:
+            return False
+        full = names.fold(f"{user.nick}!{user.username}@{user.host}")
+        return any(p.fullmatch(full) for p in self._ban_patterns.values())
+
+    def may_speak(self, user: User) -> bool:
+        """Whether C{user}'s messages reach the room (not whether they are in it)."""
+        if user in self.operators or user in self.voiced:
+            return True
+        if RoomMode.MODERATED in self.flags:
+            return False
+        return not self.is_banned(user)
+
+    def add_ban(self, mask: str, set_by: str, now: float) -> bool:
+        if mask in self.bans:
+            return False
+        self.bans[mask] = Ban(mask, set_by, now)
+        self._ban_patterns[mask] = mask_matcher(mask)
+        return True
+
+    def remove_ban(self, mask: str) -> bool:
+        if self.bans.pop(mask, None) is None:
+            return False
+        del self._ban_patterns[mask]
+        return True
+
+    def forget(self, user: User) -> None:
+        """Drop everything the room knows of C{user}, who is leaving it."""
+        del self.members[user.key]
+        self.operators.discard(user)
+        self.voiced.discard(user)
