@@ -4,16 +4,38 @@ Wiring: one hub, shared limits, and one listening service per endpoint.
 
 from __future__ import annotations
 
-from typing import Iterable
+from dataclasses import dataclass, field
 
 from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorTime
 
-from .core.hub import Hub
+from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
+from .core.operators import Operators
+from .core.rooms import RoomMode
+from .frontends.irc import IRCFactory, IRCSettings
 from .frontends.line import LineChatFactory
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """
+    Everything that shapes one server, whatever its front ends.
+
+    @ivar line_endpoints: Twisted endpoint strings for line chat.
+    @ivar irc_endpoints: Twisted endpoint strings for IRC.
+    """
+
+    line_endpoints: tuple[str, ...] = ("tcp:8000",)
+    irc_endpoints: tuple[str, ...] = ()
+    name: str = "chatservice"
+    default_room: str = "#lobby"
+    room_modes: frozenset[RoomMode] = DEFAULT_ROOM_MODES
+    limits: Limits = field(default_factory=Limits)
+    irc: IRCSettings = field(default_factory=IRCSettings)
+    operators: Operators = field(default_factory=Operators)
 
 
 class ChatService(MultiService):
@@ -23,6 +45,8 @@ class ChatService(MultiService):
     half-started server.
     """
 
+    hub: Hub
+
     def privilegedStartService(self) -> None:
         try:
             super().privilegedStartService()
@@ -30,18 +54,22 @@ class ChatService(MultiService):
             raise SystemExit(f"chatservice: cannot listen: {problem}") from None
 
 
-def chat_service(reactor: IReactorTime, line_endpoints: Iterable[str], limits: Limits,
-                 name: str = "chatservice", default_room: str = "#lobby") -> MultiService:
+def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     """
-    Build the whole server: a hub, and a line-chat listener on each of
-    C{line_endpoints} (Twisted endpoint strings).  Listening fails loudly at
-    start-up if an endpoint cannot be bound.
+    Build the whole server: a hub, and a listener for each endpoint of each
+    front end.  Listening fails loudly at start-up if an endpoint cannot be
+    bound.
     """
-    hub = Hub(reactor, name=name, default_room=default_room)
-    addresses = AddressLimiter(limits.max_per_address)
+    hub = Hub(reactor, name=config.name, default_room=config.default_room,
+              room_modes=config.room_modes, operators=config.operators)
+    addresses = AddressLimiter(config.limits.max_per_address)
     top = ChatService()
     top.hub = hub
-    line = LineChatFactory(hub, limits, addresses)
-    for description in line_endpoints:
-        strports.service(description, line, reactor=reactor).setServiceParent(top)
+    front_ends = [
+        (LineChatFactory(hub, config.limits, addresses), config.line_endpoints),
+        (IRCFactory(hub, config.limits, addresses, config.irc), config.irc_endpoints),
+    ]
+    for factory, endpoints in front_ends:
+        for description in endpoints:
+            strports.service(description, factory, reactor=reactor).setServiceParent(top)
     return top

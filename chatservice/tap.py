@@ -6,13 +6,19 @@ from __future__ import annotations
 
 from twisted.internet import endpoints
 from twisted.python import usage
+from twisted.python.filepath import FilePath
 
 from .core import names
 from .core.limits import Limits
-from .service import chat_service
+from .core.operators import Operators
+from .frontends.irc import IRCSettings
+from .frontends.irc.render import LETTER_MODES
+from .core.rooms import FLAGS
+from .service import ServerConfig, chat_service
 
 DEFAULT_PORT = "tcp:8000"
 _DEFAULTS = Limits()
+_IRC_DEFAULTS = IRCSettings()
 
 
 def _positive(kind):
@@ -29,7 +35,8 @@ class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
         "A multi-protocol chat server.  Line chat (nc, telnet, openssl s_client) "
-        "listens on each --port; with none given, on " + DEFAULT_PORT + "."
+        "listens on each --port and IRC on each --irc; with neither given, line "
+        "chat listens on " + DEFAULT_PORT + "."
     )
 
     optFlags = [
@@ -38,9 +45,19 @@ class Options(usage.Options):
     ]
     optParameters = [
         ["name", None, "chatservice", "Server name shown to people when they connect."],
+        ["description", None, _IRC_DEFAULTS.description,
+         "Server description shown to IRC clients (002, WHOIS)."],
         ["default-room", None, "#lobby", "Room everybody joins on signing in."],
+        ["room-modes", None, "nt",
+         "Modes a new room starts with, as IRC letters from imnst "
+         "(n: members only speak, t: operators set the topic)."],
+        ["password", None, None, "Server password IRC clients must give with PASS."],
+        ["motd", None, None, "Message of the day shown to IRC clients."],
+        ["motd-file", None, None, "File holding the message of the day."],
+        ["oper-file", None, None,
+         "File of server operators, one NAME:PASSWORD-HASH per line."],
         ["max-line-length", None, _DEFAULTS.max_line_length,
-         "Longest line accepted, in bytes.", _positive(int)],
+         "Longest line-chat line accepted, in bytes.", _positive(int)],
         ["flood-rate", None, _DEFAULTS.flood_rate,
          "Lines per second a client may send in the long run.", _positive(float)],
         ["flood-burst", None, _DEFAULTS.flood_burst,
@@ -58,11 +75,18 @@ class Options(usage.Options):
         ["max-nick-attempts", None, _DEFAULTS.max_nick_attempts,
          "Invalid or taken nicknames a connection may try before it is "
          "disconnected.", _positive(int)],
+        ["ping-interval", None, _IRC_DEFAULTS.ping_interval,
+         "Seconds of silence before the server PINGs an IRC client.", _positive(float)],
+        ["ping-timeout", None, _IRC_DEFAULTS.ping_timeout,
+         "Seconds a PINGed IRC client has to answer before it is dropped.",
+         _positive(float)],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["port"] = []
+        self["irc"] = []
+        self["oper"] = []
 
     def opt_port(self, description: str) -> None:
         """
@@ -70,11 +94,27 @@ class Options(usage.Options):
         """
         self["port"].append(description)
 
+    def opt_irc(self, description: str) -> None:
+        """
+        Listen for IRC on this Twisted endpoint (repeatable), e.g. tcp:6667 or ssl:6697:privateKey=key.pem:certKey=cert.pem
+        """
+        self["irc"].append(description)
+
+    def opt_oper(self, credentials: str) -> None:
+        """
+        A server operator as NAME:PASSWORD (repeatable); the password may be a hash from python -m chatservice.core.operators, and a plain one is hashed at once
+        """
+        name, colon, password = credentials.partition(":")
+        if not colon or not name or not password:
+            raise usage.UsageError(f"--oper wants NAME:PASSWORD, not {credentials!r}")
+        self["oper"].append((name, password))
+
     def postOptions(self) -> None:
-        if not self["port"]:
+        if not self["port"] and not self["irc"]:
             self["port"] = [DEFAULT_PORT]
-        for description in self["port"]:
-            _check_endpoint(description)
+        for option in ("port", "irc"):
+            for description in self[option]:
+                _check_endpoint(option, description)
         problem = names.room_problem(self["default-room"])
         if problem:
             raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
@@ -89,9 +129,25 @@ class Options(usage.Options):
             registration_timeout=self["registration-timeout"],
             max_nick_attempts=self["max-nick-attempts"],
         )
+        self["config"] = ServerConfig(
+            line_endpoints=tuple(self["port"]),
+            irc_endpoints=tuple(self["irc"]),
+            name=self["name"],
+            default_room=self["default-room"],
+            room_modes=_room_modes(self["room-modes"]),
+            limits=self["limits"],
+            irc=IRCSettings(
+                description=self["description"],
+                password=self["password"],
+                motd=_motd(self["motd"], self["motd-file"]),
+                ping_interval=self["ping-interval"],
+                ping_timeout=self["ping-timeout"],
+            ),
+            operators=_operators(self["oper"], self["oper-file"]),
+        )
 
 
-def _check_endpoint(description: str) -> None:
+def _check_endpoint(option: str, description: str) -> None:
     """
     Parse an endpoint string now, so that a typo or a missing certificate
     stops twistd before anything starts.
@@ -102,12 +158,51 @@ def _check_endpoint(description: str) -> None:
         endpoints.serverFromString(reactor, description)
     except Exception as problem:
         raise usage.UsageError(
-            f"--port {description!r}: {problem.__class__.__name__}: {problem}"
+            f"--{option} {description!r}: {problem.__class__.__name__}: {problem}"
         ) from None
+
+
+def _room_modes(letters: str):
+    modes = set()
+    for letter in letters.lstrip("+"):
+        mode = LETTER_MODES.get(letter)
+        if mode not in FLAGS:
+            raise usage.UsageError(f"--room-modes: {letter!r} is not one of imnst")
+        modes.add(mode)
+    return frozenset(modes)
+
+
+def _read(option: str, path: str) -> str:
+    try:
+        return FilePath(path).getContent().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as problem:
+        raise usage.UsageError(f"--{option} {path!r}: {problem}") from None
+
+
+def _motd(text: str | None, path: str | None) -> tuple[str, ...]:
+    if path is not None:
+        text = _read("motd-file", path)
+    return tuple(text.splitlines()) if text else ()
+
+
+def _operators(given: list[tuple[str, str]], path: str | None) -> Operators:
+    operators = Operators()
+    for name, password in given:
+        operators.add(name, password)
+    if path is not None:
+        for number, line in enumerate(_read("oper-file", path).splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, colon, hashed = line.partition(":")
+            if not colon or not name or not hashed:
+                raise usage.UsageError(f"--oper-file {path!r}, line {number}: "
+                                       "expected NAME:PASSWORD-HASH")
+            operators.add(name, hashed)
+    return operators
 
 
 def makeService(options: Options):
     from twisted.internet import reactor
 
-    return chat_service(reactor, options["port"], options["limits"],
-                        name=options["name"], default_room=options["default-room"])
+    return chat_service(reactor, options["config"])

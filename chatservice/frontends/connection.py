@@ -172,7 +172,7 @@ class GuardedLineReceiver(LineReceiver):
             return
         bucket = self._bucket
         if bucket is None or (not self._pending and bucket.take()):
-            self.handle_line(line)
+            self._handle(line)
             return
         self._pending.append(line)
         if len(self._pending) > self.factory.limits.flood_queue:
@@ -185,11 +185,22 @@ class GuardedLineReceiver(LineReceiver):
         self._drain_call = None
         bucket = self._bucket
         while self._pending and self._closing_reason is None and bucket.take():
-            self.handle_line(self._pending.popleft())
+            self._handle(self._pending.popleft())
         if self._pending and self._closing_reason is None:
             self._drain_call = self.clock.callLater(bucket.wait(), self._drain)
 
+    def _handle(self, line: bytes) -> None:
+        try:
+            self.handle_line(line)
+        except Exception:
+            # A bug in one command must not cost the client its connection.
+            self.log.failure("Handling a line from {peer} failed", peer=self.peer_host)
+            self.internal_error()
+
     # Hooks for front ends
+
+    def internal_error(self) -> None:
+        """Handling the client's last line failed because of a bug."""
 
     def filter_input(self, data: bytes) -> bytes:
         """Transform raw input before it is split into lines."""

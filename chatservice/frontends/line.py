@@ -259,6 +259,9 @@ class LineChatProtocol(GuardedLineReceiver):
                 return
         self.session.line(text.decode(line))
 
+    def internal_error(self) -> None:
+        self.tell("Sorry, the server failed to handle that line; it was dropped.")
+
     def line_too_long(self) -> None:
         self.tell(f"Line too long (the limit is {self.factory.limits.max_line_length} "
                   "bytes); it was discarded.")

@@ -1,0 +1,298 @@
+"""
+The IRC front end: IRC clients (irssi, weechat, HexChat, bots) in the same
+rooms as everyone else.
+
+Wire protocol
+=============
+IRC as RFC 1459 and RFC 2812 describe it, clarified by the modern IRC client
+protocol document (https://modern.ircdocs.horse) and IRCv3: lines end in
+CR LF (a bare LF is accepted), UTF-8 (invalid bytes replaced), at most 512
+bytes plus 4096 bytes of message tags; longer lines get 417 and are dropped.
+
+Registration: optional ``CAP LS 302`` / ``CAP REQ`` / ``CAP END``, optional
+``PASS``, then ``NICK`` and ``USER`` in either order; the server answers with
+001-005, LUSERS and the MOTD.  Rooms are channels (``#name``), a room's
+operators are its chanops, and every nickname is shared with the other front
+ends.  The commands are in L{chatservice.frontends.irc.commands}.
+
+Capabilities: cap-notify, server-time, message-tags, echo-message,
+multi-prefix, userhost-in-names, away-notify, batch.
+
+The server PINGs a client that has been silent for the ping interval and drops
+it ("Ping timeout") if the client stays silent for the ping timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+from datetime import datetime, timezone
+from typing import Protocol
+
+from automat import TypeMachineBuilder
+from twisted.internet.interfaces import IDelayedCall
+
+from ...core import errors
+from ...core.hub import Hub, User
+from ...core.limits import AddressLimiter, Limits
+from .. import connection
+from . import numerics as N
+from .commands import VERSION, run, send_isupport, send_lusers, send_motd
+from .render import IRCRenderer, display_host
+from .wire import BODY_MAX_BYTES, TAGS_MAX_BYTES, InputTooLong, Message, format_line, parse
+
+@dataclasses.dataclass(frozen=True)
+class IRCSettings:
+    """
+    What IRC clients are told about the server, and what it asks of them.
+
+    @ivar description: shown in 002 and WHOIS.
+    @ivar password: the server password clients must give with PASS, if any.
+    @ivar motd: the message of the day, line by line; empty for none.
+    @ivar ping_interval: seconds of silence before the server PINGs a client.
+    @ivar ping_timeout: seconds a PINGed client has to answer.
+    """
+
+    description: str = "A chatservice server"
+    password: str | None = None
+    motd: tuple[str, ...] = ()
+    ping_interval: float = 120.0
+    ping_timeout: float = 60.0
+
+
+class IRCFactory(connection.GuardedFactory):
+    """Builds an L{IRCConnection} for each IRC client."""
+
+    def __init__(self, hub: Hub, limits: Limits, addresses: AddressLimiter,
+                 settings: IRCSettings = IRCSettings()):
+        # A line may carry 4096 bytes of tags before IRC's 512-byte body.
+        limits = dataclasses.replace(limits,
+                                     max_line_length=TAGS_MAX_BYTES + BODY_MAX_BYTES - 2)
+        super().__init__(hub, limits, addresses)
+        self.settings = settings
+        self._renderers: dict[tuple[bool, bool, bool], IRCRenderer] = {}
+
+    def protocol(self) -> IRCConnection:
+        return IRCConnection()
+
+    def renderer(self, caps: set[str]) -> IRCRenderer:
+        """The renderer shared by every client with these capabilities."""
+        key = ("server-time" in caps, "message-tags" in caps, "away-notify" in caps)
+        found = self._renderers.get(key)
+        if found is None:
+            found = self._renderers[key] = IRCRenderer(*key)
+        return found
+
+
+# The registration state machine: registering -> registered -> gone.
+
+class _Session(Protocol):
+    def message(self, message: Message) -> None:
+        """A client line arrived and was parsed."""
+
+    def signed_in(self, user: User) -> None:
+        """The hub accepted the client's nickname."""
+
+    def hang_up(self, reason: str) -> None:
+        """The connection is ending, for C{reason}."""
+
+
+class IRCConnection(connection.GuardedLineReceiver):
+    """
+    One IRC client.
+    """
+
+    factory: IRCFactory
+
+    def __init__(self) -> None:
+        self.session = _SessionMachine(self)
+        self.user: User | None = None
+        self.nick = "*"
+        self.username: str | None = None
+        self.realname = ""
+        self.password_given: str | None = None
+        self.caps: set[str] = set()
+        self.cap_negotiating = False
+        self.renderer = IRCRenderer()
+        self._last_heard = 0.0
+        self._ping_call: IDelayedCall | None = None
+        self._pinged = False
+
+    @property
+    def hub(self) -> Hub:
+        return self.factory.hub
+
+    @property
+    def server(self) -> str:
+        return self.hub.name
+
+    # Output
+
+    def line(self, command: str, *params: str, source: str | None = None) -> None:
+        """Send one line from the server, or from C{source} ("" for none)."""
+        self.send(format_line(self.server if source is None else source, command, *params))
+
+    def numeric(self, code: str, *params: str) -> None:
+        """Send a numeric reply addressed to this client."""
+        self.send(format_line(self.server, code, self.nick, *params))
+
+    def echo(self, event) -> None:
+        """Show the client an event it caused, as the others see it."""
+        data = self.renderer(event)
+        if data:
+            self.send(data)
+
+    def caps_changed(self) -> None:
+        self.renderer = self.factory.renderer(self.caps)
+
+    # Hooks of GuardedLineReceiver
+
+    def connection_opened(self) -> None:
+        self._last_heard = self.clock.seconds()
+        self.renderer = self.factory.renderer(self.caps)
+
+    def refuse_too_many_connections(self, limit: int) -> None:
+        self.line("ERROR", f"Too many connections from your address (the limit is {limit})",
+                  source="")
+
+    def handle_line(self, line: bytes) -> None:
+        self._last_heard = self.clock.seconds()
+        self._pinged = False
+        try:
+            message = parse(line)
+        except InputTooLong:
+            self.line_too_long()
+            return
+        if message is not None:
+            self.session.message(message)
+
+    def internal_error(self) -> None:
+        self.numeric(N.ERR_UNKNOWNERROR, "*", "Internal error; the command was dropped")
+
+    def line_too_long(self) -> None:
+        self.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
+
+    def connection_closing(self, reason: str) -> None:
+        self.line("ERROR", f"Closing Link: {display_host(self.peer_host)} ({reason})",
+                  source="")
+        self.session.hang_up(reason)
+
+    def connection_closed(self, reason: str) -> None:
+        if self._ping_call is not None and self._ping_call.active():
+            self._ping_call.cancel()
+        self.session.hang_up(reason)
+
+    # Keeping idle clients honest
+
+    def _schedule_ping(self, delay: float) -> None:
+        self._ping_call = self.clock.callLater(delay, self._check_alive)
+
+    def _check_alive(self) -> None:
+        settings = self.factory.settings
+        silent = self.clock.seconds() - self._last_heard
+        if self._pinged:
+            if silent >= settings.ping_timeout:
+                self.close(f"Ping timeout: {int(silent)} seconds")
+                return
+            self._schedule_ping(settings.ping_timeout - silent)
+        elif silent >= settings.ping_interval:
+            self._pinged = True
+            self.line("PING", self.server, source="")
+            self._schedule_ping(settings.ping_timeout)
+        else:
+            self._schedule_ping(settings.ping_interval - silent)
+
+    # Registration
+
+    def dispatch(self, user: User | None, message: Message) -> None:
+        run(self, user, message)
+
+    def try_register(self) -> None:
+        """
+        Sign the client in once it has given a nickname and a user name and
+        finished capability negotiation.
+        """
+        if self.user is not None or self.username is None or self.nick == "*":
+            return
+        if self.cap_negotiating:
+            return
+        password = self.factory.settings.password
+        if password is not None and not (
+                self.password_given is not None
+                and hmac.compare_digest(self.password_given.encode(), password.encode())):
+            self.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+            self.close("Bad password")
+            return
+        try:
+            user = self.hub.register(self.nick, self, username=self.username,
+                                     host=self.peer_host, realname=self.realname)
+        except errors.NickInUse:
+            self.numeric(N.ERR_NICKNAMEINUSE, self.nick, "Nickname is already in use")
+            self.nick = "*"
+            return
+        except errors.ErroneousNick as problem:
+            self.numeric(N.ERR_ERRONEUSNICKNAME, self.nick, str(problem))
+            self.nick = "*"
+            return
+        self.session.signed_in(user)
+
+    def welcome(self, user: User) -> None:
+        self.user = user
+        self.registered()
+        self.log.info("{peer} signed in over IRC as {nick}", peer=self.peer_host,
+                      nick=user.nick)
+        hub = self.hub
+        self.numeric(N.RPL_WELCOME, f"Welcome to the {hub.name} IRC network, "
+                     f"{user.nick}!{user.username}@{display_host(user.host)}")
+        self.numeric(N.RPL_YOURHOST, f"Your host is {hub.name}, running version {VERSION}")
+        self.numeric(N.RPL_CREATED, "This server was created "
+                     + _date(hub.started))
+        self.numeric(N.RPL_MYINFO, hub.name, VERSION, "io", "biklmnostv", "bklov")
+        send_isupport(self)
+        send_lusers(self)
+        send_motd(self)
+        self._schedule_ping(self.factory.settings.ping_interval)
+
+    def sign_out(self, user: User, reason: str) -> None:
+        self.hub.quit(user, reason)
+
+
+def _date(when: float) -> str:
+    return datetime.fromtimestamp(when, timezone.utc).strftime("%a %b %d %Y at %H:%M:%S UTC")
+
+
+_machine = TypeMachineBuilder(_Session, IRCConnection)
+registering = _machine.state("registering")
+registered = _machine.state("registered", lambda session, conn, user: user)
+gone = _machine.state("gone")
+
+
+@registering.upon(_Session.message).loop()
+def _register(session: _Session, conn: IRCConnection, message: Message) -> None:
+    conn.dispatch(None, message)
+
+
+@registering.upon(_Session.signed_in).to(registered)
+def _welcome(session: _Session, conn: IRCConnection, user: User) -> None:
+    conn.welcome(user)
+
+
+@registering.upon(_Session.hang_up).to(gone)
+def _leave_unregistered(session: _Session, conn: IRCConnection, reason: str) -> None:
+    pass
+
+
+@registered.upon(_Session.message).loop()
+def _command(session: _Session, conn: IRCConnection, user: User, message: Message) -> None:
+    conn.dispatch(user, message)
+
+
+@registered.upon(_Session.hang_up).to(gone)
+def _sign_out(session: _Session, conn: IRCConnection, user: User, reason: str) -> None:
+    conn.sign_out(user, reason)
+
+
+gone.upon(_Session.message).loop().returns(None)
+gone.upon(_Session.hang_up).loop().returns(None)
+
+_SessionMachine = _machine.build()

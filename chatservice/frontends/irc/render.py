@@ -1,0 +1,166 @@
+"""
+Hub events as IRC lines.
+
+One L{IRCRenderer} exists per combination of the capabilities that change how
+events look (server-time, message-tags, away-notify); every client with the
+same combination shares it, so the hub renders each event once per variant.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from ...core.events import (
+    AwayChanged,
+    Event,
+    Invited,
+    Joined,
+    Kicked,
+    Kind,
+    Message,
+    ModeChanged,
+    NickChanged,
+    Parted,
+    PrivateMessage,
+    Quit,
+    Source,
+    TopicChanged,
+)
+from ...core.rooms import ModeChange, RoomMode
+from .wire import BODY_MAX_BYTES, format_line
+
+# Mode letters, in CHANMODES order: lists, settings with an argument both ways,
+# settings with an argument when set, flags; then the member prefixes.
+MODE_LETTERS = {
+    RoomMode.BAN: "b",
+    RoomMode.KEY: "k",
+    RoomMode.LIMIT: "l",
+    RoomMode.INVITE_ONLY: "i",
+    RoomMode.MODERATED: "m",
+    RoomMode.NO_OUTSIDE: "n",
+    RoomMode.SECRET: "s",
+    RoomMode.TOPIC_LOCKED: "t",
+    RoomMode.OPERATOR: "o",
+    RoomMode.VOICE: "v",
+}
+LETTER_MODES = {letter: mode for mode, letter in MODE_LETTERS.items()}
+
+
+def display_host(host: str) -> str:
+    """A host as IRC can carry it: an IPv6 address may not start with ':'."""
+    return "0" + host if host.startswith(":") else host
+
+
+def mask(source: Source) -> str:
+    return f"{source.nick}!{source.user}@{display_host(source.host)}"
+
+
+def server_time(when: float) -> str:
+    stamp = datetime.fromtimestamp(when, timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+def mode_string(changes: tuple[ModeChange, ...] | list[ModeChange]) -> list[str]:
+    """Mode changes as IRC's C{+ov-b} followed by their arguments."""
+    letters, arguments, sign = [], [], None
+    for change in changes:
+        wanted = "+" if change.adding else "-"
+        if wanted != sign:
+            letters.append(wanted)
+            sign = wanted
+        letters.append(MODE_LETTERS[change.mode])
+        if change.argument is not None:
+            arguments.append(change.argument)
+    return ["".join(letters), *arguments]
+
+
+def split_utf8(data: bytes, budget: int) -> list[bytes]:
+    """
+    Cut C{data} into pieces of at most C{budget} bytes, never inside a UTF-8
+    character.
+    """
+    pieces = []
+    while len(data) > budget:
+        cut = budget
+        # Back up over continuation bytes (10xxxxxx) to a character start.
+        while cut > 0 and data[cut] & 0xC0 == 0x80:
+            cut -= 1
+        if cut == 0:
+            cut = budget
+        pieces.append(data[:cut])
+        data = data[cut:]
+    pieces.append(data)
+    return pieces
+
+
+def message_lines(source: str, command: str, target: str, message: str,
+                  tags: str = "") -> bytes:
+    """
+    PRIVMSG or NOTICE lines carrying C{message}, split so that each fits
+    IRC's 512 bytes; nothing is cut off.
+    """
+    head = f":{source} {command} {target} :".encode("utf-8")
+    budget = BODY_MAX_BYTES - 2 - len(head)
+    prefix = f"@{tags} ".encode("utf-8") if tags else b""
+    body = message.encode("utf-8")
+    if len(body) <= budget:
+        return prefix + head + body + b"\r\n"
+    return b"".join(prefix + head + piece + b"\r\n" for piece in split_utf8(body, budget))
+
+
+def ctcp_action(text: str) -> str:
+    return f"\x01ACTION {text}\x01"
+
+
+class IRCRenderer:
+    """
+    Renders events for IRC clients with one combination of capabilities.
+    """
+
+    def __init__(self, server_time: bool = False, message_tags: bool = False,
+                 away_notify: bool = False):
+        self.server_time = server_time
+        self.message_tags = message_tags
+        self.away_notify = away_notify
+
+    def tags(self, event: Event, msgid: bool = False) -> str:
+        tags = []
+        if self.server_time:
+            tags.append("time=" + server_time(event.time))
+        if msgid and self.message_tags:
+            tags.append(f"msgid={event.id}")
+        return ";".join(tags)
+
+    def __call__(self, event: Event) -> bytes:
+        source = mask(event.source)
+        if isinstance(event, (Message, PrivateMessage)):
+            target = event.room if isinstance(event, Message) else event.target
+            command = "NOTICE" if event.kind is Kind.NOTICE else "PRIVMSG"
+            text = ctcp_action(event.text) if event.kind is Kind.ACTION else event.text
+            return message_lines(source, command, target, text, self.tags(event, True))
+        tags = self.tags(event)
+        if isinstance(event, Joined):
+            return format_line(source, "JOIN", event.room, tags=tags)
+        if isinstance(event, Parted):
+            reason = (event.reason,) if event.reason else ()
+            return format_line(source, "PART", event.room, *reason, tags=tags)
+        if isinstance(event, Quit):
+            return format_line(source, "QUIT", event.reason or "Quit", tags=tags)
+        if isinstance(event, NickChanged):
+            return format_line(source, "NICK", event.new_nick, tags=tags)
+        if isinstance(event, TopicChanged):
+            return format_line(source, "TOPIC", event.room, event.topic, tags=tags)
+        if isinstance(event, Kicked):
+            return format_line(source, "KICK", event.room, event.target,
+                               event.reason or event.source.nick, tags=tags)
+        if isinstance(event, ModeChanged):
+            return format_line(source, "MODE", event.room, *mode_string(event.changes),
+                               tags=tags)
+        if isinstance(event, Invited):
+            return format_line(source, "INVITE", event.target, event.room, tags=tags)
+        if isinstance(event, AwayChanged):
+            if not self.away_notify:
+                return b""
+            away = (event.message,) if event.message else ()
+            return format_line(source, "AWAY", *away, tags=tags)
+        return b""
