@@ -100,6 +100,17 @@ class Departed:
     time: float
 
 
+def _positive(argument: str | None) -> int | None:
+    """C{argument} as a whole number above zero in ASCII digits, or C{None}."""
+    if not argument or not argument.isascii() or not argument.isdigit():
+        return None
+    try:
+        number = int(argument)
+    except ValueError:  # more digits than Python converts
+        return None
+    return number if number > 0 else None
+
+
 def _reason(reason: str) -> str:
     return text.clean(reason)[:REASON_MAX_LENGTH]
 
@@ -215,15 +226,23 @@ class Hub:
         neighbours = self._neighbours(user)
         for room in list(user.rooms.values()):
             self._leave(user, room)
+        for room in self._rooms.values():
+            room.invited.discard(user)
         del self._users[user.key]
         self._remember(user, now)
         self._fan_out(event, neighbours)
         return event
 
-    def set_away(self, user: User, message: str) -> AwayChanged:
-        """Mark C{user} away with C{message}, or back with an empty one."""
-        user.away = text.clean(message).strip()[:AWAY_MAX_LENGTH]
-        event = AwayChanged(self._id(), self.clock.seconds(), user.source, user.away)
+    def set_away(self, user: User, message: str) -> AwayChanged | None:
+        """
+        Mark C{user} away with C{message}, or back with an empty one; return
+        the event, or C{None} when nothing changed.
+        """
+        away = text.clean(message).strip()[:AWAY_MAX_LENGTH]
+        if away == user.away:
+            return None
+        user.away = away
+        event = AwayChanged(self._id(), self.clock.seconds(), user.source, away)
         self._fan_out(event, self._neighbours(user))
         return event
 
@@ -396,7 +415,8 @@ class Hub:
         if not user.is_operator:
             raise errors.NoPrivileges("Only server operators may do that.")
         target = self.find_user(nick)
-        event = self.quit(target, f"Killed by {user.nick} ({_reason(reason)})")
+        reason = text.clean(reason)[:REASON_MAX_LENGTH - len(user.nick) - 20]
+        event = self.quit(target, f"Killed by {user.nick} ({reason})")
         return target, event
 
     # Helpers
@@ -456,7 +476,7 @@ class Hub:
             return ModeChange(adding, mode, target.nick)
         if mode is RoomMode.KEY:
             if adding:
-                if not argument:
+                if not argument or argument == room.password:
                     return None
                 room.password = argument
                 return ModeChange(True, mode, argument)
@@ -466,16 +486,19 @@ class Hub:
             return ModeChange(False, mode, "*")
         if mode is RoomMode.LIMIT:
             if adding:
-                if argument is None or not argument.isdigit() or int(argument) < 1:
+                limit = _positive(argument)
+                if limit is None or limit == room.limit:
                     return None
-                room.limit = int(argument)
+                room.limit = limit
                 return ModeChange(True, mode, str(room.limit))
             if room.limit is None:
                 return None
             room.limit = None
             return ModeChange(False, mode)
         if mode is RoomMode.BAN:
-            mask = normalize_mask(argument or "")
+            if not argument:
+                return None
+            mask = normalize_mask(argument)
             changed = room.add_ban(mask, user.nick, now) if adding else room.remove_ban(mask)
             return ModeChange(adding, mode, mask) if changed else None
         return None

@@ -105,7 +105,7 @@ class Room:
         self.flags: set[RoomMode] = set(flags)
         self.password: str | None = None
         self.limit: int | None = None
-        self.bans: dict[str, Ban] = {}
+        self.bans: dict[str, Ban] = {}  # by folded mask
         self.invited: set[User] = set()
         self.operators: set[User] = set()
         self.voiced: set[User] = set()
@@ -135,16 +135,19 @@ class Room:
         return not self.is_banned(user)
 
     def add_ban(self, mask: str, set_by: str, now: float) -> bool:
-        if mask in self.bans:
+        # Bans are filed folded: masks that differ only in case are one ban.
+        key = names.fold(mask)
+        if key in self.bans:
             return False
-        self.bans[mask] = Ban(mask, set_by, now)
-        self._ban_patterns[mask] = mask_matcher(mask)
+        self.bans[key] = Ban(mask, set_by, now)
+        self._ban_patterns[key] = mask_matcher(mask)
         return True
 
     def remove_ban(self, mask: str) -> bool:
-        if self.bans.pop(mask, None) is None:
+        key = names.fold(mask)
+        if self.bans.pop(key, None) is None:
             return False
-        del self._ban_patterns[mask]
+        del self._ban_patterns[key]
         return True
 
     def forget(self, user: User) -> None:

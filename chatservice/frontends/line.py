@@ -398,7 +398,11 @@ class LineChatProtocol(GuardedLineReceiver):
     @command("who", "/who [#room]", "list the people in a room (the current one by default)")
     def _cmd_who(self, user: User, argument: str) -> None:
         if argument:
-            room = self.hub.find_room(_room_name(argument.split()[0]))
+            name = _room_name(argument.split()[0])
+            room = self.hub.find_room(name)
+            if RoomMode.SECRET in room.flags and not room.is_member(user):
+                # As /rooms does, keep a secret room from those outside it.
+                raise errors.NoSuchRoom(f"There is no room called {name}.")
         else:
             room = self._needs_room(user)
         nicks = sorted(("@" if room.is_operator(m) else "") + m.nick
@@ -455,7 +459,7 @@ class LineChatProtocol(GuardedLineReceiver):
     @command("away", "/away [message]", "mark yourself away, or back without a message")
     def _cmd_away(self, user: User, argument: str) -> None:
         self.hub.set_away(user, argument)
-        self.tell(f"You are marked away: {argument}" if user.away
+        self.tell(f"You are marked away: {text.strip_formatting(user.away)}" if user.away
                   else "You are no longer marked away.")
 
     @command("help", "/help", "list the commands")
