@@ -122,8 +122,8 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
     if sub == "LS":
         if user is None:
             conn.cap_negotiating = True
-        if len(message.params) > 1 and message.params[1].isdigit() \
-                and int(message.params[1]) >= 302:
+        version = message.params[1] if len(message.params) > 1 else ""
+        if version.isascii() and version.isdigit() and int(version) >= 302:
             conn.caps.add("cap-notify")
             conn.caps_changed()
         conn.line("CAP", conn.nick, "LS", " ".join(CAPABILITIES))
@@ -246,7 +246,8 @@ def _names_entry(conn: IRCConnection, room: Room, member: User) -> str:
 
 def send_names(conn: IRCConnection, room: Room) -> None:
     symbol = "@" if RoomMode.SECRET in room.flags else "="
-    head = len(f":{conn.server} {N.RPL_NAMREPLY} {conn.nick} {symbol} {room.name} :")
+    head = len(f":{conn.server} {N.RPL_NAMREPLY} {conn.nick} {symbol} {room.name} :"
+               .encode("utf-8"))
     entries = [_names_entry(conn, room, member) for member in room.members.values()]
     for chunk in _chunks(entries, 510 - head):
         conn.numeric(N.RPL_NAMREPLY, symbol, room.name, " ".join(chunk))
@@ -393,12 +394,28 @@ def invite(conn: IRCConnection, user: User, message: Message) -> None:
         _refusal(conn, refusal, room_name)
     else:
         conn.numeric(N.RPL_INVITING, event.target, event.room)
-        invited = conn.hub.find_user(event.target)
-        if invited.away:
+        invited = _still_here(conn, event.target)
+        if invited is not None and invited.away:
             conn.numeric(N.RPL_AWAY, invited.nick, invited.away)
 
 
 # Messages
+
+def _still_here(conn: IRCConnection, nick: str) -> User | None:
+    """
+    The user called C{nick}, or C{None}: nobody is, or telling them something
+    just dropped them (a full send queue).
+    """
+    try:
+        return conn.hub.find_user(nick)
+    except errors.NoSuchNick:
+        return None
+
+
+# Targets one PRIVMSG or NOTICE may have (TARGMAX): one line may not fan out
+# into hundreds of messages.
+MAX_MESSAGE_TARGETS = 4
+
 
 def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> None:
     notice = kind is Kind.NOTICE
@@ -414,7 +431,13 @@ def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> N
     if kind is Kind.SAY and text.startswith("\x01ACTION"):
         kind = Kind.ACTION
         text = text[len("\x01ACTION"):].lstrip(" ").rstrip("\x01") or " "
-    for target in _targets(message.params[0]):
+    targets = _targets(message.params[0])
+    if len(targets) > MAX_MESSAGE_TARGETS:
+        if not notice:
+            conn.numeric(N.ERR_TOOMANYTARGETS, targets[MAX_MESSAGE_TARGETS], "Too many "
+                         f"recipients; only the first {MAX_MESSAGE_TARGETS} were sent to")
+        del targets[MAX_MESSAGE_TARGETS:]
+    for target in targets:
         try:
             if target.startswith("#"):
                 event = conn.hub.say(user, target, text, kind)
@@ -427,8 +450,8 @@ def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> N
         if "echo-message" in conn.caps:
             conn.echo(event)
         if not notice and not target.startswith("#"):
-            recipient = conn.hub.find_user(event.target)
-            if recipient.away:
+            recipient = _still_here(conn, event.target)
+            if recipient is not None and recipient.away:
                 conn.numeric(N.RPL_AWAY, recipient.nick, recipient.away)
 
 
@@ -523,7 +546,7 @@ def whois(conn: IRCConnection, user: User, message: Message) -> None:
 def whowas(conn: IRCConnection, user: User, message: Message) -> None:
     wanted = message.params[0]
     count = message.params[1] if len(message.params) > 1 else ""
-    limit = int(count) if count.isdigit() and int(count) > 0 else None
+    limit = int(count) if count.isascii() and count.isdigit() and int(count) > 0 else None
     found = conn.hub.whowas(wanted)[:limit]
     if not found:
         conn.numeric(N.ERR_WASNOSUCHNICK, wanted, "There was no such nickname")
@@ -651,10 +674,16 @@ def _room_mode(conn: IRCConnection, user: User, name: str, params: list[str]) ->
     except errors.ChatError as refusal:
         _refusal(conn, refusal, room.name)
         return
+    # Each NoSuchNick is for the next +o/+v argument that names nobody.
+    nobody = iter([change.argument for change in changes
+                   if change.mode in (RoomMode.OPERATOR, RoomMode.VOICE)
+                   and _still_here(conn, change.argument) is None])
     for problem in problems:
         if isinstance(problem, errors.TargetNotInRoom):
             conn.numeric(N.ERR_USERNOTINCHANNEL, str(problem).split()[0], room.name,
                          "They aren't on that channel")
+        elif isinstance(problem, errors.NoSuchNick):
+            conn.numeric(N.ERR_NOSUCHNICK, next(nobody, "*"), "No such nick/channel")
         else:
             _refusal(conn, problem, room.name)
     if event is not None:
@@ -720,7 +749,8 @@ def send_isupport(conn: IRCConnection) -> None:
         f"NICKLEN={names.NICK_MAX_LENGTH}",
         "PREFIX=(ov)@+",
         "STATUSMSG=",
-        "TARGMAX=JOIN:,KICK:1,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1",
+        f"TARGMAX=JOIN:,KICK:1,LIST:,NAMES:,NOTICE:{MAX_MESSAGE_TARGETS},PART:,"
+        f"PRIVMSG:{MAX_MESSAGE_TARGETS},WHOIS:1",
         "TOPICLEN=390",
         "USERLEN=11",
     ]

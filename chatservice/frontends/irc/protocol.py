@@ -227,12 +227,13 @@ class IRCConnection(connection.GuardedLineReceiver):
             user = self.hub.register(self.nick, self, username=self.username,
                                      host=self.peer_host, realname=self.realname)
         except errors.NickInUse:
-            self.numeric(N.ERR_NICKNAMEINUSE, self.nick, "Nickname is already in use")
-            self.nick = "*"
+            # The refused nick was never the client's: address the reply to "*".
+            wanted, self.nick = self.nick, "*"
+            self.numeric(N.ERR_NICKNAMEINUSE, wanted, "Nickname is already in use")
             return
         except errors.ErroneousNick as problem:
-            self.numeric(N.ERR_ERRONEUSNICKNAME, self.nick, str(problem))
-            self.nick = "*"
+            wanted, self.nick = self.nick, "*"
+            self.numeric(N.ERR_ERRONEUSNICKNAME, wanted, str(problem))
             return
         self.session.signed_in(user)
 

@@ -119,4 +119,12 @@ def format_line(source: str | None, command: str, *params: str,
     # Defence in depth: nothing may end a line early or inject another one.
     if "\r" in line or "\n" in line or "\0" in line:
         line = line.translate(_LINE_BREAKERS)
-    return (line + "\r\n").encode("utf-8")
+    data = line.encode("utf-8")
+    # Nor may it pass IRC's 512 bytes (tags aside): long text from elsewhere
+    # (a line user's topic or reason) is cut, never inside a character.
+    end = (len(tags.encode("utf-8")) + 2 if tags else 0) + BODY_MAX_BYTES - 2
+    if len(data) > end:
+        while data[end] & 0xC0 == 0x80:
+            end -= 1
+        data = data[:end]
+    return data + b"\r\n"
