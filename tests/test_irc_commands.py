@@ -1130,3 +1130,51 @@ def test_invite_away_target(pair, server):
     carol.line("AWAY :busy")
     assert alice.said("INVITE carol #lobby") == [
         ":chatservice 341 alice carol #lobby", ":chatservice 301 alice carol busy"]
+
+
+# Limits and details added after review
+
+def test_privmsg_to_self_arrives(pair):
+    """A message to oneself arrives, even without echo-message."""
+    alice, bob = pair
+    alice.line("PRIVMSG alice :note to self")
+    assert alice.take() == [f":{ALICE} PRIVMSG alice :note to self"]
+    assert bob.take() == []
+
+
+def test_long_topic_cut_to_topiclen(pair):
+    """A topic longer than TOPICLEN is cut to 390 characters, as IRC servers do, rather than refused."""
+    alice, bob = pair
+    alice.line("TOPIC #lobby :" + "t" * 450)
+    assert alice.take() == [f":{ALICE} TOPIC #lobby " + "t" * 390]
+    assert bob.take() == [f":{ALICE} TOPIC #lobby " + "t" * 390]
+
+
+def test_too_many_channels(server):
+    """Joining more channels than CHANLIMIT allows gets 405 for the rest."""
+    from chatservice.core.hub import ROOMS_PER_USER
+
+    alice = server.register("alice")
+    alice.line("JOIN " + ",".join(f"#r{n}" for n in range(ROOMS_PER_USER)))
+    alice.take()
+    alice.line("JOIN #onemore")
+    assert alice.take() == [":chatservice 405 alice #onemore :You have joined too many channels"]
+
+
+def test_kick_at_most_four_targets(server):
+    """KICK acts on at most four nicks (TARGMAX KICK:4); the rest are ignored."""
+    clients = server.room("#lobby", "op", "u1", "u2", "u3", "u4", "u5")
+    op = clients[0]
+    op.line("KICK #lobby u1,u2,u3,u4,u5 :out")
+    kicked = [line.split()[3] for line in op.take()]
+    assert kicked == ["u1", "u2", "u3", "u4"]
+    assert server.hub.find_room("#lobby").members.keys() == {"op", "u5"}
+
+
+def test_key_with_space_refused(pair):
+    """A channel key that a JOIN could not carry (here one with a space) changes nothing."""
+    alice, bob = pair
+    alice.line("MODE #lobby +k :two words")
+    assert alice.take() == []
+    alice.line("MODE #lobby")
+    assert alice.take()[0] == ":chatservice 324 alice #lobby +nt"

@@ -315,3 +315,38 @@ def test_renderer_tags():
     assert only_tags(Joined(1, 1.5, SOURCE, "#a")) == b":alice!~alice@1.2.3.4 JOIN #a\r\n"
     assert only_tags(Message(3, 1.5, SOURCE, "#a", "hi", Kind.ACTION)) == (
         b"@msgid=3 :alice!~alice@1.2.3.4 PRIVMSG #a :\x01ACTION hi\x01\r\n")
+
+
+def test_split_action_pieces_each_wrapped():
+    """Each piece of a long split CTCP ACTION is a whole ACTION of its own, within 512 bytes."""
+    from chatservice.frontends.irc.render import message_lines
+
+    text = "dances " + "\u00e9" * 600
+    data = message_lines("bob!bob@h", "PRIVMSG", "#a", text, action=True)
+    lines = data.split(b"\r\n")[:-1]
+    assert len(lines) == 3
+    pieces = []
+    for line in lines:
+        assert len(line) + 2 <= 512
+        head, _, body = line.partition(b" :")
+        assert head == b":bob!bob@h PRIVMSG #a"
+        assert body.startswith(b"\x01ACTION ") and body.endswith(b"\x01")
+        pieces.append(body[len(b"\x01ACTION "):-1])
+    assert b"".join(pieces).decode("utf-8") == text
+
+
+def test_split_message_msgids_unique():
+    """Each piece of a split message carries its own msgid, the first being the event's."""
+    from chatservice.frontends.irc.render import message_lines
+
+    data = message_lines("bob!bob@h", "PRIVMSG", "#a", "x" * 1200, tags="time=T", msgid="7")
+    tags = [line.split(b" ", 1)[0] for line in data.split(b"\r\n")[:-1]]
+    assert tags == [b"@time=T;msgid=7", b"@time=T;msgid=7.1", b"@time=T;msgid=7.2"]
+
+
+def test_middle_parameter_cannot_hold_space():
+    """A middle parameter that is empty, holds a space or starts with ':' is sent as '*', so the line still parses."""
+    assert format_line("srv", "401", "alice", "a b", "No such nick") == \
+        b":srv 401 alice * :No such nick\r\n"
+    assert format_line("srv", "401", "alice", "", "x") == b":srv 401 alice * x\r\n"
+    assert format_line("srv", "401", "alice", ":a", "x") == b":srv 401 alice * x\r\n"

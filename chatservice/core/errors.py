@@ -8,7 +8,15 @@ is a sentence a person can read.
 
 
 class ChatError(Exception):
-    """The hub refused a request; C{str(error)} says why, for a person."""
+    """
+    The hub refused a request; C{str(error)} says why, for a person, and
+    C{subject} names the nick or room it is about, for front ends that reply
+    with codes.
+    """
+
+    def __init__(self, message: str, subject: str = ""):
+        super().__init__(message)
+        self.subject = subject
 
 
 class ErroneousNick(ChatError):
@@ -41,6 +49,10 @@ class EmptyMessage(ChatError):
 
 class TooLong(ChatError):
     """The text is longer than the hub accepts."""
+
+
+class TooManyRooms(ChatError):
+    """The person is in as many rooms as one person may be."""
 
 
 class AlreadyInRoom(ChatError):

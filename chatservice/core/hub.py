@@ -44,6 +44,7 @@ TOPIC_MAX_LENGTH = 390
 REASON_MAX_LENGTH = 300
 AWAY_MAX_LENGTH = 300
 WHOWAS_KEPT = 200
+ROOMS_PER_USER = 50
 DEFAULT_ROOM_MODES = frozenset({RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE})
 
 
@@ -111,6 +112,15 @@ def _positive(argument: str | None) -> int | None:
     return number if number > 0 else None
 
 
+def _is_token(argument: str | None) -> bool:
+    """
+    Whether C{argument} can be a room password or a ban mask: one word that
+    every front end can carry (no spaces or commas, not starting with ':').
+    """
+    return bool(argument) and argument.isprintable() and not any(
+        c.isspace() or c == "," for c in argument) and not argument.startswith(":")
+
+
 def _reason(reason: str) -> str:
     return text.clean(reason)[:REASON_MAX_LENGTH]
 
@@ -158,13 +168,13 @@ class Hub:
     def find_user(self, nick: str) -> User:
         user = self._users.get(names.fold(nick))
         if user is None:
-            raise errors.NoSuchNick(f"Nobody is called {nick}.")
+            raise errors.NoSuchNick(f"Nobody is called {nick}.", nick)
         return user
 
     def find_room(self, name: str) -> Room:
         room = self._rooms.get(names.fold(name))
         if room is None:
-            raise errors.NoSuchRoom(f"There is no room called {name}.")
+            raise errors.NoSuchRoom(f"There is no room called {name}.", name)
         return room
 
     def whowas(self, nick: str) -> list[Departed]:
@@ -265,7 +275,10 @@ class Hub:
             room = Room(room_name, now, self.room_modes)
         elif user.key in room.members:
             return room, None
-        else:
+        if len(user.rooms) >= ROOMS_PER_USER:
+            raise errors.TooManyRooms(
+                f"You are in {ROOMS_PER_USER} rooms already; leave one first.", room_name)
+        if not created:
             self._check_may_join(user, room, password)
         event = Joined(self._id(), now, user.source, room.name)
         # Join before telling the others: a member dropped while being told
@@ -455,7 +468,7 @@ class Hub:
     def _target_member(self, room: Room, nick: str) -> User:
         target = self.find_user(nick)
         if not room.is_member(target):
-            raise errors.TargetNotInRoom(f"{target.nick} is not in {room.name}.")
+            raise errors.TargetNotInRoom(f"{target.nick} is not in {room.name}.", target.nick)
         return target
 
     def _apply(self, user: User, room: Room, change: ModeChange,
@@ -476,7 +489,7 @@ class Hub:
             return ModeChange(adding, mode, target.nick)
         if mode is RoomMode.KEY:
             if adding:
-                if not argument or argument == room.password:
+                if not _is_token(argument) or argument == room.password:
                     return None
                 room.password = argument
                 return ModeChange(True, mode, argument)
@@ -496,7 +509,7 @@ class Hub:
             room.limit = None
             return ModeChange(False, mode)
         if mode is RoomMode.BAN:
-            if not argument:
+            if not _is_token(argument):
                 return None
             mask = normalize_mask(argument)
             changed = room.add_ban(mask, user.nick, now) if adding else room.remove_ban(mask)

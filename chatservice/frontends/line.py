@@ -428,7 +428,10 @@ class LineChatProtocol(GuardedLineReceiver):
             return
         event = self.hub.tell(user, nick, message)
         self.send(encode(_said(f"to {event.target}", user.nick, event.text, event.kind)))
-        target = self.hub.find_user(event.target)
+        try:
+            target = self.hub.find_user(event.target)
+        except errors.NoSuchNick:
+            return  # telling them dropped them (a full send queue)
         if target.away:
             self.tell(f"{target.nick} is away: {text.strip_formatting(target.away)}")
 

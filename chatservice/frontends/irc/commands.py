@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from ... import __version__
 from ...core import errors, names
 from ...core.events import Kind
-from ...core.hub import User
+from ...core.hub import ROOMS_PER_USER, TOPIC_MAX_LENGTH, User
 from ...core.rooms import ModeChange, Room, RoomMode, mask_matcher
 from . import numerics as N
 from .render import LETTER_MODES, display_host, mode_string
@@ -96,6 +96,8 @@ def _refusal(conn: IRCConnection, refusal: errors.ChatError, target: str) -> Non
         conn.numeric(N.ERR_CHANNELISFULL, target, "Cannot join channel (+l)")
     elif isinstance(refusal, errors.Banned):
         conn.numeric(N.ERR_BANNEDFROMCHAN, target, "Cannot join channel (+b)")
+    elif isinstance(refusal, errors.TooManyRooms):
+        conn.numeric(N.ERR_TOOMANYCHANNELS, target, "You have joined too many channels")
     elif isinstance(refusal, errors.EmptyMessage):
         conn.numeric(N.ERR_NOTEXTTOSEND, "No text to send")
     elif isinstance(refusal, errors.ErroneousNick):
@@ -325,7 +327,8 @@ def topic(conn: IRCConnection, user: User, message: Message) -> None:
                 raise errors.NotInRoom(name)
             send_topic(conn, room)
             return
-        conn.echo(conn.hub.set_topic(user, name, message.params[1]))
+        # Longer topics are cut to TOPICLEN, as IRC servers do.
+        conn.echo(conn.hub.set_topic(user, name, message.params[1][:TOPIC_MAX_LENGTH]))
     except errors.ChatError as refusal:
         _refusal(conn, refusal, name)
 
@@ -362,7 +365,7 @@ def list_(conn: IRCConnection, user: User, message: Message) -> None:
 def kick(conn: IRCConnection, user: User, message: Message) -> None:
     room_name = message.params[0]
     reason = message.params[2] if len(message.params) > 2 else ""
-    for target in _targets(message.params[1]):
+    for target in _targets(message.params[1])[:MAX_KICK_TARGETS]:
         try:
             conn.echo(conn.hub.kick(user, room_name, target, reason))
         except errors.TargetNotInRoom:
@@ -412,6 +415,8 @@ def _still_here(conn: IRCConnection, nick: str) -> User | None:
         return None
 
 
+MAX_KICK_TARGETS = 4
+
 # Targets one PRIVMSG or NOTICE may have (TARGMAX): one line may not fan out
 # into hundreds of messages.
 MAX_MESSAGE_TARGETS = 4
@@ -447,7 +452,10 @@ def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> N
             if not notice:
                 _refusal(conn, refusal, target)
             continue
-        if "echo-message" in conn.caps:
+        # A message to oneself arrives like any other; with echo-message,
+        # every message comes back.
+        if "echo-message" in conn.caps or (
+                not target.startswith("#") and names.fold(event.target) == user.key):
             conn.echo(event)
         if not notice and not target.startswith("#"):
             recipient = _still_here(conn, event.target)
@@ -518,7 +526,7 @@ def who(conn: IRCConnection, user: User, message: Message) -> None:
 @command("WHOIS", 1)
 def whois(conn: IRCConnection, user: User, message: Message) -> None:
     wanted = message.params[-1]
-    for nick_ in _targets(wanted):
+    for nick_ in _targets(wanted)[:1]:
         try:
             target = conn.hub.find_user(nick_)
         except errors.NoSuchNick:
@@ -674,16 +682,12 @@ def _room_mode(conn: IRCConnection, user: User, name: str, params: list[str]) ->
     except errors.ChatError as refusal:
         _refusal(conn, refusal, room.name)
         return
-    # Each NoSuchNick is for the next +o/+v argument that names nobody.
-    nobody = iter([change.argument for change in changes
-                   if change.mode in (RoomMode.OPERATOR, RoomMode.VOICE)
-                   and _still_here(conn, change.argument) is None])
     for problem in problems:
         if isinstance(problem, errors.TargetNotInRoom):
-            conn.numeric(N.ERR_USERNOTINCHANNEL, str(problem).split()[0], room.name,
+            conn.numeric(N.ERR_USERNOTINCHANNEL, problem.subject, room.name,
                          "They aren't on that channel")
         elif isinstance(problem, errors.NoSuchNick):
-            conn.numeric(N.ERR_NOSUCHNICK, next(nobody, "*"), "No such nick/channel")
+            conn.numeric(N.ERR_NOSUCHNICK, problem.subject or "*", "No such nick/channel")
         else:
             _refusal(conn, problem, room.name)
     if event is not None:
@@ -738,7 +742,7 @@ def send_isupport(conn: IRCConnection) -> None:
     tokens = [
         f"AWAYLEN={300}",
         "CASEMAPPING=rfc1459",
-        "CHANLIMIT=#:",
+        f"CHANLIMIT=#:{ROOMS_PER_USER}",
         "CHANMODES=b,k,l,imnst",
         f"CHANNELLEN={names.ROOM_MAX_LENGTH}",
         "CHANTYPES=#",
@@ -749,9 +753,9 @@ def send_isupport(conn: IRCConnection) -> None:
         f"NICKLEN={names.NICK_MAX_LENGTH}",
         "PREFIX=(ov)@+",
         "STATUSMSG=",
-        f"TARGMAX=JOIN:,KICK:1,LIST:,NAMES:,NOTICE:{MAX_MESSAGE_TARGETS},PART:,"
+        f"TARGMAX=JOIN:,KICK:{MAX_KICK_TARGETS},LIST:,NAMES:,NOTICE:{MAX_MESSAGE_TARGETS},PART:,"
         f"PRIVMSG:{MAX_MESSAGE_TARGETS},WHOIS:1",
-        "TOPICLEN=390",
+        f"TOPICLEN={TOPIC_MAX_LENGTH}",
         "USERLEN=11",
     ]
     for start in range(0, len(tokens), 13):

@@ -93,23 +93,30 @@ def split_utf8(data: bytes, budget: int) -> list[bytes]:
     return pieces
 
 
+_ACTION_OPEN, _ACTION_CLOSE = b"\x01ACTION ", b"\x01"
+
+
 def message_lines(source: str, command: str, target: str, message: str,
-                  tags: str = "") -> bytes:
+                  tags: str = "", msgid: str = "", action: bool = False) -> bytes:
     """
     PRIVMSG or NOTICE lines carrying C{message}, split so that each fits
-    IRC's 512 bytes; nothing is cut off.
+    IRC's 512 bytes; nothing is cut off.  Each piece of a split message is a
+    whole message of its own: a CTCP ACTION is wrapped again, and a msgid
+    gets a suffix so that it stays unique.
     """
     head = f":{source} {command} {target} :".encode("utf-8")
-    budget = BODY_MAX_BYTES - 2 - len(head)
-    prefix = f"@{tags} ".encode("utf-8") if tags else b""
-    body = message.encode("utf-8")
-    if len(body) <= budget:
-        return prefix + head + body + b"\r\n"
-    return b"".join(prefix + head + piece + b"\r\n" for piece in split_utf8(body, budget))
-
-
-def ctcp_action(text: str) -> str:
-    return f"\x01ACTION {text}\x01"
+    opening, closing = (_ACTION_OPEN, _ACTION_CLOSE) if action else (b"", b"")
+    budget = BODY_MAX_BYTES - 2 - len(head) - len(opening) - len(closing)
+    pieces = split_utf8(message.encode("utf-8"), budget)
+    lines = []
+    for number, piece in enumerate(pieces):
+        piece_tags = tags
+        if msgid:
+            piece_id = msgid if number == 0 else f"{msgid}.{number}"
+            piece_tags = f"{tags};msgid={piece_id}" if tags else f"msgid={piece_id}"
+        prefix = f"@{piece_tags} ".encode("utf-8") if piece_tags else b""
+        lines.append(prefix + head + opening + piece + closing + b"\r\n")
+    return b"".join(lines)
 
 
 class IRCRenderer:
@@ -123,21 +130,17 @@ class IRCRenderer:
         self.message_tags = message_tags
         self.away_notify = away_notify
 
-    def tags(self, event: Event, msgid: bool = False) -> str:
-        tags = []
-        if self.server_time:
-            tags.append("time=" + server_time(event.time))
-        if msgid and self.message_tags:
-            tags.append(f"msgid={event.id}")
-        return ";".join(tags)
+    def tags(self, event: Event) -> str:
+        return "time=" + server_time(event.time) if self.server_time else ""
 
     def __call__(self, event: Event) -> bytes:
         source = mask(event.source)
         if isinstance(event, (Message, PrivateMessage)):
             target = event.room if isinstance(event, Message) else event.target
             command = "NOTICE" if event.kind is Kind.NOTICE else "PRIVMSG"
-            text = ctcp_action(event.text) if event.kind is Kind.ACTION else event.text
-            return message_lines(source, command, target, text, self.tags(event, True))
+            return message_lines(source, command, target, event.text, self.tags(event),
+                                 str(event.id) if self.message_tags else "",
+                                 event.kind is Kind.ACTION)
         tags = self.tags(event)
         if isinstance(event, Joined):
             return format_line(source, "JOIN", event.room, tags=tags)

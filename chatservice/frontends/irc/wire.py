@@ -110,7 +110,10 @@ def format_line(source: str | None, command: str, *params: str,
         parts.append(":" + source)
     parts.append(command)
     if params:
-        parts.extend(params[:-1])
+        # A middle parameter cannot be empty, hold a space or start with ':'
+        # without the client misreading the line; such text (from a client's
+        # own trailing parameter, echoed back) is shown as '*'.
+        parts.extend(p if p and " " not in p and p[0] != ":" else "*" for p in params[:-1])
         last = params[-1]
         if not last or " " in last or last.startswith(":"):
             last = ":" + last
