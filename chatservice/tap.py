@@ -21,11 +21,16 @@ _DEFAULTS = Limits()
 _IRC_DEFAULTS = IRCSettings()
 
 
-def _positive(kind):
+def _positive(kind, option: str):
     def coerce(value: str):
-        number = kind(value)
-        if not number > 0:  # also refuses NaN, which callLater cannot take
-            raise ValueError(f"must be a positive number, not {value}")
+        try:
+            number = kind(value)
+        except ValueError:
+            number = None
+        # "not > 0" also refuses NaN, which callLater cannot take.
+        if number is None or not number > 0:
+            raise ValueError(f"--{option} must be a positive "
+                             f"{'whole ' if kind is int else ''}number, not {value!r}")
         return number
     coerce.coerceDoc = "Must be positive."
     return coerce
@@ -57,29 +62,29 @@ class Options(usage.Options):
         ["oper-file", None, None,
          "File of server operators, one NAME:PASSWORD-HASH per line."],
         ["max-line-length", None, _DEFAULTS.max_line_length,
-         "Longest line-chat line accepted, in bytes.", _positive(int)],
+         "Longest line-chat line accepted, in bytes.", _positive(int, "max-line-length")],
         ["flood-rate", None, _DEFAULTS.flood_rate,
-         "Lines per second a client may send in the long run.", _positive(float)],
+         "Lines per second a client may send in the long run.", _positive(float, "flood-rate")],
         ["flood-burst", None, _DEFAULTS.flood_burst,
-         "Lines a client may send at once before being slowed down.", _positive(int)],
+         "Lines a client may send at once before being slowed down.", _positive(int, "flood-burst")],
         ["flood-queue", None, _DEFAULTS.flood_queue,
          "Delayed lines a client may have waiting before it is disconnected "
-         "for flooding.", _positive(int)],
+         "for flooding.", _positive(int, "flood-queue")],
         ["max-send-queue", None, _DEFAULTS.max_send_queue,
          "Bytes of output that may wait for a client that is not reading "
-         "before it is disconnected.", _positive(int)],
+         "before it is disconnected.", _positive(int, "max-send-queue")],
         ["max-per-address", None, _DEFAULTS.max_per_address,
-         "Connections allowed from one IPv4 address or IPv6 /64.", _positive(int)],
+         "Connections allowed from one IPv4 address or IPv6 /64.", _positive(int, "max-per-address")],
         ["registration-timeout", None, _DEFAULTS.registration_timeout,
-         "Seconds a new connection has to choose a nickname.", _positive(float)],
+         "Seconds a new connection has to choose a nickname.", _positive(float, "registration-timeout")],
         ["max-nick-attempts", None, _DEFAULTS.max_nick_attempts,
          "Invalid or taken nicknames a connection may try before it is "
-         "disconnected.", _positive(int)],
+         "disconnected.", _positive(int, "max-nick-attempts")],
         ["ping-interval", None, _IRC_DEFAULTS.ping_interval,
-         "Seconds of silence before the server PINGs an IRC client.", _positive(float)],
+         "Seconds of silence before the server PINGs an IRC client.", _positive(float, "ping-interval")],
         ["ping-timeout", None, _IRC_DEFAULTS.ping_timeout,
          "Seconds a PINGed IRC client has to answer before it is dropped.",
-         _positive(float)],
+         _positive(float, "ping-timeout")],
     ]
 
     def __init__(self) -> None:

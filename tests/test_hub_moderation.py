@@ -165,12 +165,15 @@ def test_change_modes_no_such_room(chat):
         chat.modes(chat.user("alice"), "#nowhere", (True, RoomMode.MODERATED))
 
 
-def test_server_operator_is_not_room_operator(chat, room_ab):
-    """Being a server operator does not make one a room operator."""
+def test_server_operator_acts_as_room_operator(chat, room_ab):
+    """A server operator may act as an operator of any room without being listed as one."""
     alice, bob = room_ab
-    bob.is_operator = True
     with pytest.raises(errors.NotOperator):
         chat.modes(bob, "#a", (True, RoomMode.MODERATED))
+    bob.is_operator = True
+    event, problems = chat.modes(bob, "#a", (True, RoomMode.MODERATED))
+    assert event is not None and problems == []
+    assert not chat.hub.find_room("#a").is_operator(bob)
 
 
 # change_modes: the event

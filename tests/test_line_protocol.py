@@ -1141,12 +1141,25 @@ def test_per_address_counts_signed_in_users():
 
 
 def test_refused_connection_tells_nobody():
-    """A refused connection has no registration deadline and makes no one see anything."""
+    """A refused connection has no registration deadline, only the deadline to finish closing, and makes no one see anything."""
     line_server = LineServer(Limits(max_per_address=1))
     alice = line_server.sign_in("alice", host="5.6.7.8")
-    line_server.connect("5.6.7.8")
-    assert line_server.clock.getDelayedCalls() == []
+    refused = line_server.connect("5.6.7.8")
+    calls = line_server.clock.getDelayedCalls()
+    assert [call.getTime() - line_server.clock.seconds() for call in calls] == [
+        refused.protocol.close_timeout]
     assert alice.take() == []
+
+
+def test_closing_connection_aborted_after_timeout(line_server):
+    """A connection that does not finish closing (a TLS peer that never answers) is aborted after close_timeout seconds."""
+    bob = line_server.sign_in("bob")
+    bob.line("/quit")
+    assert bob.closed and not bob.aborted
+    line_server.clock.advance(bob.protocol.close_timeout - 0.1)
+    assert not bob.aborted
+    line_server.clock.advance(0.1)
+    assert bob.aborted
 
 
 def test_close_flushes_paused_output(pair):

@@ -116,10 +116,13 @@ def test_not_a_number(option, value):
 
 
 def test_invalid_number_message():
-    """A non-positive limit's usage error says what was wrong."""
+    """A non-positive limit's usage error names the option and says what was wrong."""
     with pytest.raises(usage.UsageError) as raised:
         parse("--flood-burst", "0")
-    assert "must be a positive number, not 0" in str(raised.value)
+    assert "--flood-burst must be a positive whole number, not '0'" in str(raised.value)
+    with pytest.raises(usage.UsageError) as raised:
+        parse("--flood-rate", "fast")
+    assert "--flood-rate must be a positive number, not 'fast'" in str(raised.value)
 
 
 @pytest.mark.parametrize("endpoint", ["bogus:1234", "tcp:notaport", "tcp"])

@@ -60,6 +60,13 @@ class GuardedLineReceiver(LineReceiver):
     _bucket: TokenBucket | None = None
     _drain_call: IDelayedCall | None = None
     _registration_deadline: IDelayedCall | None = None
+    # Seconds a closing connection has to finish (deliver its last output,
+    # complete a TLS shutdown) before it is dropped: a TLS client that never
+    # completes its handshake, or never answers the close, would otherwise
+    # keep its connection, and its place in the per-address count, for ever.
+    close_timeout = 5.0
+    _close_deadline: IDelayedCall | None = None
+    _lost = False
 
     # Connection life
 
@@ -88,7 +95,8 @@ class GuardedLineReceiver(LineReceiver):
         self.connection_opened()
 
     def connectionLost(self, reason: Failure = None) -> None:
-        for call in (self._registration_deadline, self._drain_call):
+        self._lost = True
+        for call in (self._registration_deadline, self._drain_call, self._close_deadline):
             if call is not None and call.active():
                 call.cancel()
         self._pending.clear()
@@ -117,6 +125,9 @@ class GuardedLineReceiver(LineReceiver):
         else:
             self.send_queue.detach()
             self.transport.loseConnection()
+            if self._close_deadline is None and not self._lost:
+                self._close_deadline = self.clock.callLater(
+                    self.close_timeout, self.transport.abortConnection)
 
     def registered(self) -> None:
         """The client has signed in: the registration deadline no longer applies."""
