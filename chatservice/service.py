@@ -17,6 +17,7 @@ from .core.operators import Operators
 from .core.rooms import RoomMode
 from .frontends.irc import IRCFactory, IRCSettings
 from .frontends.line import LineChatFactory
+from .frontends.web import web_site
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,19 @@ class ServerConfig:
 
     @ivar line_endpoints: Twisted endpoint strings for line chat.
     @ivar irc_endpoints: Twisted endpoint strings for IRC.
+    @ivar web_endpoints: Twisted endpoint strings for the web page and IRC
+        over WebSocket.
+    @ivar web_origins: origins browsers may open a WebSocket from; empty
+        means the page's own.
+    @ivar trusted_proxies: addresses or networks whose X-Forwarded-For is
+        believed.
     """
 
     line_endpoints: tuple[str, ...] = ("tcp:8000",)
     irc_endpoints: tuple[str, ...] = ()
+    web_endpoints: tuple[str, ...] = ()
+    web_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     name: str = "chatservice"
     default_room: str = "#lobby"
     room_modes: frozenset[RoomMode] = DEFAULT_ROOM_MODES
@@ -65,9 +75,13 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     addresses = AddressLimiter(config.limits.max_per_address)
     top = ChatService()
     top.hub = hub
+    # IRC over TCP and IRC over WebSocket are one wire format: one factory,
+    # so that both share its renderers.
+    irc = IRCFactory(hub, config.limits, addresses, config.irc)
     front_ends = [
         (LineChatFactory(hub, config.limits, addresses), config.line_endpoints),
-        (IRCFactory(hub, config.limits, addresses, config.irc), config.irc_endpoints),
+        (irc, config.irc_endpoints),
+        (web_site(irc, config.web_origins, config.trusted_proxies), config.web_endpoints),
     ]
     for factory, endpoints in front_ends:
         for description in endpoints:

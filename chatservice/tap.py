@@ -4,6 +4,8 @@ The twistd plugin's options and service (``twistd -n chat``).
 
 from __future__ import annotations
 
+import ipaddress
+
 from twisted.internet import endpoints
 from twisted.python import usage
 from twisted.python.filepath import FilePath
@@ -91,6 +93,9 @@ class Options(usage.Options):
         super().__init__()
         self["port"] = []
         self["irc"] = []
+        self["web"] = []
+        self["web-origin"] = []
+        self["trusted-proxy"] = []
         self["oper"] = []
 
     def opt_port(self, description: str) -> None:
@@ -105,6 +110,28 @@ class Options(usage.Options):
         """
         self["irc"].append(description)
 
+    def opt_web(self, description: str) -> None:
+        """
+        Serve the chat page and IRC over WebSocket (/ws) on this Twisted endpoint (repeatable), e.g. tcp:8080, or ssl:8443:privateKey=key.pem:certKey=cert.pem for HTTPS and WSS
+        """
+        self["web"].append(description)
+
+    def opt_web_origin(self, origin: str) -> None:
+        """
+        An origin (scheme://host[:port]) whose pages may open the WebSocket (repeatable) [default: the page's own origin only]
+        """
+        self["web-origin"].append(origin)
+
+    def opt_trusted_proxy(self, address: str) -> None:
+        """
+        An address or network (repeatable) of a reverse proxy whose X-Forwarded-For header is believed for WebSocket clients
+        """
+        try:
+            ipaddress.ip_network(address, strict=False)
+        except ValueError as problem:
+            raise usage.UsageError(f"--trusted-proxy {address!r}: {problem}") from None
+        self["trusted-proxy"].append(address)
+
     def opt_oper(self, credentials: str) -> None:
         """
         A server operator as NAME:PASSWORD (repeatable); the password may be a hash from python -m chatservice.core.operators, and a plain one is hashed at once
@@ -115,9 +142,9 @@ class Options(usage.Options):
         self["oper"].append((name, password))
 
     def postOptions(self) -> None:
-        if not self["port"] and not self["irc"]:
+        if not self["port"] and not self["irc"] and not self["web"]:
             self["port"] = [DEFAULT_PORT]
-        for option in ("port", "irc"):
+        for option in ("port", "irc", "web"):
             for description in self[option]:
                 _check_endpoint(option, description)
         problem = names.room_problem(self["default-room"])
@@ -137,6 +164,9 @@ class Options(usage.Options):
         self["config"] = ServerConfig(
             line_endpoints=tuple(self["port"]),
             irc_endpoints=tuple(self["irc"]),
+            web_endpoints=tuple(self["web"]),
+            web_origins=tuple(self["web-origin"]),
+            trusted_proxies=tuple(self["trusted-proxy"]),
             name=self["name"],
             default_room=self["default-room"],
             room_modes=_room_modes(self["room-modes"]),

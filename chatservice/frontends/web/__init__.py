@@ -1,0 +1,66 @@
+"""
+The web front end: a chat page at ``/`` and IRC over WebSocket at ``/ws``.
+
+The page (``static/``: plain HTML, CSS and JavaScript, no build step) is a
+small IRC client of ``/ws``; existing web IRC clients can use ``/ws`` too.
+Everything the WebSocket carries goes through the IRC front end's code, so
+web users are IRC users to everyone else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.static import File
+
+from ..irc import IRCFactory
+from .websocket import IRCWebSocketFactory, IRCWebSocketResource
+
+STATIC = Path(__file__).parent / "static"
+
+_SECURITY_HEADERS = {
+    b"Content-Security-Policy": b"default-src 'self'; connect-src 'self' ws: wss:; "
+                                b"img-src 'self' data:; frame-ancestors 'none'",
+    b"X-Content-Type-Options": b"nosniff",
+    b"Referrer-Policy": b"no-referrer",
+}
+
+
+class _Static(File):
+    """Package files, served with headers that keep the page to itself."""
+
+    def render_GET(self, request):
+        for name, value in _SECURITY_HEADERS.items():
+            request.setHeader(name, value)
+        request.setHeader(b"Cache-Control", b"no-cache")
+        return super().render_GET(request)
+
+    def directoryListing(self):
+        return self.forbidden
+
+
+class _Root(Resource):
+    def __init__(self, websocket: IRCWebSocketResource):
+        super().__init__()
+        self.putChild(b"", _Static(str(STATIC / "index.html")))
+        self.putChild(b"static", _Static(str(STATIC)))
+        self.putChild(b"ws", websocket)
+
+
+class WebSite(Site):
+    """The web front end's HTTP site; quiet, because it logs no message bodies anyway."""
+
+    noisy = False
+
+    def log(self, request):
+        """Requests are not logged one by one (the WebSocket's IRC connection logs)."""
+
+
+def web_site(irc: IRCFactory, allowed_origins=(), trusted_proxies=()) -> WebSite:
+    """
+    Build the web front end around the IRC front end's factory C{irc}.
+    """
+    sockets = IRCWebSocketFactory(irc, allowed_origins, trusted_proxies)
+    return WebSite(_Root(IRCWebSocketResource(sockets)))

@@ -1,0 +1,208 @@
+"""
+IRC over WebSocket, as the IRCv3 WebSocket specification describes it.
+
+Wire protocol
+=============
+An HTTP GET of ``/ws`` upgrades to a WebSocket.  A client that offers the
+``text.ircv3.net`` subprotocol gets it; one that offers no subprotocol is
+served the same way; one that offers only others is refused (406).  Each text
+message carries one IRC line, UTF-8, without its CR LF, in both directions;
+what the lines say is exactly the IRC front end's protocol, run by the same
+L{IRCConnection} code with every limit it has (flood control, send queue,
+per-address count, registration timeout, ping timeout).
+
+A text message that is not UTF-8 closes the connection (1007), a binary
+message closes it (1003), and a frame or message longer than an IRC line with
+its tags closes it (1009).  Browsers may connect only from an allowed origin:
+by default the page's own (the Origin's host and port equal the Host header).
+
+The client's address is the TCP peer's, unless the peer is a trusted proxy:
+then it is the last address in the proxy's ``X-Forwarded-For`` header.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+import txaio
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
+from twisted.internet import error
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ..irc import IRCFactory
+from ..irc.wire import BODY_MAX_BYTES, TAGS_MAX_BYTES
+
+# Autobahn logs every frame and handshake at debug level through txaio;
+# twistd would print all of it.  Its warnings and errors still show.
+txaio.use_twisted()
+txaio.set_global_log_level("warn")
+
+SUBPROTOCOL = "text.ircv3.net"
+MAX_MESSAGE_BYTES = TAGS_MAX_BYTES + BODY_MAX_BYTES
+
+
+@implementer(ITransport)
+class _LineTransport:
+    """
+    What the IRC connection writes to: each IRC line it writes becomes one
+    WebSocket text message.
+    """
+
+    def __init__(self, socket: IRCWebSocket, peer):
+        self._socket = socket
+        self._peer = peer
+        self.disconnecting = False
+
+    def write(self, data: bytes) -> None:
+        socket = self._socket
+        for line in data.split(b"\r\n"):
+            if line:
+                socket.sendMessage(line, isBinary=False)
+
+    def writeSequence(self, data) -> None:
+        self.write(b"".join(data))
+
+    def loseConnection(self) -> None:
+        if not self.disconnecting:
+            self.disconnecting = True
+            self._socket.sendClose(1000)
+
+    def abortConnection(self) -> None:
+        self.disconnecting = True
+        self._socket.dropConnection(abort=True)
+
+    def getPeer(self):
+        return self._peer
+
+    def getHost(self):
+        return self._socket.transport.getHost()
+
+    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
+        self._socket.transport.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        self._socket.transport.unregisterProducer()
+
+
+class IRCWebSocket(WebSocketServerProtocol):
+    """
+    One WebSocket, carrying one IRC client.
+    """
+
+    # Not "log": autobahn's own logger lives there.
+    events = Logger()
+    factory: IRCWebSocketFactory
+
+    _irc = None
+
+    def onConnect(self, request):
+        settings = self.factory
+        if not settings.origin_allowed(request.origin, request.headers):
+            self.events.info("Refused a WebSocket from origin {origin}", origin=request.origin)
+            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "Origin not allowed")
+        self._peer = settings.client_address(self.transport.getPeer(),
+                                             request.headers.get("x-forwarded-for", ""))
+        if SUBPROTOCOL in request.protocols:
+            return SUBPROTOCOL
+        if request.protocols:
+            raise ConnectionDeny(ConnectionDeny.NOT_ACCEPTABLE,
+                                 f"This server speaks the {SUBPROTOCOL} subprotocol")
+        return None
+
+    def onOpen(self) -> None:
+        self._irc = self.factory.irc.buildProtocol(self._peer)
+        self._irc.makeConnection(_LineTransport(self, self._peer))
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if isBinary:
+            self.sendClose(1003, "This server takes IRC lines as text messages")
+            return
+        # One message is one line; a line break inside it is not a second
+        # line but the end of this one.
+        self._irc.dataReceived(payload.split(b"\n", 1)[0].rstrip(b"\r") + b"\r\n")
+
+    def onClose(self, wasClean: bool, code, reason) -> None:
+        irc, self._irc = self._irc, None
+        if irc is not None:
+            cause = error.ConnectionDone() if wasClean else error.ConnectionLost()
+            irc.connectionLost(Failure(cause))
+
+
+class IRCWebSocketFactory(WebSocketServerFactory):
+    """
+    Builds an L{IRCWebSocket} for each WebSocket, handing its IRC lines to
+    the IRC front end's L{IRCFactory}.
+
+    @ivar allowed_origins: origins (scheme://host[:port]) browsers may
+        connect from; empty means the page's own origin only.
+    @ivar trusted_proxies: networks whose X-Forwarded-For header is believed.
+    """
+
+    protocol = IRCWebSocket
+
+    def __init__(self, irc: IRCFactory, allowed_origins=(), trusted_proxies=()):
+        super().__init__()
+        self.irc = irc
+        self.allowed_origins = frozenset(origin.rstrip("/").lower() for origin in allowed_origins)
+        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False)
+                                     for p in trusted_proxies)
+        self.setProtocolOptions(
+            maxFramePayloadSize=MAX_MESSAGE_BYTES,
+            maxMessagePayloadSize=MAX_MESSAGE_BYTES,
+            openHandshakeTimeout=30,
+            closeHandshakeTimeout=5,
+            # Ping and registration deadlines are the IRC connection's.
+            autoPingInterval=0,
+        )
+
+    def origin_allowed(self, origin: str | None, headers: dict) -> bool:
+        host = headers.get("host", "")
+        if "origin" not in headers:
+            # Not a browser (browsers always send Origin): nothing to protect.
+            return True
+        if not origin or origin == "null":
+            return False
+        origin = origin.rstrip("/").lower()
+        if self.allowed_origins:
+            return origin in self.allowed_origins
+        return urlsplit(origin).netloc == host.lower()
+
+    def client_address(self, peer, forwarded_for: str):
+        """The address a client is counted and shown under."""
+        if not forwarded_for or not self.trusted_proxies:
+            return peer
+        try:
+            proxy = ipaddress.ip_address(peer.host)
+        except (AttributeError, ValueError):
+            return peer
+        if not any(proxy in network for network in self.trusted_proxies):
+            return peer
+        last = forwarded_for.split(",")[-1].strip()
+        try:
+            client = ipaddress.ip_address(last)
+        except ValueError:
+            return peer
+        kind = IPv6Address if client.version == 6 else IPv4Address
+        return kind("TCP", str(client), 0)
+
+
+class IRCWebSocketResource(WebSocketResource):
+    """
+    The ``/ws`` resource: hands the HTTP connection over to the WebSocket.
+    """
+
+    def render(self, request):
+        channel = request.channel
+        # The HTTP channel is done with this connection: its idle timeout
+        # and its place as the transport's producer go to the WebSocket.
+        channel.setTimeout(None)
+        if channel.transport is not None:
+            channel.transport.unregisterProducer()
+        return super().render(request)
