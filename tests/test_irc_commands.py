@@ -919,7 +919,7 @@ def test_oper(oper_server):
     """OPER with the right name and password gets 381 and MODE +o."""
     alice = oper_server.register("alice")
     assert alice.said("OPER root hunter2") == [
-        ":chatservice 381 alice :You are now an IRC operator", ":alice MODE alice +o"]
+        ":chatservice 381 alice :You are now an IRC operator", ":alice!~alice@1.2.3.4 MODE alice +o"]
     assert oper_server.hub.find_user("alice").is_operator
     assert alice.said("MODE alice") == [":chatservice 221 alice +o"]
 
@@ -942,7 +942,7 @@ def test_oper_deoper(oper_server):
     """An operator can drop the privilege with MODE -o."""
     alice = oper_server.register("alice")
     alice.line("OPER root hunter2")
-    assert alice.said("MODE alice -o") == [":alice MODE alice -o"]
+    assert alice.said("MODE alice -o") == [":alice!~alice@1.2.3.4 MODE alice -o"]
     assert not oper_server.hub.find_user("alice").is_operator
 
 

@@ -34,11 +34,11 @@ def test_user_mode_query(server):
 def test_user_mode_invisible(server):
     """+i and -i are confirmed with MODE and shown by 221; repeating a mode changes nothing."""
     alice = server.register("alice")
-    assert alice.said("MODE alice +i") == [":alice MODE alice +i"]
+    assert alice.said("MODE alice +i") == [":alice!~alice@1.2.3.4 MODE alice +i"]
     assert server.hub.find_user("alice").invisible
     assert alice.said("MODE alice +i") == []
     assert alice.said("MODE alice") == [":chatservice 221 alice +i"]
-    assert alice.said("MODE ALICE -i") == [":alice MODE alice -i"]
+    assert alice.said("MODE ALICE -i") == [":alice!~alice@1.2.3.4 MODE alice -i"]
     assert not server.hub.find_user("alice").invisible
 
 
@@ -61,7 +61,7 @@ def test_user_mode_unknown(server):
     """An unknown user mode letter gets 501; known letters beside it still apply."""
     alice = server.register("alice")
     assert alice.said("MODE alice +xi") == [
-        ":chatservice 501 alice :Unknown MODE flag", ":alice MODE alice +i"]
+        ":chatservice 501 alice :Unknown MODE flag", ":alice!~alice@1.2.3.4 MODE alice +i"]
 
 
 def test_user_mode_no_such_nick(server):

@@ -20,10 +20,10 @@ WELCOME = [
     ":chatservice 003 alice :This server was created Thu Jan 01 1970 at 00:00:00 UTC",
     ":chatservice 004 alice chatservice chatservice-0.1.0 io biklmnostv bklov",
     ":chatservice 005 alice AWAYLEN=300 CASEMAPPING=rfc1459 CHANLIMIT=#:50 CHANMODES=b,k,l,imnst "
-    "CHANNELLEN=50 CHANTYPES=# ELIST= KICKLEN=300 MODES=4 NETWORK=chatservice NICKLEN=32 "
-    "PREFIX=(ov)@+ STATUSMSG= :are supported by this server",
-    ":chatservice 005 alice TARGMAX=JOIN:,KICK:4,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1 "
-    "TOPICLEN=390 USERLEN=11 :are supported by this server",
+    "CHANNELLEN=50 CHANTYPES=# KICKLEN=300 MODES=4 NETWORK=chatservice NICKLEN=32 "
+    "PREFIX=(ov)@+ TARGMAX=JOIN:,KICK:4,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1 "
+    "TOPICLEN=390 :are supported by this server",
+    ":chatservice 005 alice USERLEN=11 :are supported by this server",
     ":chatservice 251 alice :There are 1 users and 0 invisible on 1 servers",
     ":chatservice 252 alice 0 :operator(s) online",
     ":chatservice 254 alice 0 :channels formed",

@@ -18,7 +18,7 @@ from ...core.events import Kind
 from ...core.hub import ROOMS_PER_USER, TOPIC_MAX_LENGTH, User
 from ...core.rooms import ModeChange, Room, RoomMode, mask_matcher
 from . import numerics as N
-from .render import LETTER_MODES, display_host, mode_string
+from .render import LETTER_MODES, display_host, mask, mode_string
 from .wire import Message
 
 if TYPE_CHECKING:
@@ -76,40 +76,38 @@ def run(conn: IRCConnection, user: User | None, message: Message) -> None:
 
 # Error replies for the hub's refusals.
 
+# The numeric for each of the hub's refusals, its text (None: the refusal's
+# own sentence), and whether it names the nick or channel concerned.
+_REFUSALS: dict[type[errors.ChatError], tuple[str, str | None, bool]] = {
+    errors.NoSuchNick: (N.ERR_NOSUCHNICK, "No such nick/channel", True),
+    errors.NoSuchRoom: (N.ERR_NOSUCHCHANNEL, "No such channel", True),
+    errors.InvalidRoomName: (N.ERR_NOSUCHCHANNEL, "No such channel", True),
+    errors.NotInRoom: (N.ERR_NOTONCHANNEL, "You're not on that channel", True),
+    errors.NotOperator: (N.ERR_CHANOPRIVSNEEDED, "You're not channel operator", True),
+    errors.CannotSend: (N.ERR_CANNOTSENDTOCHAN, "Cannot send to channel", True),
+    errors.InviteOnly: (N.ERR_INVITEONLYCHAN, "Cannot join channel (+i)", True),
+    errors.BadRoomPassword: (N.ERR_BADCHANNELKEY, "Cannot join channel (+k)", True),
+    errors.RoomFull: (N.ERR_CHANNELISFULL, "Cannot join channel (+l)", True),
+    errors.Banned: (N.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)", True),
+    errors.TooManyRooms: (N.ERR_TOOMANYCHANNELS, "You have joined too many channels", True),
+    errors.EmptyMessage: (N.ERR_NOTEXTTOSEND, "No text to send", False),
+    errors.ErroneousNick: (N.ERR_ERRONEUSNICKNAME, None, True),
+    errors.NickInUse: (N.ERR_NICKNAMEINUSE, "Nickname is already in use", True),
+    errors.NoPrivileges: (N.ERR_NOPRIVILEGES,
+                          "Permission Denied - You're not an IRC operator", False),
+    errors.PasswordMismatch: (N.ERR_PASSWDMISMATCH, "Password incorrect", False),
+}
+
+
 def _refusal(conn: IRCConnection, refusal: errors.ChatError, target: str) -> None:
-    text = str(refusal)
-    if isinstance(refusal, errors.NoSuchNick):
-        conn.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
-    elif isinstance(refusal, (errors.NoSuchRoom, errors.InvalidRoomName)):
-        conn.numeric(N.ERR_NOSUCHCHANNEL, target, "No such channel")
-    elif isinstance(refusal, errors.NotInRoom):
-        conn.numeric(N.ERR_NOTONCHANNEL, target, "You're not on that channel")
-    elif isinstance(refusal, errors.NotOperator):
-        conn.numeric(N.ERR_CHANOPRIVSNEEDED, target, "You're not channel operator")
-    elif isinstance(refusal, errors.CannotSend):
-        conn.numeric(N.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel")
-    elif isinstance(refusal, errors.InviteOnly):
-        conn.numeric(N.ERR_INVITEONLYCHAN, target, "Cannot join channel (+i)")
-    elif isinstance(refusal, errors.BadRoomPassword):
-        conn.numeric(N.ERR_BADCHANNELKEY, target, "Cannot join channel (+k)")
-    elif isinstance(refusal, errors.RoomFull):
-        conn.numeric(N.ERR_CHANNELISFULL, target, "Cannot join channel (+l)")
-    elif isinstance(refusal, errors.Banned):
-        conn.numeric(N.ERR_BANNEDFROMCHAN, target, "Cannot join channel (+b)")
-    elif isinstance(refusal, errors.TooManyRooms):
-        conn.numeric(N.ERR_TOOMANYCHANNELS, target, "You have joined too many channels")
-    elif isinstance(refusal, errors.EmptyMessage):
-        conn.numeric(N.ERR_NOTEXTTOSEND, "No text to send")
-    elif isinstance(refusal, errors.ErroneousNick):
-        conn.numeric(N.ERR_ERRONEUSNICKNAME, target, text)
-    elif isinstance(refusal, errors.NickInUse):
-        conn.numeric(N.ERR_NICKNAMEINUSE, target, "Nickname is already in use")
-    elif isinstance(refusal, errors.NoPrivileges):
-        conn.numeric(N.ERR_NOPRIVILEGES, "Permission Denied - You're not an IRC operator")
-    elif isinstance(refusal, errors.PasswordMismatch):
-        conn.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+    """Answer one of the hub's refusals with its numeric."""
+    numeric, text, names_target = _REFUSALS.get(
+        type(refusal), (N.ERR_UNKNOWNERROR, None, True))
+    text = str(refusal) if text is None else text
+    if names_target:
+        conn.numeric(numeric, target, text)
     else:
-        conn.numeric(N.ERR_UNKNOWNERROR, target, text)
+        conn.numeric(numeric, text)
 
 
 def _targets(param: str) -> list[str]:
@@ -651,7 +649,7 @@ def _user_mode(conn: IRCConnection, user: User, target: str, params: list[str]) 
     if unknown:
         conn.numeric(N.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
     if changed:
-        conn.line("MODE", user.nick, "".join(changed), source=user.nick)
+        conn.line("MODE", user.nick, "".join(changed), source=mask(user.source))
 
 
 def _user_modes(user: User) -> str:
@@ -746,13 +744,11 @@ def send_isupport(conn: IRCConnection) -> None:
         "CHANMODES=b,k,l,imnst",
         f"CHANNELLEN={names.ROOM_MAX_LENGTH}",
         "CHANTYPES=#",
-        "ELIST=",
         "KICKLEN=300",
         "MODES=4",
         f"NETWORK={conn.hub.name}",
         f"NICKLEN={names.NICK_MAX_LENGTH}",
         "PREFIX=(ov)@+",
-        "STATUSMSG=",
         f"TARGMAX=JOIN:,KICK:{MAX_KICK_TARGETS},LIST:,NAMES:,NOTICE:{MAX_MESSAGE_TARGETS},PART:,"
         f"PRIVMSG:{MAX_MESSAGE_TARGETS},WHOIS:1",
         f"TOPICLEN={TOPIC_MAX_LENGTH}",
@@ -857,7 +853,7 @@ def oper(conn: IRCConnection, user: User, message: Message) -> None:
         return
     conn.log.info("{nick} is now a server operator", nick=user.nick)
     conn.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
-    conn.line("MODE", user.nick, "+o", source=user.nick)
+    conn.line("MODE", user.nick, "+o", source=mask(user.source))
 
 
 @command("KILL", 2, oper_only=True)
