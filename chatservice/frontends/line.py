@@ -36,9 +36,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
-from automat import TypeMachineBuilder
 
 from ..core import errors, names, text
 from ..core.events import (
@@ -58,6 +57,7 @@ from ..core.events import (
 from ..core.hub import Room, User
 from ..core.rooms import ModeChange, RoomMode
 from .connection import GuardedFactory, GuardedLineReceiver
+from .session import Session, SessionMachine
 from .telnet import TelnetFilter
 
 SERVER = "*** "
@@ -202,7 +202,7 @@ class LineChatProtocol(GuardedLineReceiver):
     renderer = staticmethod(render)
 
     def __init__(self) -> None:
-        self.session = _SessionMachine(self)
+        self.session = SessionMachine(self)
         self._current: Room | None = None
         self._nick_attempts = 0
         self._first_line = True
@@ -257,7 +257,7 @@ class LineChatProtocol(GuardedLineReceiver):
             self._first_line = False
             if self._refuse_foreign(line):
                 return
-        self.session.line(text.decode(line))
+        self.session.received(text.decode(line))
 
     def internal_error(self) -> None:
         self.tell("Sorry, the server failed to handle that line; it was dropped.")
@@ -289,7 +289,8 @@ class LineChatProtocol(GuardedLineReceiver):
     def _prompt(self) -> None:
         self.tell("Choose a nickname (letters, digits and _-[]\\`^{}|, up to 32):")
 
-    def offer_nick(self, session: _Session, line: str) -> None:
+    def before_sign_in(self, session: Session, line: str) -> None:
+        """The line is a nickname to try."""
         nick = line.strip()
         try:
             user = self.hub.register(nick, self, host=self.peer_host)
@@ -311,7 +312,8 @@ class LineChatProtocol(GuardedLineReceiver):
 
     # Chatting
 
-    def chat(self, user: User, line: str) -> None:
+    def after_sign_in(self, user: User, line: str) -> None:
+        """The line is something to say, or a command."""
         if line.startswith("/") and not line.startswith("//"):
             name, _, argument = line[1:].partition(" ")
             self._run(user, name.lower(), argument.strip())
@@ -476,57 +478,6 @@ class LineChatProtocol(GuardedLineReceiver):
     @command("quit", "/quit [reason]", "leave the server")
     def _cmd_quit(self, user: User, argument: str) -> None:
         self.close(f"Quit: {argument}" if argument else "Quit")
-
-
-# The nickname state machine: awaiting a nick -> chatting -> gone.
-
-class _Session(Protocol):
-    def line(self, line: str) -> None:
-        """A line of text arrived."""
-
-    def signed_in(self, user: User) -> None:
-        """The hub accepted a nickname."""
-
-    def hang_up(self, reason: str) -> None:
-        """The connection is ending, for C{reason}."""
-
-
-_machine = TypeMachineBuilder(_Session, LineChatProtocol)
-awaiting_nick = _machine.state("awaiting_nick")
-chatting = _machine.state("chatting", lambda session, protocol, user: user)
-gone = _machine.state("gone")
-
-
-@awaiting_nick.upon(_Session.line).loop()
-def _offer_nick(session: _Session, protocol: LineChatProtocol, line: str) -> None:
-    protocol.offer_nick(session, line)
-
-
-@awaiting_nick.upon(_Session.signed_in).to(chatting)
-def _welcome(session: _Session, protocol: LineChatProtocol, user: User) -> None:
-    protocol.welcome(user)
-
-
-@awaiting_nick.upon(_Session.hang_up).to(gone)
-def _leave_unnamed(session: _Session, protocol: LineChatProtocol, reason: str) -> None:
-    pass
-
-
-@chatting.upon(_Session.line).loop()
-def _chat(session: _Session, protocol: LineChatProtocol, user: User, line: str) -> None:
-    protocol.chat(user, line)
-
-
-@chatting.upon(_Session.hang_up).to(gone)
-def _sign_out(session: _Session, protocol: LineChatProtocol, user: User, reason: str) -> None:
-    protocol.sign_out(user, reason)
-
-
-gone.upon(_Session.line).loop().returns(None)
-gone.upon(_Session.hang_up).loop().returns(None)
-
-
-_SessionMachine = _machine.build()
 
 
 class LineChatFactory(GuardedFactory):

@@ -27,15 +27,14 @@ from __future__ import annotations
 import dataclasses
 import hmac
 from datetime import datetime, timezone
-from typing import Protocol
 
-from automat import TypeMachineBuilder
 from twisted.internet.interfaces import IDelayedCall
 
 from ...core import errors
 from ...core.hub import Hub, User
 from ...core.limits import AddressLimiter, Limits
 from .. import connection
+from ..session import Session, SessionMachine
 from . import numerics as N
 from .commands import VERSION, run, send_isupport, send_lusers, send_motd
 from .render import IRCRenderer, display_host
@@ -84,19 +83,6 @@ class IRCFactory(connection.GuardedFactory):
         return found
 
 
-# The registration state machine: registering -> registered -> gone.
-
-class _Session(Protocol):
-    def message(self, message: Message) -> None:
-        """A client line arrived and was parsed."""
-
-    def signed_in(self, user: User) -> None:
-        """The hub accepted the client's nickname."""
-
-    def hang_up(self, reason: str) -> None:
-        """The connection is ending, for C{reason}."""
-
-
 class IRCConnection(connection.GuardedLineReceiver):
     """
     One IRC client.
@@ -105,7 +91,7 @@ class IRCConnection(connection.GuardedLineReceiver):
     factory: IRCFactory
 
     def __init__(self) -> None:
-        self.session = _SessionMachine(self)
+        self.session = SessionMachine(self)
         self.user: User | None = None
         self.nick = "*"
         self.username: str | None = None
@@ -164,7 +150,7 @@ class IRCConnection(connection.GuardedLineReceiver):
             self.line_too_long()
             return
         if message is not None:
-            self.session.message(message)
+            self.session.received(message)
 
     def internal_error(self) -> None:
         self.numeric(N.ERR_UNKNOWNERROR, "*", "Internal error; the command was dropped")
@@ -204,7 +190,11 @@ class IRCConnection(connection.GuardedLineReceiver):
 
     # Registration
 
-    def dispatch(self, user: User | None, message: Message) -> None:
+    def before_sign_in(self, session: Session, message: Message) -> None:
+        """Registration: CAP, PASS, NICK, USER and the few commands allowed before it."""
+        run(self, None, message)
+
+    def after_sign_in(self, user: User, message: Message) -> None:
         run(self, user, message)
 
     def try_register(self) -> None:
@@ -260,40 +250,3 @@ class IRCConnection(connection.GuardedLineReceiver):
 
 def _date(when: float) -> str:
     return datetime.fromtimestamp(when, timezone.utc).strftime("%a %b %d %Y at %H:%M:%S UTC")
-
-
-_machine = TypeMachineBuilder(_Session, IRCConnection)
-registering = _machine.state("registering")
-registered = _machine.state("registered", lambda session, conn, user: user)
-gone = _machine.state("gone")
-
-
-@registering.upon(_Session.message).loop()
-def _register(session: _Session, conn: IRCConnection, message: Message) -> None:
-    conn.dispatch(None, message)
-
-
-@registering.upon(_Session.signed_in).to(registered)
-def _welcome(session: _Session, conn: IRCConnection, user: User) -> None:
-    conn.welcome(user)
-
-
-@registering.upon(_Session.hang_up).to(gone)
-def _leave_unregistered(session: _Session, conn: IRCConnection, reason: str) -> None:
-    pass
-
-
-@registered.upon(_Session.message).loop()
-def _command(session: _Session, conn: IRCConnection, user: User, message: Message) -> None:
-    conn.dispatch(user, message)
-
-
-@registered.upon(_Session.hang_up).to(gone)
-def _sign_out(session: _Session, conn: IRCConnection, user: User, reason: str) -> None:
-    conn.sign_out(user, reason)
-
-
-gone.upon(_Session.message).loop().returns(None)
-gone.upon(_Session.hang_up).loop().returns(None)
-
-_SessionMachine = _machine.build()
