@@ -47,6 +47,7 @@ class FakeIRCClient:
 
     def raw(self) -> bytes:
         """Everything the server wrote since the last L{take}, unconsumed."""
+        self.protocol.factory.flusher.flush()
         return self.transport.value()
 
     def take(self) -> list[str]:
@@ -55,6 +56,7 @@ class FakeIRCClient:
         forget them.  Every line must end in C{\\r\\n}, contain no other
         C{\\r}, C{\\n} or NUL, and (tags aside) fit IRC's 512 bytes.
         """
+        self.protocol.factory.flusher.flush()
         data = self.transport.value()
         self.transport.clear()
         if not data:

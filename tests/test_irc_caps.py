@@ -186,5 +186,22 @@ def test_one_bytes_object_for_all(server):
         client.transport.write = lambda data, original=original: (written.append(data),
                                                                   original(data))
     speaker.line("PRIVMSG #lobby :shared")
+    speaker.protocol.factory.flusher.flush()
     assert len(written) == 2
     assert written[0] is written[1]
+
+
+def test_capability_change_after_joining(server):
+    """A client that asks for server-time after joining gets time tags on the room's next messages, and loses them when it drops the capability."""
+    speaker, listener = server.room("#lobby", "speaker", "listener")
+    speaker.line("PRIVMSG #lobby :before")
+    assert listener.take() == [":speaker!~speaker@1.2.3.4 PRIVMSG #lobby :before"]
+    listener.line("CAP REQ server-time")
+    listener.take()
+    speaker.line("PRIVMSG #lobby :after")
+    [line] = listener.take()
+    assert re.fullmatch(r"@time=\S+ :speaker!~speaker@1\.2\.3\.4 PRIVMSG #lobby :after", line)
+    listener.line("CAP REQ -server-time")
+    listener.take()
+    speaker.line("PRIVMSG #lobby :again")
+    assert listener.take() == [":speaker!~speaker@1.2.3.4 PRIVMSG #lobby :again"]

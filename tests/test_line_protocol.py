@@ -202,9 +202,10 @@ def test_registered_not_timed_out(line_server):
 
 
 def test_connection_lost_cancels_deadline(line_server):
-    """A connection lost before registering leaves no timer behind."""
+    """A connection lost before registering leaves no timer behind (once this turn's output is flushed)."""
     client = line_server.connect()
     client.lose()
+    line_server.clock.advance(0)
     assert line_server.clock.getDelayedCalls() == []
 
 
@@ -855,7 +856,7 @@ def test_telnet_negotiation_dropped(line_server):
 def test_http_refused(line_server, request_line):
     """An HTTP request gets a 400 response with a hint and the connection is closed."""
     client = line_server.connect()
-    client.transport.clear()
+    client.take()
     client.send(request_line)
     assert client.raw() == (
         b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -1040,6 +1041,7 @@ def test_connection_lost_cancels_drain():
     alice.send(b"a\nb\nc\n")
     bob.take()
     alice.lose()
+    line_server.clock.advance(0)
     assert line_server.clock.getDelayedCalls() == []
     assert bob.take() == ["*** alice quit (Connection reset)"]
 
@@ -1145,6 +1147,7 @@ def test_refused_connection_tells_nobody():
     line_server = LineServer(Limits(max_per_address=1))
     alice = line_server.sign_in("alice", host="5.6.7.8")
     refused = line_server.connect("5.6.7.8")
+    line_server.factory.flusher.flush()
     calls = line_server.clock.getDelayedCalls()
     assert [call.getTime() - line_server.clock.seconds() for call in calls] == [
         refused.protocol.close_timeout]

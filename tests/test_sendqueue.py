@@ -1,52 +1,106 @@
 """
-Tests for L{chatservice.frontends.sendqueue.SendQueue}.
+Tests for L{chatservice.frontends.sendqueue}: output coalesced per reactor
+turn, and bounded for clients that stop reading.
 """
 
 from twisted.internet.interfaces import IPushProducer
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from chatservice.frontends.sendqueue import SendQueue
+from chatservice.frontends.sendqueue import Flusher, SendQueue
 
 
-def queue(limit=10):
-    transport = StringTransport()
+class CountingTransport(StringTransport):
+    """A StringTransport that remembers each write call."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = []
+
+    def write(self, data):
+        self.writes.append(data)
+        super().write(data)
+
+
+def queue(limit=10, clock=None):
+    clock = clock or Clock()
+    flusher = Flusher(clock)
+    transport = CountingTransport()
     overflows = []
-    sendq = SendQueue(transport, limit, lambda: overflows.append(True))
-    return transport, sendq, overflows
+    sendq = SendQueue(transport, limit, lambda: overflows.append(True), flusher)
+    return clock, transport, sendq, overflows
 
 
 def test_registers_as_streaming_producer():
     """A send queue registers itself with its transport as a push producer."""
-    transport, sendq, _ = queue()
+    _, transport, sendq, _ = queue()
     assert transport.producer is sendq
     assert transport.streaming is True
     assert IPushProducer.providedBy(sendq)
 
 
-def test_writes_through():
-    """While the transport is not paused, writes go straight to it."""
-    transport, sendq, _ = queue()
+def test_output_waits_for_the_turn():
+    """Output is pending until the reactor turn ends, then written in one write call, in order."""
+    clock, transport, sendq, _ = queue()
     sendq.write(b"abc")
-    sendq.write(b"def" * 10)
-    assert transport.value() == b"abc" + b"def" * 10
+    sendq.write(b"def" * 3)
+    assert transport.value() == b""
+    clock.advance(0)
+    assert transport.writes == [b"abc" + b"def" * 3]
     assert sendq.held_bytes == 0
 
 
+def test_single_write_is_passed_as_is():
+    """A turn with one piece of output writes that very bytes object."""
+    clock, transport, sendq, _ = queue()
+    data = b"shared by every member"
+    sendq.write(data)
+    clock.advance(0)
+    assert transport.writes[0] is data
+
+
+def test_one_call_flushes_every_queue():
+    """Queues sharing a flusher are all flushed by one timed call per turn."""
+    clock = Clock()
+    flusher = Flusher(clock)
+    transports = [StringTransport() for _ in range(3)]
+    queues = [SendQueue(t, 100, lambda: None, flusher) for t in transports]
+    for sendq in queues:
+        sendq.write(b"x")
+        sendq.write(b"y")
+    assert len(clock.getDelayedCalls()) == 1
+    clock.advance(0)
+    assert [t.value() for t in transports] == [b"xy"] * 3
+    assert clock.getDelayedCalls() == []
+
+
+def test_next_turn_schedules_again():
+    """Output after a flush is flushed in the next turn."""
+    clock, transport, sendq, _ = queue()
+    sendq.write(b"1")
+    clock.advance(0)
+    sendq.write(b"2")
+    assert transport.value() == b"1"
+    clock.advance(0)
+    assert transport.value() == b"12"
+
+
 def test_holds_while_paused():
-    """While the transport is paused, writes are held and counted."""
-    transport, sendq, overflows = queue()
+    """While the transport is paused, output is held and counted, including what was pending."""
+    clock, transport, sendq, overflows = queue()
     sendq.write(b"a")
     sendq.pauseProducing()
     sendq.write(b"bc")
     sendq.write(b"def")
-    assert transport.value() == b"a"
-    assert sendq.held_bytes == 5
+    clock.advance(0)
+    assert transport.value() == b""
+    assert sendq.held_bytes == 6
     assert overflows == []
 
 
 def test_flushes_on_resume():
-    """Resuming writes everything held, in order, and later writes go straight through."""
-    transport, sendq, _ = queue()
+    """Resuming writes everything held, in order; later output waits for its turn again."""
+    clock, transport, sendq, _ = queue()
     sendq.pauseProducing()
     sendq.write(b"one ")
     sendq.write(b"two ")
@@ -54,108 +108,104 @@ def test_flushes_on_resume():
     assert transport.value() == b"one two "
     assert sendq.held_bytes == 0
     sendq.write(b"three")
+    clock.advance(0)
     assert transport.value() == b"one two three"
 
 
 def test_resume_with_nothing_held():
     """Resuming with nothing held writes nothing."""
-    transport, sendq, _ = queue()
+    _, transport, sendq, _ = queue()
     sendq.pauseProducing()
     sendq.resumeProducing()
-    assert transport.value() == b""
+    assert transport.writes == []
 
 
 def test_exactly_limit_is_fine():
     """Holding exactly the limit does not overflow."""
-    transport, sendq, overflows = queue(limit=10)
+    _, _, sendq, overflows = queue(limit=10)
     sendq.pauseProducing()
-    sendq.write(b"x" * 6)
-    sendq.write(b"y" * 4)
+    sendq.write(b"x" * 10)
     assert overflows == []
-    assert sendq.held_bytes == 10
 
 
 def test_overflow_once():
-    """Passing the limit calls overflow once, drops what was held, and holds nothing more."""
-    transport, sendq, overflows = queue(limit=10)
+    """Passing the limit calls overflow once and drops what was held; later output is dropped."""
+    clock, transport, sendq, overflows = queue(limit=10)
     sendq.pauseProducing()
-    sendq.write(b"x" * 10)
-    sendq.write(b"y")
+    sendq.write(b"x" * 6)
+    sendq.write(b"y" * 6)
+    sendq.write(b"z" * 20)
     assert overflows == [True]
     assert sendq.held_bytes == 0
-    sendq.write(b"z" * 100)
-    sendq.write(b"z" * 100)
-    assert overflows == [True]
-    assert sendq.held_bytes == 0
+    clock.advance(0)
     assert transport.value() == b""
 
 
-def test_single_big_write_overflows():
-    """One write bigger than the limit while paused overflows at once."""
-    transport, sendq, overflows = queue(limit=10)
+def test_pending_counts_towards_limit_on_pause():
+    """Output pending when the transport pauses counts towards the limit."""
+    _, _, sendq, overflows = queue(limit=10)
+    sendq.write(b"x" * 8)
     sendq.pauseProducing()
-    sendq.write(b"x" * 11)
+    sendq.write(b"y" * 3)
     assert overflows == [True]
 
 
-def test_no_overflow_while_writing_through():
-    """Writes to a transport that is not paused never overflow, however big."""
-    transport, sendq, overflows = queue(limit=10)
-    sendq.write(b"x" * 1000)
-    assert overflows == []
-    assert len(transport.value()) == 1000
-
-
 def test_limit_counts_since_resume():
-    """Output flushed on resume no longer counts towards the limit."""
-    transport, sendq, overflows = queue(limit=10)
+    """After a resume the count starts again from zero."""
+    _, _, sendq, overflows = queue(limit=10)
     sendq.pauseProducing()
     sendq.write(b"x" * 8)
     sendq.resumeProducing()
     sendq.pauseProducing()
     sendq.write(b"y" * 8)
     assert overflows == []
-    assert transport.value() == b"x" * 8
+
+
+def test_no_overflow_while_writing_through():
+    """However much is written in one turn while the transport accepts data, nothing overflows."""
+    clock, transport, sendq, overflows = queue(limit=10)
+    for _ in range(100):
+        sendq.write(b"0123456789")
+    clock.advance(0)
+    assert overflows == []
+    assert len(transport.value()) == 1000
 
 
 def test_stop_producing_drops():
-    """stopProducing drops what was held and everything written afterwards."""
-    transport, sendq, overflows = queue()
-    sendq.pauseProducing()
-    sendq.write(b"held")
+    """stopProducing drops whatever is held or pending."""
+    clock, transport, sendq, _ = queue()
+    sendq.write(b"pending")
     sendq.stopProducing()
-    assert sendq.held_bytes == 0
-    sendq.write(b"later")
-    assert sendq.held_bytes == 0
+    clock.advance(0)
     assert transport.value() == b""
-    assert overflows == []
 
 
 def test_detach_flushes_and_unregisters():
-    """detach hands held output to the transport and unregisters the queue as its producer."""
-    transport, sendq, overflows = queue()
+    """detach writes what is pending and held at once, then unregisters as the producer."""
+    _, transport, sendq, _ = queue(limit=100)
+    sendq.write(b"pending ")
     sendq.pauseProducing()
-    sendq.write(b"bye")
+    sendq.write(b"held")
     sendq.detach()
-    assert transport.value() == b"bye"
+    assert transport.value() == b"pending held"
     assert transport.producer is None
-    assert sendq.held_bytes == 0
 
 
 def test_detach_drops_later_writes():
-    """After detach, writes are dropped, whether or not the transport was paused."""
-    transport, sendq, overflows = queue()
+    """Writes after detach are dropped."""
+    clock, transport, sendq, _ = queue()
     sendq.detach()
     sendq.write(b"late")
+    clock.advance(0)
     assert transport.value() == b""
-    assert overflows == []
 
 
 def test_detach_after_overflow():
-    """detach after an overflow writes nothing of what was dropped."""
-    transport, sendq, overflows = queue(limit=3)
+    """detach after an overflow does nothing more."""
+    _, transport, sendq, overflows = queue(limit=1)
     sendq.pauseProducing()
-    sendq.write(b"toolong")
+    sendq.write(b"xx")
     sendq.detach()
-    assert transport.value() == b""
     assert overflows == [True]
+    assert transport.value() == b""
+    assert transport.producer is sendq

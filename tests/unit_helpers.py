@@ -40,6 +40,7 @@ class FakeLineClient:
 
     def raw(self) -> bytes:
         """Everything the server wrote since the last L{take}, unconsumed."""
+        self.protocol.factory.flusher.flush()
         return self.transport.value()
 
     def take(self) -> list[str]:
@@ -48,6 +49,7 @@ class FakeLineClient:
         forget them.  Every line the server writes must end in C{\\r\\n} and
         contain no other C{\\r} or C{\\n}.
         """
+        self.protocol.factory.flusher.flush()
         data = self.transport.value()
         self.transport.clear()
         if not data:

@@ -287,7 +287,7 @@ class Hub:
         if created:
             self._rooms[room.key] = room
             room.operators.add(user)
-        room.members[user.key] = user
+        room.add(user)
         room.invited.discard(user)
         user.rooms[room.key] = room
         self._fan_out(event, recipients)
@@ -397,9 +397,17 @@ class Hub:
         event = Message(self._id(), self.clock.seconds(), user.source, room.name,
                         self._text(message), kind)
         user.last_spoke = event.time
-        members = room.members
-        if len(members) > 1 or user.key not in members:
-            self._fan_out(event, (m for m in members.values() if m is not user))
+        # The hot path: render once per renderer, then one call per member.
+        audience = room.audience()
+        skip = audience.send_of(user.client)
+        for renderer, sends in audience.groups:
+            if len(sends) == 1 and sends[0] is skip:
+                continue
+            data = renderer(event)
+            if data:
+                for send in sends:
+                    if send is not skip:
+                        send(data)
         return event
 
     def tell(self, user: User, nick: str, message: str,
@@ -529,6 +537,11 @@ class Hub:
         if user.key not in room.members:
             raise errors.NotInRoom(f"You are not in {room.name}.")
         return room
+
+    def client_changed(self, user: User) -> None:
+        """C{user}'s client now renders events differently (new capabilities)."""
+        for room in user.rooms.values():
+            room.changed()
 
     def _leave(self, user: User, room: Room) -> None:
         room.forget(user)

@@ -84,6 +84,29 @@ def mask_matcher(mask: str) -> re.Pattern[str]:
     return re.compile(pattern, re.DOTALL)
 
 
+class Audience:
+    """
+    A room's clients, grouped by renderer: for each renderer, the C{send}
+    of every client that uses it.
+    """
+
+    __slots__ = ("groups", "_sends")
+
+    def __init__(self, members):
+        by_renderer: dict[object, list] = {}
+        self._sends: dict[int, object] = {}
+        for member in members:
+            client = member.client
+            send = client.send
+            self._sends[id(client)] = send
+            by_renderer.setdefault(client.renderer, []).append(send)
+        self.groups = list(by_renderer.items())
+
+    def send_of(self, client) -> object:
+        """The C{send} listed for C{client}, or C{None}."""
+        return self._sends.get(id(client))
+
+
 class Room:
     """
     A named room: its members in the order they joined, its topic, and the
@@ -92,7 +115,7 @@ class Room:
 
     __slots__ = ("name", "key", "members", "topic", "topic_by", "topic_time",
                  "created", "flags", "password", "limit", "bans", "invited",
-                 "operators", "voiced", "_ban_patterns")
+                 "operators", "voiced", "_ban_patterns", "_audience")
 
     def __init__(self, name: str, now: float, flags: frozenset[RoomMode] = frozenset()):
         self.name = name
@@ -110,6 +133,7 @@ class Room:
         self.operators: set[User] = set()
         self.voiced: set[User] = set()
         self._ban_patterns: dict[str, re.Pattern[str]] = {}
+        self._audience: Audience | None = None
 
     def __repr__(self) -> str:
         return f"<Room {self.name} ({len(self.members)})>"
@@ -150,8 +174,28 @@ class Room:
         del self._ban_patterns[key]
         return True
 
+    def audience(self) -> Audience:
+        """
+        The members' clients grouped by renderer, kept until the membership
+        (or a member's renderer) changes: saying something to a room walks
+        these lists instead of looking up each member's client.
+        """
+        audience = self._audience
+        if audience is None:
+            audience = self._audience = Audience(self.members.values())
+        return audience
+
+    def changed(self) -> None:
+        """The members, or how one of them renders events, changed."""
+        self._audience = None
+
+    def add(self, user: User) -> None:
+        self.members[user.key] = user
+        self._audience = None
+
     def forget(self, user: User) -> None:
         """Drop everything the room knows of C{user}, who is leaving it."""
+        self._audience = None
         del self.members[user.key]
         self.operators.discard(user)
         self.voiced.discard(user)

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 
 from ..core.hub import Hub
 from ..core.limits import AddressLimiter, Limits, TokenBucket
-from .sendqueue import SendQueue
+from .sendqueue import Flusher, SendQueue
 
 
 class GuardedFactory(ServerFactory):
@@ -35,6 +35,7 @@ class GuardedFactory(ServerFactory):
         self.hub = hub
         self.limits = limits
         self.addresses = addresses
+        self.flusher = Flusher(hub.clock)
 
     @property
     def clock(self) -> IReactorTime:
@@ -78,7 +79,9 @@ class GuardedLineReceiver(LineReceiver):
         # the +1 leaves room for the \r of a \r\n ending.
         self.MAX_LENGTH = limits.max_line_length + 1
         self.send_queue = SendQueue(self.transport, limits.max_send_queue,
-                                    self._send_queue_overflowed)
+                                    self._send_queue_overflowed, self.factory.flusher)
+        # The hub calls send once per delivery: go straight to the queue.
+        self.send = self.send_queue.write
         self._pending: deque[bytes] = deque()
         if limits.flood_control:
             self._bucket = TokenBucket(self.clock, limits.flood_rate, limits.flood_burst)

@@ -1,5 +1,14 @@
 """
-Output for clients that may stop reading.
+Output for clients: coalesced per reactor turn, and bounded for clients that
+stop reading.
+
+Fan-out is the server's hot path: one message in, one copy out per member.
+Writing each copy to its transport at once would cost a trip through the
+transport's bookkeeping per copy; instead a copy is appended to the
+connection's pending list (a few attribute lookups), and a L{Flusher} hands
+each connection's pending output to its transport once per reactor turn, as
+one write.  Every message that arrived in that turn reaches each member in
+one system call.
 
 The transport tells its producer to pause when its own buffer is full; from
 then on output waits here, counted, until the transport asks for more.  When
@@ -11,22 +20,52 @@ from __future__ import annotations
 
 from typing import Callable
 
-from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITransport
 from zope.interface import implementer
+
+
+class Flusher:
+    """
+    Flushes, once per reactor turn, every send queue that has output
+    pending.
+    """
+
+    def __init__(self, clock: IReactorTime):
+        self._clock = clock
+        self._due: list[SendQueue] = []
+        self._call: IDelayedCall | None = None
+
+    def add(self, queue: SendQueue) -> None:
+        self._due.append(queue)
+        if self._call is None:
+            self._call = self._clock.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        """Hand every pending output to its transport now."""
+        if self._call is not None:
+            if self._call.active():
+                self._call.cancel()
+            self._call = None
+        due, self._due = self._due, []
+        for queue in due:
+            queue.flush()
 
 
 @implementer(IPushProducer)
 class SendQueue:
     """
-    Writes to C{transport} while it accepts data, holds output while it is
-    paused, and calls C{overflow} once when more than C{limit} bytes are held.
+    Output to one transport: pending until the flusher's turn while the
+    transport accepts data, held and counted while it is paused, and given
+    up (C{overflow} is called, once) when more than C{limit} bytes are held.
     """
 
-    def __init__(self, transport: ITransport, limit: int, overflow: Callable[[], None]):
+    def __init__(self, transport: ITransport, limit: int, overflow: Callable[[], None],
+                 flusher: Flusher):
         self._transport = transport
         self._limit = limit
         self._overflow = overflow
-        self._held: list[bytes] = []
+        self._flusher = flusher
+        self._pending: list[bytes] = []
         self._held_bytes = 0
         self._paused = False
         self._stopped = False
@@ -34,44 +73,62 @@ class SendQueue:
 
     @property
     def held_bytes(self) -> int:
-        return self._held_bytes
+        """Bytes waiting while the transport is paused."""
+        return self._held_bytes if self._paused else 0
 
     def write(self, data: bytes) -> None:
-        if not self._paused:
-            self._transport.write(data)
+        if self._paused:
+            self._hold(data)
             return
+        pending = self._pending
+        if not pending:
+            self._flusher.add(self)
+        pending.append(data)
+
+    def _hold(self, data: bytes) -> None:
         if self._stopped:
             return
-        self._held.append(data)
+        self._pending.append(data)
         self._held_bytes += len(data)
         if self._held_bytes > self._limit:
             self._stopped = True
-            self._held, self._held_bytes = [], 0
+            self._pending, self._held_bytes = [], 0
             self._overflow()
+
+    def flush(self) -> None:
+        """Write what is pending, unless the transport is paused."""
+        if self._paused or not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def detach(self) -> None:
         """
-        Hand whatever is held to the transport and stop being its producer,
-        before it closes: a TLS transport does not close while a producer is
-        registered.  Later writes are dropped.
+        Hand whatever is pending or held to the transport and stop being its
+        producer, before it closes: a TLS transport does not close while a
+        producer is registered.  Later writes are dropped.
         """
         if self._stopped:
             return
+        pending = self._pending
         self._paused = self._stopped = True
-        held, self._held, self._held_bytes = self._held, [], 0
-        if held:
-            self._transport.writeSequence(held)
+        self._pending, self._held_bytes = [], 0
+        if pending:
+            self._transport.writeSequence(pending)
         self._transport.unregisterProducer()
 
     def pauseProducing(self) -> None:
-        self._paused = True
+        if not self._paused:
+            self._paused = True
+            self._held_bytes = sum(map(len, self._pending))
 
     def resumeProducing(self) -> None:
+        if self._stopped:
+            return
         self._paused = False
-        held, self._held, self._held_bytes = self._held, [], 0
-        if held:
-            self._transport.writeSequence(held)
+        self._held_bytes = 0
+        self.flush()
 
     def stopProducing(self) -> None:
         self._paused = self._stopped = True
-        self._held, self._held_bytes = [], 0
+        self._pending, self._held_bytes = [], 0

@@ -129,7 +129,11 @@ class IRCConnection(connection.GuardedLineReceiver):
             self.send(data)
 
     def caps_changed(self) -> None:
-        self.renderer = self.factory.renderer(self.caps)
+        renderer = self.factory.renderer(self.caps)
+        if renderer is not self.renderer:
+            self.renderer = renderer
+            if self.user is not None:
+                self.hub.client_changed(self.user)
 
     # Hooks of GuardedLineReceiver
 
