@@ -52,7 +52,8 @@ def tls_context(certificate):
 @pytest.fixture
 def start_server(request, tmp_path, certificate):
     """
-    Start a twistd chat server: C{start_server(*options, plain=1, tls=0, irc=0)}.
+    Start a twistd chat server:
+    C{start_server(*options, plain=1, tls=0, irc=0, web=0, web_tls=0)}.
     Every server is stopped at teardown; a server that died, or logged a
     traceback, fails the test.
     """

@@ -352,21 +352,24 @@ class ServerFailed(Exception):
 class ChatServer:
     """
     A ``twistd -n chat`` process listening on 127.0.0.1: C{plain} line-chat
-    ports, C{tls} TLS line-chat ports and C{irc} IRC ports, with extra
-    C{options}.  Its output
-    (log and errors) goes to C{directory}/twistd.out.
+    ports, C{tls} TLS line-chat ports, C{irc} IRC ports, and C{web} and
+    C{web_tls} web ports (HTTP and WebSocket, plain and TLS), with extra
+    C{options}.  Its output (log and errors) goes to C{directory}/twistd.out.
     """
 
     def __init__(self, directory: Path, options: Sequence[str] = (), plain: int = 1,
                  tls: int = 0, irc: int = 0, certificate: tuple[Path, Path] | None = None,
-                 pythonpath: str | os.PathLike = REPO) -> None:
-        if tls and certificate is None:
+                 pythonpath: str | os.PathLike = REPO, web: int = 0,
+                 web_tls: int = 0) -> None:
+        if (tls or web_tls) and certificate is None:
             raise ValueError("a TLS port needs a certificate")
         self.directory = directory
         self.options = list(options)
         self.plain_count = plain
         self.tls_count = tls
         self.irc_count = irc
+        self.web_count = web
+        self.web_tls_count = web_tls
         self.certificate = certificate
         self.pythonpath = pythonpath
         self.log_path = directory / "twistd.out"
@@ -374,6 +377,9 @@ class ChatServer:
         self.plain_ports: list[int] = []
         self.tls_ports: list[int] = []
         self.irc_ports: list[int] = []
+        # The web front end (--web): HTTP and WebSocket, plain and TLS.
+        self.web_ports: list[int] = []
+        self.web_tls_ports: list[int] = []
         self.clients: list[Reader] = []
         self.attempts = 0
         self.stopped_on_purpose = False
@@ -383,10 +389,14 @@ class ChatServer:
     def start(self, attempts: int = 5) -> "ChatServer":
         self.directory.mkdir(parents=True, exist_ok=True)
         for self.attempts in range(1, attempts + 1):
-            ports = free_ports(self.plain_count + self.tls_count + self.irc_count)
+            ports = free_ports(self.plain_count + self.tls_count + self.irc_count
+                               + self.web_count + self.web_tls_count)
             self.plain_ports = ports[:self.plain_count]
             self.tls_ports = ports[self.plain_count:self.plain_count + self.tls_count]
-            self.irc_ports = ports[self.plain_count + self.tls_count:]
+            lines = self.plain_count + self.tls_count + self.irc_count
+            self.irc_ports = ports[self.plain_count + self.tls_count:lines]
+            self.web_ports = ports[lines:lines + self.web_count]
+            self.web_tls_ports = ports[lines + self.web_count:]
             self._spawn()
             if self._wait_ready():
                 return self
@@ -404,6 +414,12 @@ class ChatServer:
                      f"ssl:{port}:privateKey={key}:certKey={cert}:interface={HOST}"]
         for port in self.irc_ports:
             argv += ["--irc", f"tcp:{port}:interface={HOST}"]
+        for port in self.web_ports:
+            argv += ["--web", f"tcp:{port}:interface={HOST}"]
+        for port in self.web_tls_ports:
+            key, cert = self.certificate
+            argv += ["--web",
+                     f"ssl:{port}:privateKey={key}:certKey={cert}:interface={HOST}"]
         return argv + self.options
 
     def _spawn(self) -> None:
@@ -439,7 +455,10 @@ class ChatServer:
             for port in list(waiting):
                 if is_listening(port, timeout=0.5):
                     waiting.discard(port)
-                    probes += 1
+                    # A probe of a web port is an HTTP connection, which
+                    # logs nothing and counts against no limit.
+                    if port not in self.web_ports and port not in self.web_tls_ports:
+                        probes += 1
             if waiting:
                 time.sleep(0.05)
         # The probes are connections too: wait until the server has seen them
@@ -475,6 +494,19 @@ class ChatServer:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
 
+    def start_again(self, attempts: int = 5) -> "ChatServer":
+        """
+        Start twistd again on the same ports after L{terminate}, as a server
+        that is restarted would be.
+        """
+        for _ in range(attempts):
+            self._spawn()
+            if self._wait_ready():
+                self.stopped_on_purpose = False
+                return self
+            time.sleep(0.2)
+        raise ServerFailed("twistd could not bind its ports again:\n" + self.log())
+
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -482,7 +514,8 @@ class ChatServer:
 
     @property
     def ports(self) -> list[int]:
-        return self.plain_ports + self.tls_ports + self.irc_ports
+        return (self.plain_ports + self.tls_ports + self.irc_ports
+                + self.web_ports + self.web_tls_ports)
 
     @property
     def port(self) -> int:
