@@ -118,7 +118,7 @@ class Options(usage.Options):
 
     def opt_web_origin(self, origin: str) -> None:
         """
-        An origin (scheme://host[:port]) whose pages may open the WebSocket (repeatable) [default: the page's own origin only]
+        An origin (scheme://host[:port]) whose pages may open the WebSocket besides the page's own (repeatable)
         """
         self["web-origin"].append(origin)
 

@@ -14,7 +14,8 @@ per-address count, registration timeout, ping timeout).
 A text message that is not UTF-8 closes the connection (1007), a binary
 message closes it (1003), and a frame or message longer than an IRC line with
 its tags closes it (1009).  Browsers may connect only from an allowed origin:
-by default the page's own (the Origin's host and port equal the Host header).
+the page's own (the Origin's host and port equal the Host header) and any
+listed with --web-origin.
 
 The client's address is the TCP peer's, unless the peer is a trusted proxy:
 then it is the last address in the proxy's ``X-Forwarded-For`` header.
@@ -62,6 +63,10 @@ class _LineTransport:
 
     def write(self, data: bytes) -> None:
         socket = self._socket
+        if socket.state != socket.STATE_OPEN:
+            # The WebSocket is closing: nothing more may be sent (autobahn
+            # would raise), and the IRC connection hears of it in onClose.
+            return
         for line in data.split(b"\r\n"):
             if line:
                 socket.sendMessage(line, isBinary=False)
@@ -121,8 +126,13 @@ class IRCWebSocket(WebSocketServerProtocol):
         self._irc.makeConnection(_LineTransport(self, self._peer))
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.state != self.STATE_OPEN:
+            # Autobahn still delivers what arrives after the server's close
+            # frame; the connection is ending, so none of it runs.
+            return
         if isBinary:
-            self.sendClose(1003, "This server takes IRC lines as text messages")
+            # Not sendClose: it allows applications only 1000 and 3000-4999.
+            self.sendCloseFrame(1003, b"This server takes IRC lines as text messages")
             return
         # One message is one line; a line break inside it is not a second
         # line but the end of this one.
@@ -141,7 +151,7 @@ class IRCWebSocketFactory(WebSocketServerFactory):
     the IRC front end's L{IRCFactory}.
 
     @ivar allowed_origins: origins (scheme://host[:port]) browsers may
-        connect from; empty means the page's own origin only.
+        connect from besides the page's own.
     @ivar trusted_proxies: networks whose X-Forwarded-For header is believed.
     """
 
@@ -158,6 +168,9 @@ class IRCWebSocketFactory(WebSocketServerFactory):
             maxMessagePayloadSize=MAX_MESSAGE_BYTES,
             openHandshakeTimeout=30,
             closeHandshakeTimeout=5,
+            # Say why when failing a connection (1007, 1009) with a close
+            # frame, rather than dropping the TCP connection without one.
+            failByDrop=False,
             # Ping and registration deadlines are the IRC connection's.
             autoPingInterval=0,
         )
@@ -170,9 +183,8 @@ class IRCWebSocketFactory(WebSocketServerFactory):
         if not origin or origin == "null":
             return False
         origin = origin.rstrip("/").lower()
-        if self.allowed_origins:
-            return origin in self.allowed_origins
-        return urlsplit(origin).netloc == host.lower()
+        # The page's own origin always; listed ones besides.
+        return origin in self.allowed_origins or urlsplit(origin).netloc == host.lower()
 
     def client_address(self, peer, forwarded_for: str):
         """The address a client is counted and shown under."""
