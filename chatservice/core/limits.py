@@ -47,6 +47,8 @@ class TokenBucket:
     A token bucket: C{burst} tokens at most, refilled at C{rate} per second.
     """
 
+    __slots__ = ("_clock", "_rate", "_burst", "_tokens", "_stamp")
+
     def __init__(self, clock: IReactorTime, rate: float, burst: int):
         self._clock = clock
         self._rate = rate

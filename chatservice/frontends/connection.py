@@ -59,6 +59,8 @@ class GuardedLineReceiver(LineReceiver):
     _discarding = False
     _leftover = b""
     _bucket: TokenBucket | None = None
+    # Lines delayed by flood control.
+    _pending: deque[bytes] | tuple = ()
     _drain_call: IDelayedCall | None = None
     _registration_deadline: IDelayedCall | None = None
     # Seconds a closing connection has to finish (deliver its last output,
@@ -82,7 +84,6 @@ class GuardedLineReceiver(LineReceiver):
                                     self._send_queue_overflowed, self.factory.flusher)
         # The hub calls send once per delivery: go straight to the queue.
         self.send = self.send_queue.write
-        self._pending: deque[bytes] = deque()
         if limits.flood_control:
             self._bucket = TokenBucket(self.clock, limits.flood_rate, limits.flood_burst)
         if not self.factory.addresses.acquire(self.peer_host):
@@ -102,7 +103,7 @@ class GuardedLineReceiver(LineReceiver):
         for call in (self._registration_deadline, self._drain_call, self._close_deadline):
             if call is not None and call.active():
                 call.cancel()
-        self._pending.clear()
+        self._pending = ()
         if self._counted:
             self._counted = False
             self.factory.addresses.release(self.peer_host)
@@ -188,6 +189,9 @@ class GuardedLineReceiver(LineReceiver):
         if bucket is None or (not self._pending and bucket.take()):
             self._handle(line)
             return
+        if not self._pending:
+            # Made only for a client that floods: most never need one.
+            self._pending = deque()
         self._pending.append(line)
         if len(self._pending) > self.factory.limits.flood_queue:
             self.log.info("{peer} flooded; disconnecting", peer=self.peer_host)

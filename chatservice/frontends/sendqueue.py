@@ -59,6 +59,9 @@ class SendQueue:
     up (C{overflow} is called, once) when more than C{limit} bytes are held.
     """
 
+    __slots__ = ("_transport", "_limit", "_overflow", "_flusher", "_pending",
+                 "_held_bytes", "_paused", "_stopped")
+
     def __init__(self, transport: ITransport, limit: int, overflow: Callable[[], None],
                  flusher: Flusher):
         self._transport = transport

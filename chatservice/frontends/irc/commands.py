@@ -124,8 +124,7 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
             conn.cap_negotiating = True
         version = message.params[1] if len(message.params) > 1 else ""
         if version.isascii() and version.isdigit() and int(version) >= 302:
-            conn.caps.add("cap-notify")
-            conn.caps_changed()
+            conn.set_caps(conn.caps | {"cap-notify"})
         conn.line("CAP", conn.nick, "LS", " ".join(CAPABILITIES))
     elif sub == "LIST":
         conn.line("CAP", conn.nick, "LIST", " ".join(sorted(conn.caps)))
@@ -138,12 +137,13 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
         if not requested or any(name not in CAPABILITIES for name in names_only):
             conn.line("CAP", conn.nick, "NAK", wanted)
             return
+        caps = set(conn.caps)
         for name in requested:
             if name.startswith("-"):
-                conn.caps.discard(name[1:])
+                caps.discard(name[1:])
             else:
-                conn.caps.add(name)
-        conn.caps_changed()
+                caps.add(name)
+        conn.set_caps(caps)
         conn.line("CAP", conn.nick, "ACK", wanted)
     elif sub == "END":
         if user is None:

@@ -28,12 +28,12 @@ import dataclasses
 import hmac
 from datetime import datetime, timezone
 
-from twisted.internet.interfaces import IDelayedCall
 
 from ...core import errors
 from ...core.hub import Hub, User
 from ...core.limits import AddressLimiter, Limits
 from .. import connection
+from ..deadlines import Deadlines
 from ..session import Session, SessionMachine
 from . import numerics as N
 from .commands import VERSION, run, send_isupport, send_lusers, send_motd
@@ -69,6 +69,7 @@ class IRCFactory(connection.GuardedFactory):
                                      max_line_length=TAGS_MAX_BYTES + BODY_MAX_BYTES - 2)
         super().__init__(hub, limits, addresses)
         self.settings = settings
+        self.deadlines = Deadlines(hub.clock)
         self._renderers: dict[tuple[bool, bool, bool], IRCRenderer] = {}
 
     def protocol(self) -> IRCConnection:
@@ -90,19 +91,23 @@ class IRCConnection(connection.GuardedLineReceiver):
 
     factory: IRCFactory
 
+    # Per-connection state starts as these shared class attributes and is
+    # set on the instance only when it changes: at 10,000 idle connections
+    # every attribute an instance does not hold is memory saved.
+    user: User | None = None
+    nick = "*"
+    username: str | None = None
+    realname = ""
+    password_given: str | None = None
+    caps: frozenset[str] = frozenset()
+    cap_negotiating = False
+    renderer: IRCRenderer
+    _last_heard = 0.0
+    _ping_slot: int | None = None
+    _pinged = False
+
     def __init__(self) -> None:
         self.session = SessionMachine(self)
-        self.user: User | None = None
-        self.nick = "*"
-        self.username: str | None = None
-        self.realname = ""
-        self.password_given: str | None = None
-        self.caps: set[str] = set()
-        self.cap_negotiating = False
-        self.renderer = IRCRenderer()
-        self._last_heard = 0.0
-        self._ping_call: IDelayedCall | None = None
-        self._pinged = False
 
     @property
     def hub(self) -> Hub:
@@ -128,7 +133,9 @@ class IRCConnection(connection.GuardedLineReceiver):
         if data:
             self.send(data)
 
-    def caps_changed(self) -> None:
+    def set_caps(self, caps: set[str]) -> None:
+        """Enable exactly C{caps}."""
+        self.caps = frozenset(caps)
         renderer = self.factory.renderer(self.caps)
         if renderer is not self.renderer:
             self.renderer = renderer
@@ -147,7 +154,8 @@ class IRCConnection(connection.GuardedLineReceiver):
 
     def handle_line(self, line: bytes) -> None:
         self._last_heard = self.clock.seconds()
-        self._pinged = False
+        if self._pinged:
+            self._pinged = False
         try:
             message = parse(line)
         except InputTooLong:
@@ -168,16 +176,18 @@ class IRCConnection(connection.GuardedLineReceiver):
         self.session.hang_up(reason)
 
     def connection_closed(self, reason: str) -> None:
-        if self._ping_call is not None and self._ping_call.active():
-            self._ping_call.cancel()
+        if self._ping_slot is not None:
+            self.factory.deadlines.cancel(self._ping_slot, self)
+            self._ping_slot = None
         self.session.hang_up(reason)
 
     # Keeping idle clients honest
 
     def _schedule_ping(self, delay: float) -> None:
-        self._ping_call = self.clock.callLater(delay, self._check_alive)
+        self._ping_slot = self.factory.deadlines.schedule(delay, self, self._check_alive)
 
     def _check_alive(self) -> None:
+        self._ping_slot = None
         settings = self.factory.settings
         silent = self.clock.seconds() - self._last_heard
         if self._pinged:
