@@ -209,3 +209,72 @@ def test_detach_after_overflow():
     assert overflows == [True]
     assert transport.value() == b""
     assert transport.producer is sendq
+
+
+# The direct path for plain TCP connections
+
+import socket
+
+from twisted.internet import tcp
+from twisted.internet.protocol import Protocol
+from twisted.internet.testing import MemoryReactor
+
+
+def tcp_pair():
+    """A real Twisted TCP transport on one end of a socket pair, and the other end."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.settimeout(1)
+    transport = tcp.Connection(ours, Protocol(), MemoryReactor())
+    transport.connected = True
+    return transport, theirs
+
+
+def test_idle_tcp_transport_gets_bytes_at_once():
+    """On an idle TCP transport a flush puts the bytes on the socket at once, leaving Twisted's buffer empty."""
+    transport, theirs = tcp_pair()
+    clock = Clock()
+    sendq = SendQueue(transport, 100, lambda: None, Flusher(clock))
+    sendq.write(b"hello ")
+    sendq.write(b"world")
+    clock.advance(0)
+    assert theirs.recv(100) == b"hello world"
+    assert transport.dataBuffer == b"" and transport._tempDataLen == 0
+
+
+def test_busy_tcp_transport_keeps_order():
+    """When Twisted's buffer already holds output, a flush queues behind it instead of overtaking it."""
+    transport, theirs = tcp_pair()
+    clock = Clock()
+    sendq = SendQueue(transport, 100, lambda: None, Flusher(clock))
+    transport.write(b"first ")
+    sendq.write(b"second")
+    clock.advance(0)
+    theirs.setblocking(False)
+    try:
+        early = theirs.recv(100)
+    except BlockingIOError:
+        early = b""
+    assert early == b""
+    transport.doWrite()
+    theirs.setblocking(True)
+    assert theirs.recv(100) == b"first second"
+
+
+def test_full_socket_leaves_the_rest_to_twisted():
+    """What the socket does not take goes to Twisted's buffer, in order."""
+    transport, theirs = tcp_pair()
+    transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    clock = Clock()
+    sendq = SendQueue(transport, 10 ** 9, lambda: None, Flusher(clock))
+    data = bytes(range(256)) * 4096
+    sendq.write(data)
+    clock.advance(0)
+    assert transport._tempDataLen > 0
+    received = b""
+    for _ in range(10000):
+        if len(received) == len(data):
+            break
+        transport.doWrite()
+        received += theirs.recv(1 << 20)
+    assert received == data

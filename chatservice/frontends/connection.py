@@ -77,6 +77,11 @@ class GuardedLineReceiver(LineReceiver):
         limits = self.factory.limits
         self.clock = self.factory.clock
         self.peer_host = _host(self.transport)
+        # Output is already coalesced per reactor turn; Nagle's algorithm
+        # would only hold the next turn's bytes back for an acknowledgement.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
         # LineReceiver lets a line run MAX_LENGTH bytes before its delimiter;
         # the +1 leaves room for the \r of a \r\n ending.
         self.MAX_LENGTH = limits.max_line_length + 1
