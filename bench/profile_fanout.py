@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""
+Profile chatservice's fan-out path in one process, without sockets: the hub
+and the real front-end protocols, over transports that count what is written
+and throw it away, on a fake clock.
+
+N members join one room (over IRC, line chat, or half and half); S of them
+each send a batch of messages per round (``--batch``, like a sender's window
+in L{loadgen}); after each round the clock is advanced by zero seconds, so
+that output deferred to the next reactor turn (a per-turn flush) is written
+too.  The figures:
+
+- deliveries per second in process, without the profiler, and the Python
+  cost of one delivery in microseconds (parsing the sender's line, the hub,
+  rendering, queueing and writing, but no system calls);
+- the functions with the most time of their own (cProfile, C{tottime}) for
+  the same work under the profiler.
+
+    python bench/profile_fanout.py                         # 100 members, 10 senders, IRC
+    python bench/profile_fanout.py --members 1000 --mode line --top 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from twisted.internet.address import IPv4Address  # noqa: E402
+from twisted.internet.task import Clock  # noqa: E402
+from twisted.internet.testing import StringTransport  # noqa: E402
+
+from chatservice.core.limits import Limits  # noqa: E402
+from chatservice.frontends.irc import IRCFactory  # noqa: E402
+from chatservice.frontends.line import LineChatFactory  # noqa: E402
+from chatservice.service import ServerConfig, chat_service  # noqa: E402
+
+MARKER = b"QZBJQZBJQZBJQZBJ"
+ROOM = "#lobby"  # line users are put there on signing in; IRC users join it
+
+
+class CountingTransport(StringTransport):
+    """A transport that counts the messages written to it and keeps nothing."""
+
+    deliveries = 0
+    writes = 0
+    bytes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.bytes += len(data)
+        self.deliveries += data.count(MARKER)
+
+    def writeSequence(self, seq) -> None:
+        self.write(b"".join(seq))
+
+
+class Bench:
+    def __init__(self, o: argparse.Namespace):
+        self.o = o
+        self.clock = Clock()
+        config = ServerConfig(
+            line_endpoints=("tcp:0:interface=127.0.0.1",),
+            irc_endpoints=("tcp:0:interface=127.0.0.1",),
+            limits=Limits(flood_control=False, max_send_queue=10 ** 12,
+                          max_per_address=10 ** 9, registration_timeout=10 ** 6))
+        # The real wiring, never started: its factories share one hub.
+        service = chat_service(self.clock, config)
+        self.hub = service.hub
+        self.factories = {}
+        for child in service:
+            factory = getattr(child, "factory", None)
+            if isinstance(factory, IRCFactory):
+                self.factories["irc"] = factory
+            elif isinstance(factory, LineChatFactory):
+                self.factories["line"] = factory
+        self.members = []   # (mode, protocol, transport)
+        self.seq = 0
+
+    def connect(self, i: int, mode: str):
+        factory = self.factories[mode]
+        peer = IPv4Address("TCP", "127.0.0.1", 10000 + i)
+        protocol = factory.buildProtocol(peer)
+        transport = CountingTransport(peerAddress=peer)
+        protocol.makeConnection(transport)
+        nick = b"p%x" % i
+        if mode == "irc":
+            protocol.dataReceived(b"NICK %s\r\nUSER %s 0 * :profile\r\nJOIN %s\r\n"
+                                  % (nick, nick, ROOM.encode()))
+        else:
+            protocol.dataReceived(nick + b"\r\n")
+        self.clock.advance(0)
+        self.members.append((mode, protocol, transport))
+
+    def setup(self) -> None:
+        o = self.o
+        for i in range(o.members):
+            mode = o.mode if o.mode != "mixed" else ("irc", "line")[i % 2]
+            self.connect(i, mode)
+        room = self.hub.find_room(ROOM)
+        if len(room.members) != o.members:
+            raise SystemExit(f"only {len(room.members)} of {o.members} members in {ROOM}")
+        self.senders = self.members[:o.senders]
+        self.pad = b"x" * o.size
+
+    def line(self, mode: str, sid: int, seq: int) -> bytes:
+        head = b"%s %d %d %d " % (MARKER, sid, seq, time.monotonic_ns())
+        body = head + self.pad[:max(0, self.o.size - len(head))]
+        if mode == "irc":
+            return b"PRIVMSG " + ROOM.encode() + b" :" + body + b"\r\n"
+        return body + b"\r\n"
+
+    def delivered(self) -> int:
+        return sum(t.deliveries for _, _, t in self.members)
+
+    def rounds(self, n: int) -> int:
+        """Run n rounds; return the messages sent."""
+        o = self.o
+        advance = self.clock.advance
+        sent = 0
+        for _ in range(n):
+            for sid, (mode, protocol, _) in enumerate(self.senders):
+                data = b"".join(self.line(mode, sid, self.seq + k) for k in range(o.batch))
+                protocol.dataReceived(data)
+                sent += o.batch
+            self.seq += o.batch
+            advance(0)   # flush output deferred to the next reactor turn
+        return sent
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--members", type=int, default=100)
+    p.add_argument("--senders", type=int, default=10)
+    p.add_argument("--mode", choices=("irc", "line", "mixed"), default="irc")
+    p.add_argument("--batch", type=int, default=32,
+                   help="messages each sender sends per round (32)")
+    p.add_argument("--size", type=int, default=64, help="payload bytes (64)")
+    p.add_argument("--seconds", type=float, default=3,
+                   help="about how long to time (and then to profile) (3)")
+    p.add_argument("--top", type=int, default=25, help="profile entries to print (25)")
+    p.add_argument("--sort", default="tottime", help="pstats sort key (tottime)")
+    p.add_argument("--no-profile", action="store_true", help="only time it")
+    p.add_argument("--memory", action="store_true",
+                   help="instead: the Python heap each member costs (tracemalloc), by "
+                        "allocation site, transports excluded")
+    o = p.parse_args(argv)
+    if o.senders > o.members:
+        p.error("more senders than members")
+
+    b = Bench(o)
+    if o.memory:
+        return memory(b, o)
+    t0 = time.perf_counter()
+    b.setup()
+    setup_s = time.perf_counter() - t0
+    fan = o.members - 1
+
+    # Warm up, and size the timed run to about --seconds.
+    start = b.delivered()
+    t0 = time.perf_counter()
+    b.rounds(3)
+    per_round = (time.perf_counter() - t0) / 3
+    if b.delivered() - start != 3 * o.senders * o.batch * fan:
+        print(f"warning: {b.delivered() - start} deliveries in warm-up, expected "
+              f"{3 * o.senders * o.batch * fan}", file=sys.stderr)
+    n = max(3, int(o.seconds / per_round))
+
+    start = b.delivered()
+    writes0 = sum(t.writes for _, _, t in b.members)
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    sent = b.rounds(n)
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    deliveries = b.delivered() - start
+    writes = sum(t.writes for _, _, t in b.members) - writes0
+    expected = sent * fan
+    print(f"members={o.members} senders={o.senders} mode={o.mode} batch={o.batch} "
+          f"size={o.size} (setup {setup_s:.2f}s, pid {os.getpid()})")
+    print(f"in-process: {deliveries / wall:,.0f} deliveries/s, {sent / wall:,.0f} messages/s, "
+          f"{wall / deliveries * 1e6:.3f} us per delivery, "
+          f"{writes / deliveries:.3f} transport writes per delivery "
+          f"({deliveries} of {expected} delivered; cpu {cpu / wall * 100:.0f}%)")
+    if deliveries != expected:
+        print(f"warning: {expected - deliveries} deliveries missing", file=sys.stderr)
+    if o.no_profile:
+        return 0
+
+    profiler = cProfile.Profile()
+    start = b.delivered()
+    t0 = time.perf_counter()
+    profiler.enable()
+    b.rounds(n)
+    profiler.disable()
+    wall = time.perf_counter() - t0
+    deliveries = b.delivered() - start
+    print(f"under cProfile: {deliveries / wall:,.0f} deliveries/s "
+          f"(the profiler's own overhead included)")
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats(o.sort).print_stats(o.top)
+    text = out.getvalue()
+    # Shorten the paths: site-packages and the repository.
+    root = str(Path(__file__).resolve().parent.parent) + os.sep
+    text = text.replace(root, "")
+    for path in sys.path:
+        if path and "site-packages" in path:
+            text = text.replace(path + os.sep, "")
+    print(text.rstrip())
+    return 0
+
+
+def memory(b: Bench, o: argparse.Namespace) -> int:
+    """Python heap per member: sign N members in, compare snapshots."""
+    import gc
+    import tracemalloc
+
+    b.connect(0, "irc" if o.mode != "line" else "line")  # the room and first-use caches
+    gc.collect()
+    tracemalloc.start(1)
+    before = tracemalloc.take_snapshot()
+    for i in range(1, o.members):
+        mode = o.mode if o.mode != "mixed" else ("irc", "line")[i % 2]
+        b.connect(i, mode)
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    here = tracemalloc.Filter(False, __file__)
+    testing = tracemalloc.Filter(False, "*/twisted/internet/testing.py")
+    stats = after.filter_traces([here, testing]).compare_to(
+        before.filter_traces([here, testing]), "lineno")
+    n = o.members - 1
+    total = sum(s.size_diff for s in stats)
+    print(f"{n} members signed in ({o.mode}) and in {ROOM}: "
+          f"{total / n:,.0f} bytes of Python heap per member "
+          f"(without the transport, its socket and kernel buffers)")
+    root = str(Path(__file__).resolve().parent.parent) + os.sep
+    for s in sorted(stats, key=lambda s: -s.size_diff)[:o.top]:
+        frame = s.traceback[0]
+        where = f"{frame.filename.replace(root, '')}:{frame.lineno}"
+        for path in sys.path:
+            if path and "site-packages" in path:
+                where = where.replace(path + os.sep, "")
+        print(f"{s.size_diff / n:9.0f} B/member {s.count_diff / n:6.2f} blocks/member  {where}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

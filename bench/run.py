@@ -1,0 +1,720 @@
+#!/usr/bin/env python3
+"""
+Run the benchmarks: start each server, pinned to one core, drive it with
+L{loadgen} pinned to another, a few times per scenario, and print a table of
+medians and of each run's ratio to ngIRCd.
+
+Servers
+=======
+``chatservice``
+    This repository's ``twistd -n chat`` with IRC and line chat on free
+    loopback ports, flood control off, a huge send queue and per-address
+    limit (the documented options), measured over IRC and over line chat.
+``ngircd``, ``inspircd``
+    The Debian packages (``apt-get install ngircd inspircd``), each from a
+    configuration written here: loopback only, flood control relaxed, no DNS
+    or ident lookups.  A server that is not installed is skipped with a note.
+
+Each run of each scenario gets a freshly started server, so that one run's
+leftovers (memory, closing connections) cannot colour the next.  Runs are
+interleaved (run 1 of every server, then run 2, ...), so that a noisy
+neighbour affects all servers alike, and each run's figure is compared with
+ngIRCd's figure from the same run.
+
+Scenarios
+=========
+``fanout100``, ``fanout1000``
+    100 (1000) clients in one room, 10 senders each keeping 32 messages in
+    flight: deliveries per second.
+``rate``
+    1000 messages per second into a room of 100: latency p50/p99/max.
+``conn``
+    Idle registered IRC connections in steps (1000, 5000, 10000): KB per
+    connection from the server's VmRSS, registrations per second, whether
+    all of them were held.
+
+Absolute figures depend on the machine and on whatever else runs on it; the
+ratios to ngIRCd measured in the same run are what count.
+
+    python bench/run.py                      # everything, 3 runs each
+    python bench/run.py --quick              # a smoke test: 1 short run
+    python bench/run.py --servers chatservice,ngircd --scenarios fanout1000 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+LOADGEN = HERE / "loadgen.py"
+
+# ngIRCd: penalties off (MaxPenaltyTime = 0), no connection limits; senders
+# also OPER up and set user mode +F, which exempts them from throttling.
+NGIRCD_CONF = """\
+[Global]
+\tName = bench.ngircd.local
+\tInfo = chatservice benchmark
+\tListen = 127.0.0.1
+\tPorts = {port}
+\tMotdPhrase = bench
+\tServerUID = {uid}
+\tServerGID = {gid}
+
+[Limits]
+\tMaxConnections = 0
+\tMaxConnectionsIP = 0
+\tMaxJoins = 0
+\tMaxNickLength = 16
+\tMaxPenaltyTime = 0
+\tPingTimeout = 600
+\tPongTimeout = 120
+
+[Options]
+\tDNS = no
+\tIdent = no
+\tPAM = no
+\tOperCanUseMode = yes
+\tConnectIPv6 = no
+\tConnectIPv4 = yes
+
+[Operator]
+\tName = bench
+\tPassword = benchpass
+"""
+
+# InspIRCd 3: command rate and flood threshold out of reach, no fake lag,
+# large send and receive queues, no clone limits, no DNS or ident lookups.
+INSPIRCD_CONF = """\
+<server name="bench.inspircd.local" description="chatservice benchmark" network="Bench">
+<admin name="bench" nick="bench" email="bench@localhost">
+<bind address="127.0.0.1" port="{port}" type="clients">
+<connect name="main" allow="*" timeout="60" pingfreq="600" maxchans="100"
+         hardsendq="64M" softsendq="64M" recvq="8M"
+         threshold="1000000000" commandrate="1000000000" fakelag="no"
+         localmax="100000" globalmax="100000" maxconnwarn="no"
+         resolvehostnames="no" useident="no" limit="100000">
+<performance netbuffersize="65536" somaxconn="4096" softlimit="{softlimit}"
+             clonesonconnect="no" quietbursts="yes">
+<pid file="{dir}/inspircd.pid">
+<path configdir="/etc/inspircd" datadir="{dir}" logdir="{dir}" moduledir="{moduledir}">
+<options allowzerolimit="no">
+<security hideserver="" announceinvites="dynamic" hidesplits="no" hidebans="no"
+          maxtargets="20" hidewhois="">
+<dns server="127.0.0.1" timeout="1">
+"""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    args: tuple[str, ...]
+    metric: str            # what the table shows
+    unit: str
+    higher_is_better: bool
+    target: str            # what chatservice should reach, in words
+    irc_only: bool = False
+
+
+SCENARIOS = {
+    "fanout100": Scenario(
+        "fanout100", "fan-out, 100 clients / 10 senders",
+        ("--scenario", "fanout", "--clients", "100", "--senders", "10", "--window", "32"),
+        "deliveries/s", "", True, ">= 1.52 x ngIRCd (miniircd's ratio)"),
+    "fanout1000": Scenario(
+        "fanout1000", "fan-out, 1000 clients / 10 senders",
+        ("--scenario", "fanout", "--clients", "1000", "--senders", "10", "--window", "32"),
+        "deliveries/s", "", True, ">= 1.0 x ngIRCd"),
+    "rate": Scenario(
+        "rate", "latency at 1000 msg/s into 100 clients",
+        ("--scenario", "rate", "--clients", "100", "--senders", "10", "--rate", "1000"),
+        "p99 latency", "ms", False, "p99 <= 1.5 x ngIRCd"),
+    "conn": Scenario(
+        "conn", "idle registered connections",
+        ("--scenario", "conn",),
+        "KB/conn", "KB", False, "<= 4 KB/conn at 10,000 held; >= 2,000 registrations/s",
+        irc_only=True),
+}
+RATIO_TARGETS = {"fanout100": (">=", 1.52), "fanout1000": (">=", 1.0), "rate": ("<=", 1.5)}
+
+
+# Servers ---------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with status {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"not listening on port {port} after {timeout:.0f} s")
+
+
+def pinned(cpu: str | None, argv: list[str]) -> list[str]:
+    if cpu is None or cpu == "" or not shutil.which("taskset"):
+        return argv
+    return ["taskset", "-c", cpu, *argv]
+
+
+class Server:
+    """A server process started for one run of one scenario."""
+
+    name = ""
+    proc: subprocess.Popen | None = None
+
+    def __init__(self, o: argparse.Namespace, workdir: Path):
+        self.o = o
+        self.dir = workdir
+        self.log = None
+
+    @classmethod
+    def missing(cls, o) -> str | None:
+        """Why this server cannot run here, or None."""
+        return None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ports(self) -> list[int]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.dir / f"{self.name}.log", "ab")
+        self.proc = subprocess.Popen(pinned(self.o.server_cpu, self.command()),
+                                     cwd=self.dir, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.env(), start_new_session=True)
+        try:
+            for port in self.ports():
+                wait_port(port, self.proc)
+        except RuntimeError as problem:
+            self.stop()
+            tail = (self.dir / f"{self.name}.log").read_bytes()[-600:].decode("utf-8", "replace")
+            raise RuntimeError(f"{self.name} {problem}; log ends:\n{tail}") from None
+
+    def env(self) -> dict:
+        return dict(os.environ)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid  # taskset execs the server: same process
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if self.log:
+            self.log.close()
+
+    def loadgen_args(self, mode: str) -> list[str]:
+        raise NotImplementedError
+
+
+class Chatservice(Server):
+    name = "chatservice"
+
+    def __init__(self, o, workdir):
+        super().__init__(o, workdir)
+        self.line_port = free_port()
+        self.irc_port = free_port()
+
+    @classmethod
+    def twistd(cls, o) -> str | None:
+        if o.twistd:
+            return o.twistd
+        beside = Path(sys.executable).parent / "twistd"
+        return str(beside) if beside.exists() else shutil.which("twistd")
+
+    @classmethod
+    def missing(cls, o):
+        return None if cls.twistd(o) else "twistd not found (pip install twisted)"
+
+    def command(self):
+        return [self.twistd(self.o), "-n", "--pidfile=", "chat",
+                "--port", f"tcp:{self.line_port}:interface=127.0.0.1",
+                "--irc", f"tcp:{self.irc_port}:interface=127.0.0.1",
+                "--no-flood-control", "--max-send-queue", "1000000000",
+                "--max-per-address", "1000000", "--registration-timeout", "600"]
+
+    def env(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        return env
+
+    def ports(self):
+        return [self.line_port, self.irc_port]
+
+    def loadgen_args(self, mode):
+        if mode == "line":
+            return ["--mode", "line", "--port", str(self.line_port)]
+        return ["--mode", "irc", "--port", str(self.irc_port)]
+
+
+class Ngircd(Server):
+    name = "ngircd"
+
+    def __init__(self, o, workdir):
+        super().__init__(o, workdir)
+        self.port = free_port()
+
+    @classmethod
+    def missing(cls, o):
+        return None if shutil.which("ngircd") or Path("/usr/sbin/ngircd").exists() \
+            else "not installed (apt-get install ngircd)"
+
+    def command(self):
+        conf = self.dir / "ngircd.conf"
+        conf.write_text(NGIRCD_CONF.format(port=self.port, uid=os.getuid(),
+                                           gid=os.getgid()))
+        return [shutil.which("ngircd") or "/usr/sbin/ngircd", "-n", "-f", str(conf)]
+
+    def ports(self):
+        return [self.port]
+
+    def loadgen_args(self, mode):
+        return ["--mode", "irc", "--port", str(self.port),
+                "--oper", "bench:benchpass", "--oper-umode", "+F"]
+
+
+class Inspircd(Server):
+    name = "inspircd"
+
+    def __init__(self, o, workdir):
+        super().__init__(o, workdir)
+        self.port = free_port()
+
+    @classmethod
+    def binary(cls):
+        return shutil.which("inspircd") or (
+            "/usr/sbin/inspircd" if Path("/usr/sbin/inspircd").exists() else None)
+
+    @classmethod
+    def missing(cls, o):
+        return None if cls.binary() else "not installed (apt-get install inspircd)"
+
+    def command(self):
+        conf = self.dir / "inspircd.conf"
+        moduledir = next((d for d in ("/usr/lib/inspircd/modules",
+                                      "/usr/lib/x86_64-linux-gnu/inspircd/modules")
+                          if Path(d).is_dir()), "/usr/lib/inspircd/modules")
+        softlimit = max(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 64)
+        conf.write_text(INSPIRCD_CONF.format(port=self.port, dir=self.dir,
+                                             moduledir=moduledir, softlimit=softlimit))
+        argv = [self.binary(), "--nofork", "--config", str(conf)]
+        if os.geteuid() == 0:
+            argv.append("--runasroot")
+        return argv
+
+    def ports(self):
+        return [self.port]
+
+    def loadgen_args(self, mode):
+        # InspIRCd completes registrations in a once-a-second background
+        # pass: with only 64 sign-ins in flight it registers 64 a second.
+        return ["--mode", "irc", "--port", str(self.port), "--conc", "1000"]
+
+
+SERVERS = {"chatservice": Chatservice, "ngircd": Ngircd, "inspircd": Inspircd}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server measured over one wire mode."""
+
+    server: str
+    mode: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.server}-{self.mode}" if self.server == "chatservice" else self.server
+
+
+# Running ---------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    result: dict | None = None
+    human: str = ""
+    error: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def run_loadgen(o, scenario: Scenario, server: Server, target: Target, run: int) -> Outcome:
+    args = list(scenario.args) + server.loadgen_args(target.mode)
+    if scenario.name == "conn":
+        args += ["--steps", o.steps]
+    else:
+        args += ["--duration", str(o.duration), "--warmup", str(o.warmup)]
+    args += ["--server-pid", str(server.pid), "--label", f"{target.label}#{run}"]
+    args += o.loadgen_args.split()
+    if o.chatbench:
+        argv = [o.chatbench, *chatbench_args(args)]
+    else:
+        argv = [sys.executable, str(LOADGEN), *args]
+    if o.verbose:
+        print("  $", " ".join(argv), file=sys.stderr)
+    try:
+        done = subprocess.run(pinned(o.gen_cpu, argv), capture_output=True, text=True,
+                              timeout=o.timeout)
+    except subprocess.TimeoutExpired:
+        return Outcome(error=f"load generator timed out after {o.timeout} s")
+    outcome = Outcome()
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            outcome.result = json.loads(line[len("RESULT "):])
+        elif line.strip():
+            outcome.human = line.strip()
+    if outcome.result is None:
+        outcome.error = (f"no result (exit {done.returncode}): "
+                         + (done.stderr.strip().splitlines() or ["?"])[-1][:300])
+    elif "error" in outcome.result:
+        outcome.error = f"{outcome.result['error']}: {outcome.result.get('first_error', '')}"
+    if done.stderr.strip() and o.verbose:
+        print(done.stderr, file=sys.stderr)
+    return outcome
+
+
+def chatbench_args(args: list[str]) -> list[str]:
+    """The same run for the reference C generator (to cross-check loadgen.py)."""
+    out, it = [], iter(args)
+    for a in it:
+        if a == "--scenario":
+            value = next(it)
+            out += ["--scenario", "conn" if value == "conn" else "fanout"]
+        else:
+            out.append(a)
+    if "line" in args:
+        out += ["--prompt", "nickname", "--ack", "*** You joined"]
+    if "--steps" not in args and "--rate" not in args:
+        out += ["--min-poll-us", "500"]
+    return out
+
+
+def value_of(scenario: Scenario, result: dict | None) -> float | None:
+    if not result or "error" in result:
+        return None
+    if scenario.name.startswith("fanout"):
+        return result.get("deliveries_per_s")
+    if scenario.name == "rate":
+        p99 = result.get("lat_us", {}).get("p99", -1)
+        return p99 / 1000 if p99 is not None and p99 >= 0 else None
+    if scenario.name == "conn":
+        kb = result.get("kb_per_conn")
+        if kb is None:  # chatbench: the last step's figure
+            steps = result.get("steps") or [{}]
+            kb = steps[-1].get("kb_per_conn")
+        return kb if kb is not None and kb >= 0 else None
+    return None
+
+
+def registrations_per_s(result: dict | None, overall: bool = False) -> float | None:
+    """
+    Sign-ins per second: in the steady middle of each step (loadgen's figure),
+    or over the steps' whole duration, stragglers included (a connection
+    dropped by a full listen queue waits a second for its SYN to be resent).
+    """
+    if not result or "error" in result:
+        return None
+    key = "registrations_per_s_overall" if overall else "registrations_per_s"
+    if key in result:
+        return result[key]
+    steps = result.get("steps") or []
+    total = sum(s.get("setup_s", 0) for s in steps)
+    return result.get("max_reached", 0) / total if total else None
+
+
+def problems(scenario: Scenario, result: dict | None) -> list[str]:
+    """What makes a run's figure doubtful."""
+    if not result:
+        return []
+    notes = []
+    if scenario.name == "conn":
+        steps = result.get("steps") or []
+        want = steps[-1]["n"] if steps else 0
+        if result.get("max_reached", 0) < want:
+            notes.append(f"held {result.get('max_reached')} of {want}")
+        if result.get("dropped") or result.get("failed"):
+            notes.append(f"{result.get('failed', 0)} failed, {result.get('dropped', 0)} dropped")
+        return notes
+    if result.get("gen_cpu_pct", 0) > 90:
+        notes.append(f"generator CPU {result['gen_cpu_pct']:.0f}%: it may be the bottleneck")
+    if result.get("flood_suspected"):
+        notes.append("flood control suspected (stalls, losses, notices or drops)")
+    if result.get("delivered_fraction", 1) < 0.99:
+        notes.append(f"delivered {result['delivered_fraction']:.3f}")
+    return notes
+
+
+def run_all(o) -> dict:
+    workroot = Path(tempfile.mkdtemp(prefix="chatservice-bench-"))
+    os.chmod(workroot, 0o755)
+    scenarios = [SCENARIOS[s] for s in o.scenarios]
+    servers = []
+    notes = []
+    for name in o.servers:
+        why = SERVERS[name].missing(o)
+        if why:
+            notes.append(f"{name} skipped: {why}")
+        else:
+            servers.append(name)
+    targets = []
+    for name in servers:
+        modes = ["irc", "line"] if name == "chatservice" else ["irc"]
+        targets += [Target(name, m) for m in modes if m in o.modes]
+    results: dict = {s.name: {t.label: [] for t in targets} for s in scenarios}
+    for note in notes:
+        print(f"note: {note}")
+    for run in range(1, o.runs + 1):
+        for scenario in scenarios:
+            for target in targets:
+                if scenario.irc_only and target.mode != "irc":
+                    continue
+                workdir = workroot / f"{scenario.name}-{target.label}-{run}"
+                server = SERVERS[target.server](o, workdir)
+                print(f"[run {run}/{o.runs}] {scenario.name:10} {target.label:17} ",
+                      end="", flush=True)
+                try:
+                    server.start()
+                except RuntimeError as problem:
+                    print(f"FAILED TO START: {problem}")
+                    results[scenario.name][target.label].append(
+                        {"error": f"start: {problem}"})
+                    continue
+                try:
+                    time.sleep(o.settle)
+                    outcome = run_loadgen(o, scenario, server, target, run)
+                finally:
+                    alive = server.proc is not None and server.proc.poll() is None
+                    server.stop()
+                if not alive:
+                    outcome.error = (outcome.error + "; " if outcome.error else "") + \
+                        "the server died during the run"
+                print(outcome.error or outcome.human)
+                entry = outcome.result or {}
+                if outcome.error:
+                    entry = dict(entry, error=outcome.error)
+                results[scenario.name][target.label].append(entry)
+                time.sleep(0.3)
+    if not o.keep:
+        shutil.rmtree(workroot, ignore_errors=True)
+    else:
+        print(f"logs kept in {workroot}")
+    return {"results": results, "notes": notes, "targets": [t.label for t in targets],
+            "options": {k: v for k, v in vars(o).items()}}
+
+
+# The table -------------------------------------------------------------------
+
+def fmt(value: float | None, scenario: Scenario) -> str:
+    if value is None:
+        return "-"
+    if scenario.name.startswith("fanout"):
+        return f"{value / 1e6:.3f}M" if value >= 1e6 else f"{value / 1e3:.0f}k"
+    if scenario.name == "rate":
+        return f"{value:.2f}ms"
+    return f"{value:.2f}KB"
+
+
+def median(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio_str(r: float | None) -> str:
+    return "-" if r is None else f"{r:.2f}"
+
+
+def table(report: dict) -> str:
+    out = []
+    results = report["results"]
+    for name, by_target in results.items():
+        scenario = SCENARIOS[name]
+        better = "higher" if scenario.higher_is_better else "lower"
+        out.append("")
+        out.append(f"== {scenario.title}: {scenario.metric} ({better} is better); "
+                   f"chatservice target: {scenario.target}")
+        base = by_target.get("ngircd", [])
+        base_values = [value_of(scenario, r) for r in base]
+        head = f"{'server':18} {'median':>9} {'per run':<30} {'x ngIRCd per run':<22} {'median x':>8}"
+        if scenario.name == "conn":
+            head += f" {'reg/s':>7} {'overall':>7} {'held':>6}"
+        else:
+            head += f" {'srv cpu':>7} {'gen cpu':>7}"
+        out.append(head)
+        for label, runs in by_target.items():
+            if not runs:
+                continue
+            values = [value_of(scenario, r) for r in runs]
+            ratios = []
+            for i, v in enumerate(values):
+                b = base_values[i] if i < len(base_values) else None
+                ratios.append(v / b if v is not None and b else None)
+            med_ratio = median(ratios)
+            row = (f"{label:18} {fmt(median(values), scenario):>9} "
+                   f"{' '.join(fmt(v, scenario) for v in values):<30} "
+                   f"{' '.join(ratio_str(r) for r in ratios) if label != 'ngircd' else '':<22} "
+                   f"{ratio_str(med_ratio) if label != 'ngircd' else '':>8}")
+            if scenario.name == "conn":
+                regs = median([registrations_per_s(r) for r in runs])
+                overall = median([registrations_per_s(r, overall=True) for r in runs])
+                held = median([r.get("max_reached") for r in runs if r and "error" not in r])
+                row += (f" {'-' if regs is None else round(regs):>7}"
+                        f" {'-' if overall is None else round(overall):>7}"
+                        f" {'-' if held is None else int(held):>6}")
+            else:
+                srv = median([r.get("server_cpu_pct") for r in runs if r and "error" not in r])
+                gen = median([r.get("gen_cpu_pct") for r in runs if r and "error" not in r])
+                row += (f" {'-' if srv is None else f'{srv:.0f}%':>7}"
+                        f" {'-' if gen is None else f'{gen:.0f}%':>7}")
+            if label.startswith("chatservice"):
+                row += "  " + verdict(scenario, med_ratio, runs)
+            out.append(row)
+            for i, r in enumerate(runs):
+                for note in ([r["error"]] if r.get("error") else []) + problems(scenario, r):
+                    out.append(f"{'':18} run {i + 1}: {note}")
+        if scenario.name == "conn":
+            out.append("reg/s: sign-ins per second in the middle 80 % of each step; overall: "
+                       "over whole steps, including sign-ins whose SYN a full listen queue "
+                       "dropped (resent after 1 s)")
+    out.append("")
+    out.append("Ratios compare each run with ngIRCd's run in the same round; absolute "
+               "figures vary with the machine and its load, the ratios are what count.")
+    return "\n".join(out)
+
+
+def verdict(scenario: Scenario, med_ratio: float | None, runs: list) -> str:
+    if scenario.name == "conn":
+        good = [r for r in runs if r and "error" not in r]
+        if not good:
+            return ""
+        kb = median([value_of(scenario, r) for r in good])
+        regs = median([registrations_per_s(r) for r in good])
+        steps = good[0].get("steps") or [{}]
+        held = all(r.get("max_reached", 0) >= (r.get("steps") or [{}])[-1].get("n", 0)
+                   and not r.get("failed") and not r.get("dropped") for r in good)
+        ok = (kb is not None and kb <= 4) and (regs is not None and regs >= 2000) and held
+        if ok and steps[-1].get("n", 0) < 10000:
+            return f"meets target at {steps[-1].get('n')} (it is set at 10,000)"
+        return ("meets target" if ok else
+                "MISSES target (" + ", ".join(
+                    x for x, bad in (("KB/conn", kb is None or kb > 4),
+                                     ("reg/s", regs is None or regs < 2000),
+                                     (f"not all {steps[-1].get('n')} held", not held)) if bad)
+                + ")")
+    if scenario.name not in RATIO_TARGETS or med_ratio is None:
+        return ""
+    op, want = RATIO_TARGETS[scenario.name]
+    ok = med_ratio >= want if op == ">=" else med_ratio <= want
+    return "meets target" if ok else f"MISSES target ({op} {want})"
+
+
+# Options ---------------------------------------------------------------------
+
+def raise_nofile(wanted: int = 65536) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < wanted:
+        try:  # root may raise the hard limit; the children inherit it
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return wanted
+        except (ValueError, OSError):
+            pass
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def options(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Benchmark chatservice against ngIRCd and InspIRCd (see README.rst).")
+    p.add_argument("--servers", default="chatservice,ngircd,inspircd",
+                   help="comma-separated, from chatservice, ngircd, inspircd")
+    p.add_argument("--scenarios", default="fanout100,fanout1000,rate,conn",
+                   help="comma-separated, from " + ", ".join(SCENARIOS))
+    p.add_argument("--modes", default="irc,line",
+                   help="chatservice's wire modes to measure (irc,line)")
+    p.add_argument("--runs", type=int, default=3, help="runs of each scenario (3)")
+    p.add_argument("--duration", type=float, default=5, help="measured seconds (5)")
+    p.add_argument("--warmup", type=float, default=2, help="seconds sending before (2)")
+    p.add_argument("--steps", default="1000,5000,10000", help="conn: connection steps")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 1 run, 2 s measured, conn steps 1000,2000")
+    p.add_argument("--server-cpu", default="0", help="core for the servers (taskset -c)")
+    p.add_argument("--gen-cpu", default="1", help="core for the load generator")
+    p.add_argument("--settle", type=float, default=0.5,
+                   help="seconds between a server's start and the load")
+    p.add_argument("--timeout", type=float, default=900, help="per generator run, seconds")
+    p.add_argument("--twistd", default="", help="twistd to run chatservice with")
+    p.add_argument("--chatbench", default="",
+                   help="run this reference C generator instead of loadgen.py "
+                        "(to cross-check the figures)")
+    p.add_argument("--loadgen-args", default="",
+                   help="more options for every generator run, e.g. '--window 64'")
+    p.add_argument("--json", default="", help="write every run's raw results here")
+    p.add_argument("--keep", action="store_true", help="keep server configs and logs")
+    p.add_argument("--verbose", action="store_true")
+    o = p.parse_args(argv)
+    o.servers = [s.strip() for s in o.servers.split(",") if s.strip()]
+    o.scenarios = [s.strip() for s in o.scenarios.split(",") if s.strip()]
+    o.modes = [m.strip() for m in o.modes.split(",") if m.strip()]
+    for s in o.servers:
+        if s not in SERVERS:
+            p.error(f"unknown server {s!r}")
+    for s in o.scenarios:
+        if s not in SCENARIOS:
+            p.error(f"unknown scenario {s!r}")
+    if o.quick:
+        o.runs, o.duration, o.warmup = 1, 2, 0.5
+        if o.steps == "1000,5000,10000":
+            o.steps = "1000,2000"
+    return o
+
+
+def main(argv=None) -> int:
+    o = options(argv)
+    want = max(int(s) for s in o.steps.split(",")) + 2048
+    limit = raise_nofile(max(65536, want))
+    if limit < want:
+        print(f"note: RLIMIT_NOFILE is {limit}, below the {want} the conn steps need")
+    if "ngircd" not in o.servers:
+        print("note: without ngircd there are no ratios")
+    report = run_all(o)
+    print(table(report))
+    if o.json:
+        Path(o.json).write_text(json.dumps(report, indent=1, default=str))
+        print(f"raw results written to {o.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
