@@ -837,16 +837,23 @@ def test_motd_missing(server):
 
 
 def test_lusers(pair, server):
-    """LUSERS counts users, operators and channels."""
+    """LUSERS counts users, invisible users, operators and channels."""
     alice, bob = pair
-    server.hub.find_user("bob").is_operator = True
+    server.hub.operators.add("root", cheap_hash("pw"))
+    bob.line("OPER root pw")
+    bob.line("MODE bob +i")
     assert alice.said("LUSERS") == [
-        ":chatservice 251 alice :There are 2 users and 0 invisible on 1 servers",
+        ":chatservice 251 alice :There are 1 users and 1 invisible on 1 servers",
         ":chatservice 252 alice 1 :operator(s) online",
         ":chatservice 254 alice 1 :channels formed",
         ":chatservice 255 alice :I have 2 clients and 0 servers",
         ":chatservice 265 alice 2 2 :Current local users 2, max 2",
         ":chatservice 266 alice 2 2 :Current global users 2, max 2",
+    ]
+    bob.line("QUIT")
+    assert alice.said("LUSERS")[:2] == [
+        ":chatservice 251 alice :There are 1 users and 0 invisible on 1 servers",
+        ":chatservice 252 alice 0 :operator(s) online",
     ]
 
 

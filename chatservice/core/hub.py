@@ -151,6 +151,10 @@ class Hub:
         self._users: dict[str, User] = {}
         self._rooms: dict[str, Room] = {}
         self._whowas: deque[Departed] = deque(maxlen=WHOWAS_KEPT)
+        # Kept as counts so that telling a new client about the server
+        # (IRC's LUSERS) does not walk every user.
+        self.operator_count = 0
+        self.invisible_count = 0
         self._ids = itertools.count(1)
 
     # Looking things up
@@ -239,6 +243,8 @@ class Hub:
         for room in self._rooms.values():
             room.invited.discard(user)
         del self._users[user.key]
+        self.drop_operator(user)
+        self.set_invisible(user, False)
         self._remember(user, now)
         self._fan_out(event, neighbours)
         return event
@@ -429,7 +435,21 @@ class Hub:
         """Make C{user} a server operator if C{name} and C{password} match."""
         if not self.operators.check(name, password):
             raise errors.PasswordMismatch("Wrong operator name or password.")
-        user.is_operator = True
+        if not user.is_operator:
+            user.is_operator = True
+            self.operator_count += 1
+
+    def drop_operator(self, user: User) -> None:
+        """C{user} is no longer a server operator."""
+        if user.is_operator:
+            user.is_operator = False
+            self.operator_count -= 1
+
+    def set_invisible(self, user: User, invisible: bool) -> None:
+        """Hide C{user} from wildcard searches by strangers, or stop hiding them."""
+        if user.invisible != invisible:
+            user.invisible = invisible
+            self.invisible_count += 1 if invisible else -1
 
     def kill(self, user: User, nick: str, reason: str) -> tuple[User, Quit]:
         """As a server operator, disconnect C{nick}; return them and their Quit."""

@@ -638,11 +638,11 @@ def _user_mode(conn: IRCConnection, user: User, target: str, params: list[str]) 
             adding = letter == "+"
         elif letter == "i":
             if user.invisible != adding:
-                user.invisible = adding
+                conn.hub.set_invisible(user, adding)
                 changed.append(("+" if adding else "-") + "i")
         elif letter == "o":
             if not adding and user.is_operator:
-                user.is_operator = False
+                conn.hub.drop_operator(user)
                 changed.append("-o")
         else:
             unknown = True
@@ -761,10 +761,9 @@ def send_isupport(conn: IRCConnection) -> None:
 
 def send_lusers(conn: IRCConnection) -> None:
     hub = conn.hub
-    users = hub.users()
-    invisible = sum(1 for u in users if u.invisible)
-    opers = sum(1 for u in users if u.is_operator)
-    total = len(users)
+    invisible = hub.invisible_count
+    opers = hub.operator_count
+    total = hub.user_count
     conn.numeric(N.RPL_LUSERCLIENT,
                  f"There are {total - invisible} users and {invisible} invisible on 1 servers")
     conn.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
