@@ -9,11 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from twisted.internet import error
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.python.failure import Failure
 
 from chatservice.core.hub import Hub
 from chatservice.core.limits import AddressLimiter, Limits
@@ -24,50 +22,23 @@ from unit_helpers import FakeLineClient
 SERVER = "chatservice"
 
 
-class FakeIRCClient:
+class FakeIRCClient(FakeLineClient):
     """
     One IRC connection seen from the client's side of a L{StringTransport}.
+    Every line it takes must also contain no NUL and (tags aside) fit IRC's
+    512 bytes.
     """
 
     def __init__(self, protocol: IRCConnection, transport: StringTransport, host: str):
-        self.protocol = protocol
-        self.transport = transport
+        super().__init__(protocol, transport)
         self.host = host
         self.nick = "*"
 
-    def send(self, data: bytes | str) -> None:
-        """Deliver raw bytes (or UTF-8 text) to the server."""
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        self.protocol.dataReceived(data)
-
-    def line(self, text: str) -> None:
-        """Send one line, ended with C{\\r\\n}."""
-        self.send(text + "\r\n")
-
-    def raw(self) -> bytes:
-        """Everything the server wrote since the last L{take}, unconsumed."""
-        self.protocol.factory.flusher.flush()
-        return self.transport.value()
-
-    def take(self) -> list[str]:
-        """
-        Return the lines the server wrote since the last call, decoded, and
-        forget them.  Every line must end in C{\\r\\n}, contain no other
-        C{\\r}, C{\\n} or NUL, and (tags aside) fit IRC's 512 bytes.
-        """
-        self.protocol.factory.flusher.flush()
-        data = self.transport.value()
-        self.transport.clear()
-        if not data:
-            return []
-        assert data.endswith(b"\r\n"), data
-        lines = data[:-2].split(b"\r\n")
-        for line in lines:
-            assert b"\r" not in line and b"\n" not in line and b"\0" not in line, data
-            body = line.split(b" ", 1)[1] if line.startswith(b"@") else line
-            assert len(body) + 2 <= 512, line
-        return [line.decode("utf-8") for line in lines]
+    def check(self, line: bytes, data: bytes) -> None:
+        super().check(line, data)
+        assert b"\0" not in line, data
+        body = line.split(b" ", 1)[1] if line.startswith(b"@") else line
+        assert len(body) + 2 <= 512, line
 
     def said(self, text: str) -> list[str]:
         """Send C{text} and return what the server answered."""
@@ -78,27 +49,6 @@ class FakeIRCClient:
     @property
     def mask(self) -> str:
         return f"{self.nick}!~{self.nick}@{self.host}"
-
-    @property
-    def closed(self) -> bool:
-        """Whether the server has asked the transport to close."""
-        return self.transport.disconnecting
-
-    @property
-    def aborted(self) -> bool:
-        """Whether the server aborted the transport, dropping its output."""
-        return self.transport.disconnected
-
-    def lose(self, reason: Exception | None = None) -> None:
-        """Tell the protocol its connection is gone; by default it was reset."""
-        self.transport.connected = False
-        self.protocol.connectionLost(Failure(reason or error.ConnectionLost()))
-
-    def pause_reading(self) -> None:
-        self.transport.producer.pauseProducing()
-
-    def resume_reading(self) -> None:
-        self.transport.producer.resumeProducing()
 
 
 class MixedServer:

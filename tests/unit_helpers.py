@@ -57,8 +57,12 @@ class FakeLineClient:
         assert data.endswith(b"\r\n"), data
         lines = data[:-2].split(b"\r\n")
         for line in lines:
-            assert b"\r" not in line and b"\n" not in line, data
+            self.check(line, data)
         return [line.decode("utf-8") for line in lines]
+
+    def check(self, line: bytes, data: bytes) -> None:
+        """Fail if a line the server wrote breaks the wire format."""
+        assert b"\r" not in line and b"\n" not in line, data
 
     @property
     def closed(self) -> bool:
