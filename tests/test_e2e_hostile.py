@@ -143,7 +143,7 @@ def test_control_characters_never_reach_others(server):
     assert "<alice> \r\n" not in text
     still_serving(server, bob)
     bob.send_line("/topic")
-    assert_terminal_safe(bob.read_until(f"(set by alice)\r\n"))
+    assert_terminal_safe(bob.read_until("(set by alice)\r\n"))
 
 
 def test_tab_becomes_space(server):
@@ -253,7 +253,7 @@ def test_reader_that_never_reads_is_dropped(start_server):
     """A client that never reads while the room is flooded is disconnected once its send queue is full, and the others are unaffected."""
     server = start_server("--no-flood-control", "--max-send-queue", "20000")
     observer = server.user("observer", rcvbuf=1 << 20)
-    slow = server.user("slow", rcvbuf=4096)
+    server.user("slow", rcvbuf=4096)  # signs in, then never reads
     observer.read_until("*** slow joined #lobby\r\n")
     flooder = server.user("flooder")
     observer.read_until("*** flooder joined #lobby\r\n")
