@@ -38,7 +38,7 @@ from .events import (
     TopicChanged,
 )
 from .operators import Operators
-from .rooms import FLAGS, MEMBER_MODES, ModeChange, Room, RoomMode, normalize_mask
+from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
 
 TOPIC_MAX_LENGTH = 390
 REASON_MAX_LENGTH = 300
@@ -289,14 +289,13 @@ class Hub:
         event = Joined(self._id(), now, user.source, room.name)
         # Join before telling the others: a member dropped while being told
         # must not leave the joiner in a room the hub has forgotten.
-        recipients = list(room.members.values())
         if created:
             self._rooms[room.key] = room
             room.operators.add(user)
         room.add(user)
         room.invited.discard(user)
         user.rooms[room.key] = room
-        self._fan_out(event, recipients)
+        self._tell_room(event, room.audience(), user)
         return room, event
 
     def part(self, user: User, room_name: str, reason: str = "") -> Parted:
@@ -307,7 +306,7 @@ class Hub:
         event = Parted(self._id(), self.clock.seconds(), user.source, room.name,
                        _reason(reason))
         self._leave(user, room)
-        self._fan_out(event, room.members.values())
+        self._tell_room(event, room.audience())
         return event
 
     def kick(self, user: User, room_name: str, nick: str, reason: str = "") -> Kicked:
@@ -320,9 +319,10 @@ class Hub:
         target = self._target_member(room, nick)
         event = Kicked(self._id(), self.clock.seconds(), user.source, room.name,
                        target.nick, _reason(reason))
-        recipients = [m for m in room.members.values() if m is not user]
+        # The kicked one is told too: take the audience before they leave.
+        audience = room.audience()
         self._leave(target, room)
-        self._fan_out(event, recipients)
+        self._tell_room(event, audience, user)
         return event
 
     def invite(self, user: User, nick: str, room_name: str) -> Invited:
@@ -356,7 +356,7 @@ class Hub:
         now = self.clock.seconds()
         room.topic, room.topic_by, room.topic_time = topic, user.nick, now
         event = TopicChanged(self._id(), now, user.source, room.name, topic)
-        self._fan_out(event, (m for m in room.members.values() if m is not user))
+        self._tell_room(event, room.audience(), user)
         return event
 
     def change_modes(self, user: User, room_name: str,
@@ -384,7 +384,7 @@ class Hub:
         if not applied:
             return None, problems
         event = ModeChanged(self._id(), now, user.source, room.name, tuple(applied))
-        self._fan_out(event, (m for m in room.members.values() if m is not user))
+        self._tell_room(event, room.audience(), user)
         return event, problems
 
     # Messages
@@ -403,17 +403,7 @@ class Hub:
         event = Message(self._id(), self.clock.seconds(), user.source, room.name,
                         self._text(message), kind)
         user.last_spoke = event.time
-        # The hot path: render once per renderer, then one call per member.
-        audience = room.audience()
-        skip = audience.send_of(user.client)
-        for renderer, sends in audience.groups:
-            if len(sends) == 1 and sends[0] is skip:
-                continue
-            data = renderer(event)
-            if data:
-                for send in sends:
-                    if send is not skip:
-                        send(data)
+        self._tell_room(event, room.audience(), user)
         return event
 
     def tell(self, user: User, nick: str, message: str,
@@ -580,7 +570,24 @@ class Hub:
         return list(seen.values())
 
     @staticmethod
+    def _tell_room(event: Event, audience: Audience, skip: User | None = None) -> None:
+        """
+        Give C{event} to a room's audience but C{skip}.  This is the hot
+        path: render once per renderer, then one call per member.
+        """
+        skip_send = audience.send_of(skip.client) if skip is not None else None
+        for renderer, sends in audience.groups:
+            if len(sends) == 1 and sends[0] is skip_send:
+                continue
+            data = renderer(event)
+            if data:
+                for send in sends:
+                    if send is not skip_send:
+                        send(data)
+
+    @staticmethod
     def _fan_out(event: Event, recipients: Iterable[User]) -> None:
+        """Give C{event} to people outside one room (neighbours, one target)."""
         rendered: dict[object, bytes] = {}
         # A copy: sending may drop a member (a full send queue), which signs
         # them out and changes the room being iterated over.

@@ -12,6 +12,7 @@ with L{GuardedLineReceiver.close}.
 from __future__ import annotations
 
 from collections import deque
+from typing import Callable
 
 from twisted.internet import error
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -59,6 +60,7 @@ class GuardedLineReceiver(LineReceiver):
     _discarding = False
     _leftover = b""
     _bucket: TokenBucket | None = None
+    send: Callable[[bytes], None]  # set when the connection is made
     # Lines delayed by flood control.
     _pending: deque[bytes] | tuple = ()
     _drain_call: IDelayedCall | None = None
@@ -87,7 +89,7 @@ class GuardedLineReceiver(LineReceiver):
         self.MAX_LENGTH = limits.max_line_length + 1
         self.send_queue = SendQueue(self.transport, limits.max_send_queue,
                                     self._send_queue_overflowed, self.factory.flusher)
-        # The hub calls send once per delivery: go straight to the queue.
+        # What the hub calls once per delivery: the queue's own write.
         self.send = self.send_queue.write
         if limits.flood_control:
             self._bucket = TokenBucket(self.clock, limits.flood_rate, limits.flood_burst)
@@ -149,9 +151,6 @@ class GuardedLineReceiver(LineReceiver):
         self.close("Registration timed out")
 
     # Output
-
-    def send(self, data: bytes) -> None:
-        self.send_queue.write(data)
 
     def _send_queue_overflowed(self) -> None:
         self.log.info("{peer} does not read its output; disconnecting", peer=self.peer_host)
