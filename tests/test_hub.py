@@ -590,7 +590,10 @@ def test_ids_increase_and_time(chat):
     stamped.append(chat.hub.rename(bob, "bobby"))
     stamped.append(chat.hub.part(bob, "#a"))
     stamped.append(chat.hub.quit(alice))
-    assert [e.id for e in stamped] == [1, 2, 3, 4, 5, 6, 7, 8]
+    # An id is the time in microseconds, or one more than the last id.
+    assert [e.id for e in stamped] == [
+        1000_000000, 1001_500000, 1003_000000, 1003_000001,
+        1005_000000, 1005_000001, 1005_000002, 1005_000003]
     assert [e.time for e in stamped] == [1000, 1001.5, 1003, 1003, 1005, 1005, 1005, 1005]
 
 

@@ -93,3 +93,7 @@ class PasswordMismatch(ChatError):
 
 class NoPrivileges(ChatError):
     """The request needs a server operator."""
+
+
+class RateLimited(ChatError):
+    """The request came too soon after too many others; try again later."""

@@ -13,7 +13,6 @@ are written to each of them.
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
@@ -37,6 +36,7 @@ from .events import (
     Source,
     TopicChanged,
 )
+from .history import History, Store, stored_form
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
 
@@ -65,7 +65,8 @@ class User:
     """
 
     __slots__ = ("nick", "key", "username", "host", "realname", "client", "rooms",
-                 "signed_on", "last_spoke", "away", "is_operator", "invisible")
+                 "signed_on", "last_spoke", "away", "is_operator", "invisible",
+                 "history_bucket")
 
     def __init__(self, nick: str, username: str, host: str, client: Client, now: float,
                  realname: str = ""):
@@ -81,6 +82,7 @@ class User:
         self.away = ""
         self.is_operator = False
         self.invisible = False
+        self.history_bucket = None  # made on the first history request
 
     @property
     def source(self) -> Source:
@@ -133,12 +135,18 @@ class Hub:
     @ivar default_room: the room everybody joins on signing in.
     @ivar room_modes: the flags a new room starts with.
     @ivar operators: the server operators' credentials.
+    @ivar store: where room events and rooms are kept, if anywhere: with a
+        store, rooms whose operators set something outlive their members and
+        restarts, and C{history} reads what was said.
+    @ivar history: reading rooms' history, with a store; else C{None}.
     """
 
     def __init__(self, clock: IReactorTime, name: str = "chatservice",
                  default_room: str = "#lobby",
                  room_modes: frozenset[RoomMode] = DEFAULT_ROOM_MODES,
-                 operators: Operators | None = None):
+                 operators: Operators | None = None,
+                 store: Store | None = None, since_join: bool = False,
+                 replay_lines: int = 15):
         problem = names.room_problem(default_room)
         if problem:
             raise errors.InvalidRoomName(problem)
@@ -155,7 +163,19 @@ class Hub:
         # (IRC's LUSERS) does not walk every user.
         self.operator_count = 0
         self.invisible_count = 0
-        self._ids = itertools.count(1)
+        self.store = store
+        # Under since-join visibility, each room remembers the id of each
+        # member's join; otherwise nothing is kept per membership.
+        self.since_join = since_join
+        self.history: History | None = None
+        self._last_id = 0
+        if store is not None:
+            self.history = History(self, store, since_join, replay_lines)
+            self._last_id = store.last_id()
+            for state in store.load_rooms():
+                room = Room.from_state(state)
+                room.stored = True
+                self._rooms[room.key] = room
 
     # Looking things up
 
@@ -215,7 +235,9 @@ class Hub:
         elif problem := names.nick_problem(new_nick):
             raise errors.ErroneousNick(problem)
         now = self.clock.seconds()
-        event = NickChanged(self._id(), now, user.source, new_nick)
+        event = NickChanged(self._id(now), now, user.source, new_nick)
+        for room in user.rooms.values():
+            self._record(room, event)
         self._remember(user, now)
         old_key = user.key
         user.nick, user.key = new_nick, new_key
@@ -236,9 +258,10 @@ class Hub:
         if self._users.get(user.key) is not user:
             return None
         now = self.clock.seconds()
-        event = Quit(self._id(), now, user.source, _reason(reason))
+        event = Quit(self._id(now), now, user.source, _reason(reason))
         neighbours = self._neighbours(user)
         for room in list(user.rooms.values()):
+            self._record(room, event)
             self._leave(user, room)
         for room in self._rooms.values():
             room.invited.discard(user)
@@ -258,7 +281,7 @@ class Hub:
         if away == user.away:
             return None
         user.away = away
-        event = AwayChanged(self._id(), self.clock.seconds(), user.source, away)
+        event = AwayChanged(*self._stamp(), user.source, away)
         self._fan_out(event, self._neighbours(user))
         return event
 
@@ -284,17 +307,25 @@ class Hub:
         if len(user.rooms) >= ROOMS_PER_USER:
             raise errors.TooManyRooms(
                 f"You are in {ROOMS_PER_USER} rooms already; leave one first.", room_name)
-        if not created:
+        # A kept room that nobody is in is joined as if new (its first
+        # member runs it), but its password, bans and limits still hold,
+        # except for server operators, who may have to reclaim it.
+        empty = not room.members
+        if not created and not (empty and user.is_operator):
             self._check_may_join(user, room, password)
-        event = Joined(self._id(), now, user.source, room.name)
+        event = Joined(self._id(now), now, user.source, room.name)
         # Join before telling the others: a member dropped while being told
         # must not leave the joiner in a room the hub has forgotten.
         if created:
             self._rooms[room.key] = room
+        if empty:
             room.operators.add(user)
         room.add(user)
         room.invited.discard(user)
         user.rooms[room.key] = room
+        if self.since_join:
+            room.joined_ids[user] = event.id
+        self._record(room, event)
         self._tell_room(event, room.audience(), user)
         return room, event
 
@@ -303,8 +334,9 @@ class Hub:
         Take C{user} out of a room; an empty room ceases to exist.
         """
         room = self._membership(user, room_name)
-        event = Parted(self._id(), self.clock.seconds(), user.source, room.name,
+        event = Parted(*self._stamp(), user.source, room.name,
                        _reason(reason))
+        self._record(room, event)
         self._leave(user, room)
         self._tell_room(event, room.audience())
         return event
@@ -317,10 +349,11 @@ class Hub:
         room = self._membership(user, room_name)
         self._check_operator(user, room)
         target = self._target_member(room, nick)
-        event = Kicked(self._id(), self.clock.seconds(), user.source, room.name,
+        event = Kicked(*self._stamp(), user.source, room.name,
                        target.nick, _reason(reason))
         # The kicked one is told too: take the audience before they leave.
         audience = room.audience()
+        self._record(room, event)
         self._leave(target, room)
         self._tell_room(event, audience, user)
         return event
@@ -337,7 +370,7 @@ class Hub:
         if RoomMode.INVITE_ONLY in room.flags:
             self._check_operator(user, room)
         room.invited.add(target)
-        event = Invited(self._id(), self.clock.seconds(), user.source, room.name,
+        event = Invited(*self._stamp(), user.source, room.name,
                         target.nick)
         self._fan_out(event, (target,))
         return event
@@ -355,7 +388,9 @@ class Hub:
             raise errors.TooLong(f"A topic has at most {TOPIC_MAX_LENGTH} characters.")
         now = self.clock.seconds()
         room.topic, room.topic_by, room.topic_time = topic, user.nick, now
-        event = TopicChanged(self._id(), now, user.source, room.name, topic)
+        event = TopicChanged(self._id(now), now, user.source, room.name, topic)
+        self._record(room, event)
+        self._keep(room)
         self._tell_room(event, room.audience(), user)
         return event
 
@@ -383,7 +418,10 @@ class Hub:
                 applied.append(done)
         if not applied:
             return None, problems
-        event = ModeChanged(self._id(), now, user.source, room.name, tuple(applied))
+        event = ModeChanged(self._id(now), now, user.source, room.name, tuple(applied))
+        self._record(room, event)
+        if any(change.mode not in MEMBER_MODES for change in applied):
+            self._keep(room)
         self._tell_room(event, room.audience(), user)
         return event, problems
 
@@ -400,9 +438,12 @@ class Hub:
             raise errors.CannotSend(f"You must be in {room.name} to speak there.")
         if not room.may_speak(user):
             raise errors.CannotSend(f"You cannot speak in {room.name} now.")
-        event = Message(self._id(), self.clock.seconds(), user.source, room.name,
+        event = Message(*self._stamp(), user.source, room.name,
                         self._text(message), kind)
         user.last_spoke = event.time
+        store = self.store
+        if store is not None:
+            store.record(room.key, event)
         self._tell_room(event, room.audience(), user)
         return event
 
@@ -412,7 +453,7 @@ class Hub:
         Say C{message} to one other person only.
         """
         target = self.find_user(nick)
-        event = PrivateMessage(self._id(), self.clock.seconds(), user.source,
+        event = PrivateMessage(*self._stamp(), user.source,
                                target.nick, self._text(message), kind)
         user.last_spoke = event.time
         if target is not user:
@@ -452,8 +493,53 @@ class Hub:
 
     # Helpers
 
-    def _id(self) -> int:
-        return next(self._ids)
+    def _id(self, now: float) -> int:
+        """
+        A new event id: the time in microseconds, or one more than the last
+        id if that is later.  Ids so made keep increasing across restarts
+        even when the last events before a crash were never stored.
+        """
+        stamp = int(now * 1_000_000)
+        last = self._last_id + 1
+        self._last_id = stamp = stamp if stamp > last else last
+        return stamp
+
+    def _stamp(self) -> tuple[int, float]:
+        """A new event's id and time."""
+        now = self.clock.seconds()
+        return self._id(now), now
+
+    def _record(self, room: Room, event: Event) -> None:
+        """Add C{event} to C{room}'s history, if history is kept."""
+        if self.store is not None:
+            self.store.record(room.key, stored_form(event))
+
+    def _keep(self, room: Room) -> None:
+        """Save what C{room}'s operators set, if rooms are kept."""
+        if self.store is not None:
+            self.store.save_room(room.key, room.state())
+            room.stored = True
+
+    def history_floor(self, user: User, room_name: str, since_join: bool) -> int:
+        """
+        The lowest event id C{user} may read in a room's history: 0 for all
+        of it, or, under since-join visibility, the id of their own join.
+        Anyone who could join the room now may read it; a secret room is not
+        revealed to those outside it.
+
+        @raise errors.ChatError: the reason C{user} may not read it.
+        """
+        room = self._rooms.get(names.fold(room_name))
+        if room is not None and not room.is_member(user):
+            if RoomMode.SECRET in room.flags:
+                raise errors.NoSuchRoom(f"There is no room called {room_name}.", room_name)
+            self._check_may_join(user, room, None, for_reading=True)
+        if not since_join:
+            return 0
+        if room is None or not room.is_member(user):
+            raise errors.NotInRoom(
+                f"You see the history of {room_name} only from when you join it.")
+        return room.joined_ids.get(user, 0)
 
     def _remember(self, user: User, now: float) -> None:
         self._whowas.append(Departed(user.nick, user.username, user.host,
@@ -467,13 +553,16 @@ class Hub:
             raise errors.NickInUse(f"The nickname {nick} is taken.")
 
     @staticmethod
-    def _check_may_join(user: User, room: Room, password: str | None) -> None:
+    def _check_may_join(user: User, room: Room, password: str | None,
+                        for_reading: bool = False) -> None:
         invited = user in room.invited
         if RoomMode.INVITE_ONLY in room.flags and not invited:
             raise errors.InviteOnly(f"{room.name} is invite-only.")
         if room.password is not None and password != room.password:
             raise errors.BadRoomPassword(f"{room.name} needs the right password.")
-        if room.limit is not None and len(room.members) >= room.limit:
+        if for_reading:
+            pass  # a full room's history is not refused
+        elif room.limit is not None and len(room.members) >= room.limit:
             raise errors.RoomFull(f"{room.name} is full.")
         if not invited and room.is_banned(user):
             raise errors.Banned(f"You are banned from {room.name}.")
@@ -557,7 +646,13 @@ class Hub:
         room.forget(user)
         del user.rooms[room.key]
         if not room.members:
+            # A room its operators set something in is kept for its next
+            # members; any other empty room ceases to exist.
+            if self.store is not None and room.worth_keeping(self.room_modes):
+                return
             del self._rooms[room.key]
+            if room.stored:
+                self.store.forget_room(room.key)
 
     @staticmethod
     def _neighbours(user: User) -> list[User]:

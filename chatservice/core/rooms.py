@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from . import names
 
 if TYPE_CHECKING:
+    from .history import RoomState
     from .hub import User
 
 
@@ -115,7 +116,8 @@ class Room:
 
     __slots__ = ("name", "key", "members", "topic", "topic_by", "topic_time",
                  "created", "flags", "password", "limit", "bans", "invited",
-                 "operators", "voiced", "_ban_patterns", "_audience")
+                 "operators", "voiced", "joined_ids", "stored", "_ban_patterns",
+                 "_audience")
 
     def __init__(self, name: str, now: float, flags: frozenset[RoomMode] = frozenset()):
         self.name = name
@@ -132,6 +134,11 @@ class Room:
         self.invited: set[User] = set()
         self.operators: set[User] = set()
         self.voiced: set[User] = set()
+        # The id of each member's join, kept only under since-join history
+        # visibility.
+        self.joined_ids: dict[User, int] = {}
+        # Whether a store keeps this room's state.
+        self.stored = False
         self._ban_patterns: dict[str, re.Pattern[str]] = {}
         self._audience: Audience | None = None
 
@@ -199,3 +206,32 @@ class Room:
         del self.members[user.key]
         self.operators.discard(user)
         self.voiced.discard(user)
+        self.joined_ids.pop(user, None)
+
+    def worth_keeping(self, default_flags: frozenset[RoomMode]) -> bool:
+        """
+        Whether the room holds anything its operators set (a topic, modes
+        other than a new room's, a password, a limit, bans), which must
+        outlive its members.
+        """
+        return bool(self.topic or self.password is not None or self.limit is not None
+                    or self.bans or self.flags != default_flags)
+
+    def state(self) -> RoomState:
+        """What outlives the room's members, for a store."""
+        from .history import RoomState
+
+        return RoomState(self.name, self.created, self.topic, self.topic_by,
+                         self.topic_time, frozenset(self.flags), self.password,
+                         self.limit, tuple(self.bans.values()))
+
+    @classmethod
+    def from_state(cls, state: RoomState) -> Room:
+        """A room, with nobody in it, as a store kept it."""
+        room = cls(state.name, state.created, state.flags & FLAGS)
+        room.topic, room.topic_by, room.topic_time = (state.topic, state.topic_by,
+                                                      state.topic_time)
+        room.password, room.limit = state.password, state.limit
+        for ban in state.bans:
+            room.add_ban(ban.mask, ban.set_by, ban.time)
+        return room

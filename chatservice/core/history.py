@@ -1,0 +1,316 @@
+"""
+What the hub remembers: the history of rooms and the state of rooms, as the
+interfaces a store implements, and the rules that say who may read what.
+
+The hub records every event it creates for a room (messages, joins, parts,
+quits, kicks, nick, topic and mode changes) through L{EventRecorder.record}:
+one call on the fan-out hot path, which must only queue.  A store writes the
+events later, in batches, and answers reads with Deferreds, so that nothing
+here ever waits on a disk.
+
+L{History} is what front ends call to read: it checks that the reader may see
+the room (anyone who could join it now), applies the server's visibility rule
+(everything, or only what was said since the reader joined), clamps limits and
+rate-limits each reader.  A front end only renders what comes back.
+
+Private messages are not recorded: a nickname alone does not prove who reads
+them later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+from twisted.internet.defer import Deferred, gatherResults
+
+from . import errors
+from .events import Event, Message
+from .limits import TokenBucket
+from .rooms import Ban, RoomMode
+
+if TYPE_CHECKING:
+    from .hub import Hub, User
+
+
+# What a reader may ask for in one request, whatever the front end.
+MAX_LIMIT = 1000
+# History requests one reader may make at once, then per second.
+REQUEST_BURST = 20
+REQUEST_RATE = 2.0
+SEARCH_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """
+    A place in a room's history: an event's id (IRC's C{msgid}) or a time
+    (seconds since the epoch).  Exactly one of the two is set.
+    """
+
+    id: int | None = None
+    time: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.id is None) == (self.time is None):
+            raise ValueError("a Point is an id or a time, not both or neither")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """
+    Which events of one room to read.
+
+    @ivar after: only events after this point (exclusive), if given.
+    @ivar before: only events before this point (exclusive), if given.
+    @ivar limit: at most this many events.
+    @ivar newest: when more events match than C{limit}, keep the newest
+        (C{True}: LATEST, BEFORE) or the oldest (C{False}: AFTER).
+    @ivar messages_only: only L{Message} events (messages, actions and
+        notices), not joins, parts, quits, kicks, nick, topic or mode changes.
+    @ivar floor: only events whose id is at least this (the reader's own join
+        under since-join visibility); 0 for no floor.
+
+    Whatever is kept, results come in the order the events happened.
+    """
+
+    limit: int
+    after: Point | None = None
+    before: Point | None = None
+    newest: bool = True
+    messages_only: bool = False
+    floor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """
+    What outlives a room's members: everything its operators set.  Room
+    operators are not kept (accounts will make them persistent).
+
+    @ivar flags: the room's flags, as L{RoomMode} values.
+    @ivar bans: the ban list, in the order the bans were set.
+    """
+
+    name: str
+    created: float
+    topic: str = ""
+    topic_by: str = ""
+    topic_time: float = 0.0
+    flags: frozenset[RoomMode] = frozenset()
+    password: str | None = None
+    limit: int | None = None
+    bans: tuple[Ban, ...] = ()
+
+
+class EventRecorder(Protocol):
+    """What the hub needs to remember a room's events."""
+
+    def record(self, room: str, event: Event) -> None:
+        """
+        Remember C{event} as part of the history of the room whose folded
+        name is C{room}.  Never blocks: an implementation queues, and drops
+        (and counts) what it cannot keep up with.
+        """
+
+
+class HistoryStore(EventRecorder, Protocol):
+    """Reading a room's history back."""
+
+    def last_id(self) -> int:
+        """
+        The highest event id ever stored, or 0.  Read once at start-up,
+        before the reactor runs, so that ids keep increasing across restarts.
+        """
+
+    def query(self, room: str, query: Query) -> Deferred[list[Event]]:
+        """The events of C{room} that C{query} selects, oldest first."""
+
+    def search(self, room: str, words: str, limit: int,
+               floor: int = 0) -> Deferred[list[Event]]:
+        """
+        The newest C{limit} messages of C{room} that contain every one of
+        C{words} (case-insensitive), oldest first.
+        """
+
+    def targets(self, rooms: Sequence[str], start: float, end: float,
+                limit: int) -> Deferred[list[tuple[str, float]]]:
+        """
+        Of C{rooms}, those with messages between the times C{start} and C{end}
+        (either order), with the time of the latest such message, earliest
+        first, at most C{limit}.
+        """
+
+
+class RoomStore(Protocol):
+    """Rooms that outlive their members and restarts."""
+
+    def load_rooms(self) -> list[RoomState]:
+        """Every room kept; called once at start-up, before the reactor runs."""
+
+    def save_room(self, key: str, state: RoomState) -> None:
+        """Keep C{state} for the room whose folded name is C{key} (queued)."""
+
+    def forget_room(self, key: str) -> None:
+        """Stop keeping the room whose folded name is C{key} (queued)."""
+
+
+class Store(HistoryStore, RoomStore, Protocol):
+    """
+    Everything the hub keeps, behind one object.
+
+    @ivar stored: events written so far.
+    @ivar dropped: events that could not be kept (a full queue, a full
+        disk); the server went on without them.
+    """
+
+    stored: int
+    dropped: int
+
+    def close(self) -> None:
+        """Write what is queued and let go of the storage (at shutdown)."""
+
+
+def stored_form(event: Event) -> Event:
+    """
+    The event as history keeps it: a room password set by a mode change is
+    replaced by C{*}, as it is for people outside the room.
+    """
+    from .events import ModeChanged
+    from .rooms import ModeChange
+
+    if isinstance(event, ModeChanged) and any(
+            c.mode is RoomMode.KEY and c.adding for c in event.changes):
+        changes = tuple(ModeChange(True, RoomMode.KEY, "*")
+                        if c.mode is RoomMode.KEY and c.adding else c
+                        for c in event.changes)
+        return ModeChanged(event.id, event.time, event.source, event.room, changes)
+    return event
+
+
+class History:
+    """
+    Reading history on behalf of a signed-in person, whatever their front
+    end: access, visibility, limits and rate are checked here, once.
+
+    @ivar replay_lines: how many messages a front end replays on joining a
+        room when the client does not fetch history itself.
+    """
+
+    def __init__(self, hub: Hub, store: HistoryStore, since_join: bool = False,
+                 replay_lines: int = 15, max_limit: int = MAX_LIMIT,
+                 request_rate: float = REQUEST_RATE, request_burst: int = REQUEST_BURST):
+        self.hub = hub
+        self.store = store
+        self.since_join = since_join
+        self.replay_lines = replay_lines
+        self.max_limit = max_limit
+        self._rate = request_rate
+        self._burst = request_burst
+
+    def scope(self, user: User, room_name: str) -> tuple[str, int]:
+        """
+        The folded name of a room whose history C{user} may read, and the
+        lowest event id they may see in it.
+
+        @raise errors.NoSuchRoom: the room is secret and C{user} is not in it.
+        @raise errors.ChatError: the refusal C{user} would get on joining.
+        """
+        from . import names
+
+        key = names.fold(room_name)
+        problem = names.room_problem(room_name)
+        if problem:
+            raise errors.InvalidRoomName(problem, room_name)
+        return key, self.hub.history_floor(user, room_name, self.since_join)
+
+    def _take_request(self, user: User) -> None:
+        bucket = user.history_bucket
+        if bucket is None:
+            bucket = user.history_bucket = TokenBucket(self.hub.clock, self._rate, self._burst)
+        if not bucket.take():
+            raise errors.RateLimited(
+                f"Too many history requests; try again in {max(1, round(bucket.wait()))} s.")
+
+    def clamp(self, limit: int) -> int:
+        """A requested number of events, brought within 1 and the maximum."""
+        return max(1, min(int(limit), self.max_limit))
+
+    def query(self, user: User, room_name: str, query: Query) -> Deferred[list[Event]]:
+        """
+        Read C{query} from a room's history for C{user}; the limit is clamped
+        to the maximum.  Refusals are raised at once, before any read.
+        """
+        key, floor = self.scope(user, room_name)
+        self._take_request(user)
+        return self.store.query(key, _with(query, self.clamp(query.limit), floor))
+
+    def around(self, user: User, room_name: str, point: Point,
+               limit: int) -> Deferred[list[Event]]:
+        """
+        Up to C{limit} events around C{point}: half before it, the rest from
+        it on (the event at C{point} included, when it is an id).
+        """
+        key, floor = self.scope(user, room_name)
+        self._take_request(user)
+        limit = self.clamp(limit)
+        before_count = limit // 2
+        if point.id is not None:
+            start = Point(id=point.id - 1)
+        else:
+            start = point
+        earlier = (self.store.query(key, Query(before_count, before=point, floor=floor))
+                   if before_count else _nothing())
+        later = self.store.query(key, Query(limit - before_count, after=start, newest=False,
+                                            floor=floor))
+        return gatherResults([earlier, later], consumeErrors=True).addCallback(
+            lambda results: results[0] + results[1])
+
+    def replay(self, user: User, room_name: str, before_id: int) -> Deferred[list[Event]]:
+        """
+        The messages a front end shows someone who just joined a room: the
+        last C{replay_lines} said before their join (C{before_id}).  Not
+        rate-limited: joining is.
+        """
+        key, floor = self.scope(user, room_name)
+        if self.replay_lines <= 0:
+            return _nothing()
+        return self.store.query(key, Query(self.replay_lines, before=Point(id=before_id),
+                                           messages_only=True, floor=floor))
+
+    def search(self, user: User, room_name: str, words: str,
+               limit: int = SEARCH_LIMIT) -> Deferred[list[Event]]:
+        """The newest messages of a room containing every one of C{words}."""
+        key, floor = self.scope(user, room_name)
+        words = " ".join(words.split())
+        if not words:
+            raise errors.EmptyMessage("Search for what?")
+        self._take_request(user)
+        return self.store.search(key, words, self.clamp(limit), floor)
+
+    def targets(self, user: User, start: float, end: float,
+                limit: int) -> Deferred[list[tuple[str, float]]]:
+        """
+        The rooms C{user} is in that had messages between C{start} and
+        C{end}, with the time of the latest, as (room name, time) pairs.
+        """
+        self._take_request(user)
+        rooms = {room.key: room.name for room in user.rooms.values()}
+        found = self.store.targets(sorted(rooms), start, end, self.clamp(limit))
+        return found.addCallback(
+            lambda pairs: [(rooms.get(key, key), when) for key, when in pairs])
+
+
+def _with(query: Query, limit: int, floor: int) -> Query:
+    return Query(limit, query.after, query.before, query.newest, query.messages_only,
+                 max(query.floor, floor))
+
+
+def _nothing() -> Deferred[list[Event]]:
+    from twisted.internet.defer import succeed
+
+    return succeed([])
+
+
+def is_message(event: Event) -> bool:
+    return isinstance(event, Message)

@@ -1,0 +1,8 @@
+"""
+Stores: implementations of the interfaces in L{chatservice.core.history}.
+
+L{memory.MemoryStore} keeps everything in the process (tests,
+C{--no-persistence}); L{sqlite.SQLiteStore} keeps it in one SQLite database
+in the data directory, the embedded default.  A server database for several
+nodes would be a third implementation of the same interfaces.
+"""

@@ -1,0 +1,120 @@
+"""
+A store that keeps history and rooms in the process: for tests, and for
+servers run with C{--no-persistence}, which forget everything on restart but
+still offer history while they run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Sequence
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+
+from ..core.events import Event, Message
+from ..core.history import Point, Query, RoomState
+
+DAY = 24 * 60 * 60
+
+
+def _after(event: Event, point: Point) -> bool:
+    return event.id > point.id if point.id is not None else event.time > point.time
+
+
+def _before(event: Event, point: Point) -> bool:
+    return event.id < point.id if point.id is not None else event.time < point.time
+
+
+def selects(query: Query, event: Event) -> bool:
+    """Whether C{query} selects C{event}, before its limit applies."""
+    if event.id < query.floor:
+        return False
+    if query.messages_only and not isinstance(event, Message):
+        return False
+    if query.after is not None and not _after(event, query.after):
+        return False
+    return query.before is None or _before(event, query.before)
+
+
+def contains_words(event: Event, words: str) -> bool:
+    """Whether C{event} is a message containing every one of C{words}."""
+    if not isinstance(event, Message):
+        return False
+    text = event.text.casefold()
+    return all(word in text for word in words.casefold().split())
+
+
+class MemoryStore:
+    """
+    History and rooms in memory.  Each room keeps its newest
+    C{max_per_room} events, none older than C{max_days} (0: no age limit).
+    """
+
+    def __init__(self, clock: IReactorTime, max_per_room: int = 100_000,
+                 max_days: float = 90):
+        self.clock = clock
+        self.max_per_room = max_per_room
+        self.max_age = max_days * DAY
+        self.stored = 0
+        self.dropped = 0
+        self._events: dict[str, deque[Event]] = {}
+        self._rooms: dict[str, RoomState] = {}
+        self._last_id = 0
+
+    # Recording
+
+    def record(self, room: str, event: Event) -> None:
+        events = self._events.get(room)
+        if events is None:
+            events = self._events[room] = deque(maxlen=self.max_per_room)
+        events.append(event)
+        self.stored += 1
+        if event.id > self._last_id:
+            self._last_id = event.id
+        if self.max_age:
+            oldest = event.time - self.max_age
+            while events and events[0].time < oldest:
+                events.popleft()
+
+    def last_id(self) -> int:
+        return self._last_id
+
+    # Reading
+
+    def query(self, room: str, query: Query) -> Deferred[list[Event]]:
+        chosen = [event for event in self._events.get(room, ()) if selects(query, event)]
+        chosen = chosen[-query.limit:] if query.newest else chosen[:query.limit]
+        return succeed(chosen)
+
+    def search(self, room: str, words: str, limit: int,
+               floor: int = 0) -> Deferred[list[Event]]:
+        found = [event for event in self._events.get(room, ())
+                 if event.id >= floor and contains_words(event, words)]
+        return succeed(found[-limit:])
+
+    def targets(self, rooms: Sequence[str], start: float, end: float,
+                limit: int) -> Deferred[list[tuple[str, float]]]:
+        low, high = min(start, end), max(start, end)
+        found = []
+        for room in rooms:
+            times = [event.time for event in self._events.get(room, ())
+                     if isinstance(event, Message) and low < event.time < high]
+            if times:
+                found.append((room, max(times)))
+        found.sort(key=lambda pair: pair[1])
+        return succeed(found[:limit])
+
+    # Rooms
+
+    def load_rooms(self) -> list[RoomState]:
+        return list(self._rooms.values())
+
+    def save_room(self, key: str, state: RoomState) -> None:
+        self._rooms[key] = state
+
+    def forget_room(self, key: str) -> None:
+        self._rooms.pop(key, None)
+
+    def close(self) -> None:
+        pass
