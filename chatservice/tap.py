@@ -16,11 +16,12 @@ from .core.operators import Operators
 from .frontends.irc import IRCSettings
 from .frontends.irc.render import LETTER_MODES
 from .core.rooms import FLAGS
-from .service import ServerConfig, chat_service
+from .service import HistorySettings, ServerConfig, chat_service
 
 DEFAULT_PORT = "tcp:8000"
 _DEFAULTS = Limits()
 _IRC_DEFAULTS = IRCSettings()
+_HISTORY_DEFAULTS = HistorySettings()
 
 
 def _positive(kind, option: str):
@@ -38,6 +39,26 @@ def _positive(kind, option: str):
     return coerce
 
 
+def _not_negative(kind, option: str):
+    def coerce(value: str):
+        try:
+            number = kind(value)
+        except ValueError:
+            number = None
+        if number is None or not number >= 0 or number == float("inf"):
+            raise ValueError(f"--{option} must be a {'whole ' if kind is int else ''}"
+                             f"number of 0 or more, not {value!r}")
+        return number
+    coerce.coerceDoc = "0 or more."
+    return coerce
+
+
+def _visibility(value: str) -> str:
+    if value not in ("all", "since-join"):
+        raise ValueError(f"--history-visibility must be all or since-join, not {value!r}")
+    return value
+
+
 class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
@@ -49,6 +70,9 @@ class Options(usage.Options):
     optFlags = [
         ["no-flood-control", None,
          "Do not delay or disconnect clients that send lines too fast."],
+        ["no-persistence", None,
+         "Keep history and rooms in memory only: nothing is written to disk "
+         "and everything is forgotten when the server stops."],
     ]
     optParameters = [
         ["name", None, "chatservice", "Server name shown to people when they connect."],
@@ -87,6 +111,24 @@ class Options(usage.Options):
         ["ping-timeout", None, _IRC_DEFAULTS.ping_timeout,
          "Seconds a PINGed IRC client has to answer before it is dropped.",
          _positive(float, "ping-timeout")],
+        ["data-dir", None, _HISTORY_DEFAULTS.data_dir,
+         "Directory holding the database of history and rooms "
+         "(chatservice.sqlite3); created on start."],
+        ["history-days", None, _HISTORY_DEFAULTS.days,
+         "Days a room's events are kept; 0 keeps them for ever.",
+         _not_negative(float, "history-days")],
+        ["history-max-per-room", None, _HISTORY_DEFAULTS.max_per_room,
+         "Events kept per room; the oldest go first.",
+         _positive(int, "history-max-per-room")],
+        ["history-visibility", None, "all",
+         "Who reads a room's history: all (anyone who may join the room) or "
+         "since-join (only what was said since they joined).", _visibility],
+        ["replay-lines", None, _HISTORY_DEFAULTS.replay_lines,
+         "Messages shown on joining a room to clients that do not fetch "
+         "history themselves; 0 for none.", _not_negative(int, "replay-lines")],
+        ["history-queue", None, _HISTORY_DEFAULTS.queue_limit,
+         "Events that may wait for a slow disk before new ones are dropped "
+         "(and counted).", _positive(int, "history-queue")],
     ]
 
     def __init__(self) -> None:
@@ -179,6 +221,15 @@ class Options(usage.Options):
                 ping_timeout=self["ping-timeout"],
             ),
             operators=_operators(self["oper"], self["oper-file"]),
+            history=HistorySettings(
+                persistence=not self["no-persistence"],
+                data_dir=self["data-dir"],
+                days=self["history-days"],
+                max_per_room=self["history-max-per-room"],
+                since_join=self["history-visibility"] == "since-join",
+                replay_lines=self["replay-lines"],
+                queue_limit=self["history-queue"],
+            ),
         )
 
 

@@ -163,19 +163,30 @@ class Hub:
         # (IRC's LUSERS) does not walk every user.
         self.operator_count = 0
         self.invisible_count = 0
-        self.store = store
         # Under since-join visibility, each room remembers the id of each
         # member's join; otherwise nothing is kept per membership.
         self.since_join = since_join
         self.history: History | None = None
+        self.store: Store | None = None
         self._last_id = 0
         if store is not None:
-            self.history = History(self, store, since_join, replay_lines)
-            self._last_id = store.last_id()
-            for state in store.load_rooms():
-                room = Room.from_state(state)
-                room.stored = True
-                self._rooms[room.key] = room
+            self.attach_store(store, since_join, replay_lines)
+
+    def attach_store(self, store: Store, since_join: bool = False,
+                     replay_lines: int = 15) -> None:
+        """
+        Keep room events and rooms in C{store} from now on: ids continue
+        after the last one it holds, and the rooms it kept exist again,
+        empty.  Done once, before anybody signs in.
+        """
+        self.store = store
+        self.since_join = since_join
+        self.history = History(self, store, since_join, replay_lines)
+        self._last_id = max(self._last_id, store.last_id())
+        for state in store.load_rooms():
+            room = Room.from_state(state)
+            room.stored = True
+            self._rooms.setdefault(room.key, room)
 
     # Looking things up
 
