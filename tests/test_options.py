@@ -166,3 +166,51 @@ def test_make_service():
     assert len(list(service)) == 2
     assert not service.running
     assert (service.hub.name, service.hub.default_room) == ("unit", "#home")
+
+
+# History options
+
+def test_history_defaults():
+    """By default history is kept in ./chatservice-data for 90 days, 100,000 events a room."""
+    from chatservice.service import HistorySettings
+
+    history = parse()["config"].history
+    assert history == HistorySettings()
+    assert (history.persistence, history.data_dir, history.days, history.max_per_room,
+            history.since_join, history.replay_lines, history.queue_limit) == (
+        True, "chatservice-data", 90, 100_000, False, 15, 100_000)
+
+
+def test_history_options():
+    """Each history option reaches the server's configuration."""
+    history = parse("--no-persistence", "--data-dir", "/srv/chat", "--history-days", "0",
+                    "--history-max-per-room", "50", "--history-visibility", "since-join",
+                    "--replay-lines", "0", "--history-queue", "10")["config"].history
+    assert (history.persistence, history.data_dir, history.days, history.max_per_room,
+            history.since_join, history.replay_lines, history.queue_limit) == (
+        False, "/srv/chat", 0, 50, True, 0, 10)
+
+
+@pytest.mark.parametrize("arguments", [
+    ("--history-days", "-1"), ("--history-days", "soon"), ("--history-days", "inf"),
+    ("--history-days", "nan"), ("--history-max-per-room", "0"),
+    ("--history-visibility", "members"), ("--replay-lines", "-3"),
+    ("--replay-lines", "1.5"), ("--history-queue", "0"),
+])
+def test_bad_history_values_refused(arguments):
+    """A bad history option value is refused with a sentence naming the option."""
+    with pytest.raises(usage.UsageError) as refused:
+        parse(*arguments)
+    assert arguments[0] in str(refused.value)
+
+
+def test_readme_documents_every_option():
+    """README's option table names every option twistd accepts."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.rst").read_text()
+    options = Options()
+    names = [flag[0] for flag in options.optFlags] + [p[0] for p in options.optParameters]
+    names += ["port", "irc", "web", "web-origin", "trusted-proxy", "oper"]
+    missing = [name for name in names if f"``--{name}" not in readme]
+    assert not missing
