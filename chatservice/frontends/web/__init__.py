@@ -31,6 +31,10 @@ _SECURITY_HEADERS = {
 class _Static(File):
     """Package files, served with headers that keep the page to itself."""
 
+    # The page's scripts are ES modules, which browsers run only when served
+    # with a JavaScript type; do not leave that to the host's mime.types.
+    contentTypes = {**File.contentTypes, ".js": "text/javascript", ".mjs": "text/javascript"}
+
     def render_GET(self, request):
         for name, value in _SECURITY_HEADERS.items():
             request.setHeader(name, value)

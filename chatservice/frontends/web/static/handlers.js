@@ -1,0 +1,254 @@
+/*
+ * handlers.js: what the server says.  Registration (CAP LS 302 / CAP REQ /
+ * CAP END, then 001), ISUPPORT, names, topics, and the messages and events
+ * of rooms and private conversations, each kept in state.js and shown
+ * through render.js.
+ */
+import { fold, isChannel } from './irc.js';
+import { send } from './connection.js';
+import {
+  addLine, buffer, changed, note, removeBuffer, renameBuffer, select, serverBuffer,
+  showLogin, showStatus, timeOf, ui,
+} from './render.js';
+import { isMe, rooms, state } from './state.js';
+
+const WANTED_CAPS = ['server-time', 'echo-message', 'multi-prefix', 'away-notify', 'message-tags'];
+
+// A nick was refused while registering: ask again, or after a reconnect
+// try a variant ourselves.
+function nickRefused(text) {
+  state.nickTries += 1;
+  if (state.everRegistered && state.nickTries <= 3) {
+    state.wanted = state.nick.slice(0, 32 - state.nickTries) + '_'.repeat(state.nickTries);
+    send('NICK', state.wanted);
+  } else {
+    showLogin(text);
+  }
+}
+
+export const handlers = {
+  PING: (m) => send('PONG', ...m.params),
+  ERROR: (m) => { state.closeReason = m.params[0] || ''; },
+  CAP: (m) => {
+    const sub = (m.params[1] || '').toUpperCase();
+    const more = m.params[2] === '*';
+    if (sub === 'LS') {
+      state.offered.push(...m.params[more ? 3 : 2].split(' ').map((c) => c.split('=')[0]));
+      if (more) return;
+      const wanted = WANTED_CAPS.filter((c) => state.offered.includes(c));
+      if (wanted.length) send('CAP', 'REQ', wanted.join(' '));
+      else send('CAP', 'END');
+    } else if (sub === 'ACK' || sub === 'NAK') {
+      if (sub === 'ACK') for (const c of m.params[2].split(' ')) state.caps.add(c);
+      if (!state.registered) send('CAP', 'END');
+    }
+  },
+  '001': (m) => {
+    const first = !state.everRegistered;
+    Object.assign(state, { nick: m.params[0], wanted: m.params[0], registered: true,
+      everRegistered: true, attempts: 0, quitting: false });
+    try { localStorage.setItem('chat.nick', state.nick); } catch (e) { /* private mode */ }
+    ui.myNick.textContent = state.nick;
+    ui.login.hidden = true;
+    ui.chat.hidden = false;
+    showStatus('');
+    addLine(serverBuffer(), 'info', m.params[1] || 'Welcome');
+    if (first) {
+      const room = /^#[^\s,]+$/.test(decodeURIComponent(location.hash))
+        ? decodeURIComponent(location.hash) : '#lobby';
+      state.switchTo = fold(room);
+      select(serverBuffer());
+      send('JOIN', room);
+    } else {
+      for (const b of rooms()) if (b.joined) send('JOIN', b.name);
+    }
+    ui.input.focus();
+  },
+  '005': (m) => {
+    for (const token of m.params.slice(1, -1)) {
+      const [name, value = ''] = token.split('=');
+      const prefix = /^\((\w*)\)(.*)$/.exec(value);
+      if (name === 'PREFIX' && prefix) {
+        state.prefixes = {};
+        [...prefix[1]].forEach((mode, i) => { state.prefixes[mode] = prefix[2][i]; });
+        state.prefixOrder = prefix[2];
+      } else if (name === 'CHANMODES') {
+        const [a = '', b = '', c = ''] = value.split(',');
+        state.argModes = a + b + c;
+        state.setArgModes = c;
+      }
+    }
+  },
+  '432': (m) => {
+    const text = `"${m.params[1]}" is not a valid nickname. Use up to 32 letters, digits and`
+      + ' _-[]\\`^{}|, not starting with a digit or -.';
+    if (!state.registered) nickRefused(text); else note('error', text);
+  },
+  '433': (m) => {
+    if (!state.registered) nickRefused(`The nickname "${m.params[1]}" is already taken; choose another.`);
+    else note('error', `The nickname "${m.params[1]}" is already taken.`);
+  },
+  '331': (m) => addLine(buffer(m.params[1], 'room'), 'info', 'No topic is set'),
+  '332': (m) => {
+    const b = buffer(m.params[1], 'room');
+    b.topic = m.params[2];
+    addLine(b, 'info', 'Topic: ' + b.topic);
+    changed(b);
+  },
+  '333': (m) => {
+    const when = new Date(Number(m.params[3]) * 1000);
+    addLine(buffer(m.params[1], 'room'), 'info',
+      `Topic set by ${m.params[2].split('!')[0]} on ${when.toLocaleString()}`);
+  },
+  '353': (m) => {
+    const key = fold(m.params[2]);
+    const names = state.names.get(key) || new Map();
+    for (const entry of (m.params[3] || '').split(' ').filter(Boolean)) {
+      let i = 0;
+      while (i < entry.length && state.prefixOrder.includes(entry[i])) i++;
+      const nick = entry.slice(i).split('!')[0];
+      names.set(fold(nick), { nick, prefixes: entry.slice(0, i), away: false });
+    }
+    state.names.set(key, names);
+  },
+  '366': (m) => {
+    const key = fold(m.params[1]);
+    const b = state.buffers.get(key);
+    if (b && b.kind === 'room') {
+      b.members = state.names.get(key) || new Map();
+      changed(b);
+    }
+    state.names.delete(key);
+  },
+  JOIN: (m) => {
+    const b = buffer(m.params[0], 'room');
+    if (isMe(m.nick)) {
+      b.joined = true;
+      b.members.clear();
+      addLine(b, 'event', 'You joined ' + b.name, '', timeOf(m));
+      if (state.switchTo === b.key || !state.current || state.current.kind === 'server') select(b);
+      if (state.switchTo === b.key) state.switchTo = '';
+    } else {
+      addLine(b, 'event', `\u2192 ${m.nick} joined ${b.name}`, '', timeOf(m));
+    }
+    b.members.set(fold(m.nick), { nick: m.nick, prefixes: '', away: false });
+    changed(b);
+  },
+  PART: (m) => {
+    const b = state.buffers.get(fold(m.params[0]));
+    if (!b) return;
+    if (isMe(m.nick)) { removeBuffer(b); return; }
+    b.members.delete(fold(m.nick));
+    addLine(b, 'event', `\u2190 ${m.nick} left ${b.name}` + (m.params[1] ? ` (${m.params[1]})` : ''),
+      '', timeOf(m));
+    changed(b);
+  },
+  KICK: (m) => {
+    const b = buffer(m.params[0], 'room');
+    const [target, reason] = [m.params[1], m.params[2] || ''];
+    b.members.delete(fold(target));
+    if (isMe(target)) {
+      b.joined = false;
+      b.members.clear();
+    }
+    addLine(b, isMe(target) ? 'error' : 'event', `${isMe(target) ? 'You were' : target + ' was'} kicked`
+      + ` from ${b.name} by ${m.nick}` + (reason ? ` (${reason})` : ''), '', timeOf(m));
+    changed(b);
+  },
+  QUIT: (m) => {
+    const text = `\u2190 ${m.nick} quit` + (m.params[0] ? ` (${m.params[0]})` : '');
+    for (const b of state.buffers.values()) {
+      if (b.members.delete(fold(m.nick)) || b.key === fold(m.nick)) {
+        addLine(b, 'event', text, '', timeOf(m));
+        changed(b);
+      }
+    }
+  },
+  NICK: (m) => {
+    const [old, now] = [m.nick, m.params[0]];
+    const mine = isMe(old);
+    if (mine) {
+      state.nick = state.wanted = now;
+      ui.myNick.textContent = now;
+    }
+    const query = state.buffers.get(fold(old));
+    for (const b of state.buffers.values()) {
+      const member = b.members.get(fold(old));
+      if (member) {
+        b.members.delete(fold(old));
+        member.nick = now;
+        b.members.set(fold(now), member);
+      }
+      if (member || b === query || (mine && b.kind === 'server')) {
+        addLine(b, 'event', mine ? `You are now known as ${now}` : `${old} is now known as ${now}`,
+          '', timeOf(m));
+        changed(b);
+      }
+    }
+    if (query && query.kind === 'query') renameBuffer(query, now);
+  },
+  MODE: (m) => {
+    const [target, modes = '', ...args] = m.params;
+    if (!isChannel(target)) return;
+    const b = buffer(target, 'room');
+    let adding = true;
+    for (const letter of modes) {
+      if (letter === '+' || letter === '-') { adding = letter === '+'; continue; }
+      const prefix = state.prefixes[letter];
+      const takesArg = prefix || (state.argModes.includes(letter)
+        && (adding || !state.setArgModes.includes(letter)));
+      const arg = takesArg ? args.shift() : undefined;
+      const member = prefix && arg !== undefined && b.members.get(fold(arg));
+      if (!member) continue;
+      const set = new Set(member.prefixes);
+      if (adding) set.add(prefix); else set.delete(prefix);
+      member.prefixes = [...state.prefixOrder].filter((p) => set.has(p)).join('');
+    }
+    addLine(b, 'event', `${m.nick} sets mode ${m.params.slice(1).join(' ')}`, '', timeOf(m));
+    changed(b);
+  },
+  TOPIC: (m) => {
+    const b = buffer(m.params[0], 'room');
+    b.topic = m.params[1] || '';
+    addLine(b, 'event', b.topic ? `${m.nick} changed the topic to: ${b.topic}`
+      : `${m.nick} cleared the topic`, '', timeOf(m));
+    changed(b);
+  },
+  AWAY: (m) => {
+    for (const b of rooms()) {
+      const member = b.members.get(fold(m.nick));
+      if (member) { member.away = m.params.length > 0; changed(b); }
+    }
+  },
+  PRIVMSG: (m) => message(m, false),
+  NOTICE: (m) => message(m, true),
+};
+
+function message(m, notice) {
+  const [target, text = ''] = m.params;
+  const ctcp = /^\x01([^\s\x01]+) ?([^\x01]*)\x01?$/.exec(text);
+  if (ctcp && ctcp[1].toUpperCase() !== 'ACTION') return;  // other CTCP requests go unanswered
+  const fromServer = !m.source.includes('!');
+  let b;
+  if (isChannel(target)) b = buffer(target, 'room');
+  else if (fromServer) b = serverBuffer();
+  else if (notice) b = state.current || serverBuffer();
+  else b = buffer(isMe(m.nick) ? target : m.nick, 'query');
+  addLine(b, ctcp ? 'action' : notice ? 'notice' : 'msg', ctcp ? ctcp[2] : text, m.nick, timeOf(m));
+}
+
+export function receive(m) {
+  const handler = handlers[m.command];
+  if (handler) {
+    handler(m);
+  } else if (/^\d{3}$/.test(m.command) && state.registered) {
+    // Other replies: errors to the current tab, the welcome burst to the server tab.
+    const code = Number(m.command);
+    const subjects = m.params.slice(1, -1).join(' ');
+    const last = m.params[m.params.length - 1];
+    const text = code >= 400 && subjects ? `${subjects}: ${last}` : m.params.slice(1).join(' ');
+    const welcome = code < 100 || (code >= 250 && code <= 266) || (code >= 372 && code <= 376) || code === 422;
+    if (welcome) { if (code !== 4) addLine(serverBuffer(), 'info', last); }
+    else note(code >= 400 ? 'error' : 'info', text);
+  }
+}

@@ -1,0 +1,237 @@
+/*
+ * render.js: the page's DOM.  What users send is put in the page with
+ * textContent and createElement only, never as HTML; IRC bold, italics and
+ * underline become spans, colours and other control characters are dropped.
+ */
+import { fold } from './irc.js';
+import { SERVER_KEY, isMe, state } from './state.js';
+
+const NICK_COLOURS = 8;
+const MAX_LINES = 1000;
+
+const $ = (id) => document.getElementById(id);
+export const ui = {
+  login: $('login'), loginForm: $('login-form'), loginNick: $('login-nick'),
+  loginError: $('login-error'), chat: $('chat'), tabs: $('tabs'), joinForm: $('join-form'),
+  joinRoom: $('join-room'), membersToggle: $('members-toggle'), status: $('status'),
+  statusText: $('status-text'), reconnectNow: $('reconnect-now'), topic: $('topic'),
+  logs: $('logs'), membersTitle: $('members-title'), memberList: $('member-list'),
+  inputForm: $('input-form'), input: $('input'), myNick: $('my-nick'),
+};
+
+// What the rest of the page does when a tab's close button is pressed.
+export const hooks = { closeBuffer: () => {} };
+
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export function colour(nick) {
+  let hash = 0;
+  for (const c of fold(nick)) hash = (hash * 31 + c.charCodeAt(0)) | 0;
+  return 'c' + (Math.abs(hash) % NICK_COLOURS);
+}
+
+// Text as DOM nodes: formatting codes become spans or disappear, URLs links.
+
+function appendText(parent, text) {
+  const url = /\bhttps?:\/\/[^\s<>"]+/g;
+  let at = 0;
+  for (let m; (m = url.exec(text));) {
+    const href = m[0].replace(/[.,;:!?)\]'}]+$/, '');
+    parent.append(text.slice(at, m.index));
+    const a = el('a', '', href);
+    a.href = href;
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer nofollow';
+    parent.append(a);
+    at = m.index + href.length;
+    url.lastIndex = at;
+  }
+  parent.append(text.slice(at));
+}
+
+export function formatted(text) {
+  const out = el('span', 'text');
+  const style = new Set();
+  let run = '';
+  const flush = () => {
+    run = run.replace(/[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, '');
+    if (!run) return;
+    const span = style.size ? el('span', [...style].join(' ')) : out;
+    appendText(span, run);
+    if (span !== out) out.append(span);
+    run = '';
+  };
+  const toggles = { '\x02': 'f-b', '\x1d': 'f-i', '\x1f': 'f-u', '\x1e': 'f-s', '\x11': 'f-m' };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (toggles[c]) {
+      flush();
+      if (!style.delete(toggles[c])) style.add(toggles[c]);
+    } else if (c === '\x0f') {
+      flush();
+      style.clear();
+    } else if (c === '\x03' || c === '\x04') {
+      flush();
+      const colours = c === '\x03' ? /^(\d{1,2}(,\d{1,2})?)?/ : /^([0-9a-f]{6}(,[0-9a-f]{6})?)?/i;
+      i += colours.exec(text.slice(i + 1))[0].length;
+    } else {
+      run += c;
+    }
+  }
+  flush();
+  return out;
+}
+
+// Buffers: the server, rooms and private conversations
+
+export function buffer(name, kind) {
+  const key = kind === 'server' ? SERVER_KEY : fold(name);
+  let b = state.buffers.get(key);
+  if (b) return b;
+  b = { key, name, kind, joined: false, topic: '', members: new Map(), log: el('div', 'log') };
+  b.log.setAttribute('role', 'log');
+  b.log.hidden = true;
+  b.tab = el('div', 'tab');
+  b.tabName = el('button', 'tab-name', kind === 'server' ? 'server' : name);
+  b.tabName.type = 'button';
+  b.tabName.addEventListener('click', () => select(b));
+  b.tab.append(b.tabName);
+  if (kind !== 'server') {
+    const close = el('button', 'tab-close', '\u00d7');
+    close.type = 'button';
+    close.setAttribute('aria-label', kind === 'room' ? 'Leave ' + name : 'Close ' + name);
+    close.addEventListener('click', () => hooks.closeBuffer(b));
+    b.tab.append(close);
+  }
+  state.buffers.set(key, b);
+  ui.tabs.append(b.tab);
+  ui.logs.append(b.log);
+  return b;
+}
+
+export const serverBuffer = () => buffer('server', 'server');
+
+export function select(b) {
+  state.current = b;
+  for (const other of state.buffers.values()) {
+    other.log.hidden = other !== b;
+    other.tab.classList.toggle('active', other === b);
+  }
+  b.tab.classList.remove('unread', 'mention');
+  b.log.scrollTop = b.log.scrollHeight;
+  ui.input.placeholder = b.kind === 'server' ? 'Commands: /join #room, /msg nick text, /help'
+    : 'Message ' + b.name;
+  showTopic();
+  showMembers();
+}
+
+export function removeBuffer(b) {
+  b.tab.remove();
+  b.log.remove();
+  state.buffers.delete(b.key);
+  if (state.current === b) {
+    const rest = [...state.buffers.values()];
+    select(rest.find((x) => x.kind !== 'server') || serverBuffer());
+  }
+}
+
+export function renameBuffer(b, name) {
+  state.buffers.delete(b.key);
+  b.key = fold(name);
+  b.name = name;
+  b.tabName.textContent = name;
+  state.buffers.set(b.key, b);
+  if (state.current === b) select(b);
+}
+
+function showTopic() {
+  const b = state.current;
+  ui.topic.replaceChildren();
+  if (b.kind === 'room') ui.topic.append(b.topic ? formatted(b.topic) : el('span', 'muted', 'No topic'));
+  else if (b.kind === 'query') ui.topic.textContent = 'Private conversation with ' + b.name;
+  else ui.topic.textContent = 'Messages from the server';
+}
+
+function rank(member) {
+  const i = state.prefixOrder.indexOf(member.prefixes[0]);
+  return i < 0 ? state.prefixOrder.length : i;
+}
+
+function showMembers() {
+  const b = state.current;
+  ui.memberList.replaceChildren();
+  if (b.kind !== 'room') {
+    ui.membersTitle.textContent = 'People';
+    return;
+  }
+  const members = [...b.members.values()].sort((x, y) =>
+    rank(x) - rank(y) || fold(x.nick).localeCompare(fold(y.nick)));
+  ui.membersTitle.textContent = `People in ${b.name} (${members.length})`;
+  for (const m of members) {
+    const li = el('li', m.away ? 'member away' : 'member');
+    const button = el('button', 'nick ' + colour(m.nick));
+    button.type = 'button';
+    button.title = isMe(m.nick) ? 'You' : 'Talk privately with ' + m.nick;
+    button.append(el('span', 'prefix', m.prefixes.slice(0, 1)), m.nick);
+    button.addEventListener('click', () => { if (!isMe(m.nick)) select(buffer(m.nick, 'query')); });
+    li.append(button);
+    ui.memberList.append(li);
+  }
+}
+
+export function changed(b) {
+  if (b === state.current) { showTopic(); showMembers(); }
+}
+
+// Lines in a buffer's log. kind: msg, action, notice, event, info or error.
+export function addLine(b, kind, text, nick, when) {
+  when = when instanceof Date && !isNaN(when) ? when : new Date();
+  const log = b.log;
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const row = el('div', 'line ' + kind);
+  const time = el('time', 'time', when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  time.dateTime = when.toISOString();
+  time.title = when.toLocaleString();
+  row.append(time);
+  if (nick) {
+    const shown = kind === 'action' ? '* ' + nick : kind === 'notice' ? '-' + nick + '-' : nick;
+    row.append(el('span', 'nick ' + colour(nick), shown));
+  }
+  row.append(formatted(text));
+  log.append(row);
+  while (log.childElementCount > MAX_LINES) log.firstElementChild.remove();
+  if (atBottom || b !== state.current) log.scrollTop = log.scrollHeight;
+  if (b !== state.current && nick && !isMe(nick)) {
+    b.tab.classList.add('unread');
+    if (b.kind === 'query' || mentions(text)) b.tab.classList.add('mention');
+  }
+}
+
+function mentions(text) {
+  const nick = state.nick.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return nick !== '' && new RegExp('(^|\\W)' + nick + '(\\W|$)', 'i').test(text);
+}
+
+export const note = (kind, text) => addLine(state.current || serverBuffer(), kind, text);
+export const timeOf = (msg) => (msg.tags.time ? new Date(msg.tags.time) : new Date());
+
+export function showStatus(text, button) {
+  ui.status.hidden = !text;
+  document.body.classList.toggle('offline', !!text);
+  ui.statusText.textContent = text;
+  ui.reconnectNow.textContent = button || '';
+}
+
+export function showLogin(error) {
+  ui.chat.hidden = true;
+  ui.login.hidden = false;
+  ui.loginError.hidden = !error;
+  ui.loginError.textContent = error || '';
+  ui.loginNick.focus();
+  ui.loginNick.select();
+}

@@ -1,0 +1,21 @@
+/*
+ * state.js: what the page knows about its connection, rooms and people.
+ *
+ * One "buffer" per room, per private conversation and one for the server
+ * (made and shown by render.js); a room's buffer keeps its members (a Map
+ * from folded nick to { nick, prefixes, away }) and its topic.
+ */
+import { fold } from './irc.js';
+
+export const SERVER_KEY = '*server';
+
+export const state = {
+  socket: null, nick: '', wanted: '', registered: false, everRegistered: false,
+  quitting: false, closeReason: '', caps: new Set(), offered: [], attempts: 0, timer: 0,
+  heard: 0, pinged: 0,
+  prefixes: { o: '@', v: '+' }, prefixOrder: '@+', argModes: 'bkl', setArgModes: 'l',
+  buffers: new Map(), current: null, switchTo: '', names: new Map(),
+};
+
+export const isMe = (nick) => fold(nick) === fold(state.nick);
+export const rooms = () => [...state.buffers.values()].filter((b) => b.kind === 'room');
