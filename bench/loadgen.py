@@ -873,8 +873,10 @@ class LoadGen:
         g0 = os.times()
         s0 = read_cpu_s(pid)
         t_start = time.monotonic_ns()
+        wall_start = time.time()
         self.run_for(o.duration, True)
         t_end = time.monotonic_ns()
+        wall_end = time.time()
         g1 = os.times()
         s1 = read_cpu_s(pid)
         reads1, polls1 = self.n_reads, self.n_polls
@@ -914,6 +916,9 @@ class LoadGen:
             "scenario": o.scenario, "mode": o.mode, "clients": o.clients,
             "senders": o.senders, "rate_target": o.rate, "window": o.window, "size": o.size,
             "duration_s": round(win, 3), "settle_s": round(settle_s, 3),
+            # The measured window in wall-clock time, for figures taken from
+            # outside (a database's rows sampled while the load ran).
+            "measure_start_unix": round(wall_start, 4), "measure_end_unix": round(wall_end, 4),
             "setup_s": round(setup_s, 3), "setup_rate": round(o.clients / setup_s, 1),
             "ready": self.nready, "sent": self.win_sent,
             "sent_per_s": round(self.win_sent / win, 1),

@@ -10,6 +10,13 @@ Servers
     This repository's ``twistd -n chat`` with IRC and line chat on free
     loopback ports, flood control off, a huge send queue and per-address
     limit (the documented options), measured over IRC and over line chat.
+    History is on, as in production: each run gets a fresh, empty
+    ``--data-dir`` inside its work directory (the SQLite store; nothing is
+    ever written to the current directory).  ``--stores sqlite,memory`` adds
+    ``chatservice-irc-nopersist``, the same server with ``--no-persistence``
+    (history in memory only, nothing on disk).  After a SQLite run the
+    database's rows are counted and compared with the messages the generator
+    sent: events the store dropped show up there.
 ``ngircd``, ``inspircd``
     The Debian packages (``apt-get install ngircd inspircd``), each from a
     configuration written here: loopback only, flood control relaxed, no DNS
@@ -32,6 +39,21 @@ Scenarios
     Idle registered IRC connections in steps (1000, 5000, 10000): KB per
     connection from the server's VmRSS, registrations per second, whether
     all of them were held.
+``history100``, ``history1000``
+    fanout100 and fanout1000 for chatservice over IRC only, with history in
+    a fresh SQLite data directory (``chatservice-irc``) and with
+    ``--no-persistence`` (``chatservice-irc-nopersist``), interleaved; each
+    run's ratio is to the ``--no-persistence`` run of the same round.
+    Target: history on >= 0.9 x history off.  Also the messages sent and
+    the message rows the database holds after the server stopped.
+``writer``
+    One room flooded as fast as the server accepts: 20 senders and the
+    probe (no other receivers), 64 messages in flight each, over IRC with
+    the SQLite store.  While it runs the database's newest row is sampled
+    every 0.25 s (a second, read-only connection): stored events per second
+    while the generator measures, and after the server stopped, message rows
+    against messages sent.  Target: >= 20,000 stored events/s (and no
+    drops).  ``bench/history.py store`` measures the store alone.
 
 Absolute figures depend on the machine and on whatever else runs on it; the
 ratios to ngIRCd measured in the same run are what count.
@@ -39,6 +61,10 @@ ratios to ngIRCd measured in the same run are what count.
     python bench/run.py                      # everything, 3 runs each
     python bench/run.py --quick              # a smoke test: 1 short run
     python bench/run.py --servers chatservice,ngircd --scenarios fanout1000 --runs 5
+    python bench/run.py --servers chatservice --scenarios history100,history1000,writer
+
+The latency of ``CHATHISTORY LATEST`` on a big room, and the store's own
+write and read rates, are measured by ``bench/history.py``.
 """
 
 from __future__ import annotations
@@ -50,10 +76,12 @@ import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +156,12 @@ class Scenario:
     higher_is_better: bool
     target: str            # what chatservice should reach, in words
     irc_only: bool = False
+    # The targets this scenario runs (labels), if not every one selected.
+    only: tuple[str, ...] = ()
+    # The target each run is compared with (its run in the same round).
+    reference: str = "ngircd"
+    # Sample the database's newest row while the generator runs.
+    sample_db: bool = False
 
 
 SCENARIOS = {
@@ -148,8 +182,27 @@ SCENARIOS = {
         ("--scenario", "conn",),
         "KB/conn", "KB", False, "<= 4 KB/conn at 10,000 held; >= 2,000 registrations/s",
         irc_only=True),
+    "history100": Scenario(
+        "history100", "fan-out with history on (SQLite) and off, 100 clients / 10 senders",
+        ("--scenario", "fanout", "--clients", "100", "--senders", "10", "--window", "32"),
+        "deliveries/s", "", True, ">= 0.9 x --no-persistence",
+        only=("chatservice-irc", "chatservice-irc-nopersist"),
+        reference="chatservice-irc-nopersist"),
+    "history1000": Scenario(
+        "history1000", "fan-out with history on (SQLite) and off, 1000 clients / 10 senders",
+        ("--scenario", "fanout", "--clients", "1000", "--senders", "10", "--window", "32"),
+        "deliveries/s", "", True, ">= 0.9 x --no-persistence",
+        only=("chatservice-irc", "chatservice-irc-nopersist"),
+        reference="chatservice-irc-nopersist"),
+    "writer": Scenario(
+        "writer", "one room flooded: 20 senders + the probe, SQLite history",
+        ("--scenario", "fanout", "--clients", "21", "--senders", "20", "--window", "64"),
+        "stored events/s", "", True, ">= 20,000 stored events/s, none dropped",
+        only=("chatservice-irc",), reference="", sample_db=True),
 }
-RATIO_TARGETS = {"fanout100": (">=", 1.52), "fanout1000": (">=", 1.0), "rate": ("<=", 1.5)}
+RATIO_TARGETS = {"fanout100": (">=", 1.52), "fanout1000": (">=", 1.0), "rate": ("<=", 1.5),
+                 "history100": (">=", 0.9), "history1000": (">=", 0.9)}
+WRITER_TARGET = 20_000
 
 
 # Servers ---------------------------------------------------------------------
@@ -184,6 +237,9 @@ class Server:
 
     name = ""
     proc: subprocess.Popen | None = None
+    stop_timeout = 10
+    stop_s = 0.0
+    database: Path | None = None
 
     def __init__(self, o: argparse.Namespace, workdir: Path):
         self.o = o
@@ -227,12 +283,14 @@ class Server:
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            t0 = time.monotonic()
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            self.stop_s = time.monotonic() - t0
         self.proc = None
         if self.log:
             self.log.close()
@@ -242,12 +300,26 @@ class Server:
 
 
 class Chatservice(Server):
-    name = "chatservice"
+    """
+    chatservice with its history in a fresh SQLite data directory inside the
+    run's work directory (C{history="sqlite"}, the production default) or in
+    memory (C{"memory"}: C{--no-persistence}, nothing on disk).
+    """
 
-    def __init__(self, o, workdir):
+    name = "chatservice"
+    # Stopping writes what the store still has queued: give it time.
+    stop_timeout = 120
+
+    def __init__(self, o, workdir, history="sqlite"):
         super().__init__(o, workdir)
         self.line_port = free_port()
         self.irc_port = free_port()
+        self.history = history
+        self.data_dir = workdir / "data"
+
+    @property
+    def database(self) -> Path | None:
+        return self.data_dir / "chatservice.sqlite3" if self.history == "sqlite" else None
 
     @classmethod
     def twistd(cls, o) -> str | None:
@@ -265,7 +337,9 @@ class Chatservice(Server):
                 "--port", f"tcp:{self.line_port}:interface=127.0.0.1",
                 "--irc", f"tcp:{self.irc_port}:interface=127.0.0.1",
                 "--no-flood-control", "--max-send-queue", "1000000000",
-                "--max-per-address", "1000000", "--registration-timeout", "600"]
+                "--max-per-address", "1000000", "--registration-timeout", "600",
+                *(["--data-dir", str(self.data_dir)] if self.history == "sqlite"
+                  else ["--no-persistence"])]
 
     def env(self):
         env = dict(os.environ)
@@ -351,14 +425,107 @@ SERVERS = {"chatservice": Chatservice, "ngircd": Ngircd, "inspircd": Inspircd}
 
 @dataclass(frozen=True)
 class Target:
-    """A server measured over one wire mode."""
+    """A server measured over one wire mode (chatservice: with one history store)."""
 
     server: str
     mode: str
+    history: str = "sqlite"   # chatservice: "sqlite" (fresh --data-dir) or "memory"
 
     @property
     def label(self) -> str:
-        return f"{self.server}-{self.mode}" if self.server == "chatservice" else self.server
+        if self.server != "chatservice":
+            return self.server
+        return f"{self.server}-{self.mode}" + ("-nopersist" if self.history == "memory" else "")
+
+    def make(self, o, workdir: Path) -> Server:
+        if self.server == "chatservice":
+            return Chatservice(o, workdir, self.history)
+        return SERVERS[self.server](o, workdir)
+
+
+# The database ------------------------------------------------------------------
+
+def db_connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a chatservice database (the server may be running)."""
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+
+
+def db_summary(path: Path | None) -> dict:
+    """
+    What a stopped server's database holds: rows of history, and of those
+    the messages (the generator's messages, as opposed to joins and quits).
+    """
+    if path is None:
+        return {}
+    if not path.exists():
+        return {"db_error": f"no database at {path}"}
+    try:
+        con = db_connect(path)
+        try:
+            return history_rows(con)
+        finally:
+            con.close()
+    except sqlite3.Error as problem:
+        return {"db_error": f"{path}: {problem}"}
+
+
+def history_rows(con: sqlite3.Connection) -> dict:
+    tables = {name: [c[1] for c in con.execute(f"PRAGMA table_info({name})")]
+              for (name,) in con.execute(
+                  "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    out = {"db_tables": {name: con.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
+                         for name in tables}}
+    return out
+
+
+# Rows of history so far, cheap enough to run four times a second.
+ROWS_SQL = "SELECT COUNT(*) FROM events"
+
+
+class RowSampler(threading.Thread):
+    """
+    Samples a running server's database every C{every} seconds, through its
+    own read-only connection: (wall time, rows of history).
+    """
+
+    def __init__(self, path: Path, every: float = 0.25):
+        super().__init__(daemon=True)
+        self.path = path
+        self.every = every
+        self.samples: list[tuple[float, int]] = []
+        self.errors = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        con = None
+        while not self.stopping.wait(self.every):
+            try:
+                if con is None:
+                    con = db_connect(self.path)
+                n = con.execute(ROWS_SQL).fetchone()[0] or 0
+                self.samples.append((time.time(), n))
+            except sqlite3.Error:
+                self.errors += 1
+        if con is not None:
+            con.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+
+    def rate(self, start: float, end: float) -> float | None:
+        """Rows stored per second between the wall times C{start} and C{end}."""
+        a, b = self.at(start), self.at(end)
+        return (b - a) / (end - start) if a is not None and b is not None and end > start \
+            else None
+
+    def at(self, when: float) -> float | None:
+        """Rows at C{when}, interpolated between the samples around it."""
+        s = self.samples
+        for (t0, n0), (t1, n1) in zip(s, s[1:]):
+            if t0 <= when <= t1:
+                return n0 + (n1 - n0) * (when - t0) / (t1 - t0) if t1 > t0 else n1
+        return None
 
 
 # Running ---------------------------------------------------------------------
@@ -406,6 +573,45 @@ def run_loadgen(o, scenario: Scenario, server: Server, target: Target, run: int)
     return outcome
 
 
+def writer_figures(entry: dict, sampler: RowSampler) -> dict:
+    """Stored rows per second while the generator measured, from the samples."""
+    start, end = entry.get("measure_start_unix"), entry.get("measure_end_unix")
+    out: dict = {"db_samples": len(sampler.samples), "db_sample_errors": sampler.errors}
+    if start is None or end is None:
+        return out
+    rate = sampler.rate(start, end)
+    if rate is not None:
+        out["stored_per_s"] = round(rate, 1)
+    s = sampler.samples
+    steps = [(n1 - n0) / (t1 - t0) for (t0, n0), (t1, n1) in zip(s, s[1:])
+             if t0 >= start and t1 <= end and t1 > t0]
+    if steps:
+        out["stored_per_s_best_sample"] = round(max(steps), 1)
+    return out
+
+
+def store_line(entry: dict) -> str:
+    """The database after a run, for people."""
+    if entry.get("db_error"):
+        return f"database: {entry['db_error']}"
+    parts = []
+    sent = entry.get("total_sent")
+    msgs = entry.get("db_messages")
+    if msgs is not None:
+        parts.append(f"messages sent {sent}, message rows {msgs}")
+        if sent is not None:
+            parts.append(f"missing {sent - msgs}")
+    if entry.get("db_rows") is not None:
+        parts.append(f"rows {entry['db_rows']}")
+    elif entry.get("db_tables"):
+        parts.append("tables " + " ".join(f"{k}={v}" for k, v in entry["db_tables"].items()))
+    if entry.get("stored_per_s") is not None:
+        parts.append(f"stored {entry['stored_per_s']:.0f}/s while measured "
+                     f"(sent {entry.get('sent_per_s', 0):.0f}/s)")
+    parts.append(f"stop (final flush) {entry.get('stop_s', 0):.1f}s")
+    return "database: " + ", ".join(parts)
+
+
 def chatbench_args(args: list[str]) -> list[str]:
     """The same run for the reference C generator (to cross-check loadgen.py)."""
     out, it = [], iter(args)
@@ -425,8 +631,10 @@ def chatbench_args(args: list[str]) -> list[str]:
 def value_of(scenario: Scenario, result: dict | None) -> float | None:
     if not result or "error" in result:
         return None
-    if scenario.name.startswith("fanout"):
+    if scenario.name.startswith(("fanout", "history")):
         return result.get("deliveries_per_s")
+    if scenario.name == "writer":
+        return result.get("stored_per_s")
     if scenario.name == "rate":
         p99 = result.get("lat_us", {}).get("p99", -1)
         return p99 / 1000 if p99 is not None and p99 >= 0 else None
@@ -474,6 +682,8 @@ def problems(scenario: Scenario, result: dict | None) -> list[str]:
         notes.append("flood control suspected (stalls, losses, notices or drops)")
     if result.get("delivered_fraction", 1) < 0.99:
         notes.append(f"delivered {result['delivered_fraction']:.3f}")
+    if "db_messages" in result or "db_error" in result or "stop_s" in result:
+        notes.append(store_line(result))
     return notes
 
 
@@ -489,21 +699,39 @@ def run_all(o) -> dict:
             notes.append(f"{name} skipped: {why}")
         else:
             servers.append(name)
-    targets = []
+    # The targets the general scenarios run: chatservice over each mode with
+    # the production default (SQLite history), and --no-persistence over IRC
+    # if --stores asks for it; ngIRCd and InspIRCd over IRC.
+    general = []
     for name in servers:
-        modes = ["irc", "line"] if name == "chatservice" else ["irc"]
-        targets += [Target(name, m) for m in modes if m in o.modes]
-    results: dict = {s.name: {t.label: [] for t in targets} for s in scenarios}
+        if name == "chatservice":
+            general += [Target(name, m) for m in ("irc", "line") if m in o.modes]
+            if "memory" in o.stores and "irc" in o.modes:
+                general.append(Target(name, "irc", "memory"))
+            if "sqlite" not in o.stores:
+                general = [t for t in general if t.history != "sqlite"]
+        else:
+            general.append(Target(name, "irc"))
+    known = {t.label: t for t in (Target("chatservice", "irc"),
+                                  Target("chatservice", "irc", "memory"))}
+    chosen: dict[str, list[Target]] = {}
+    for scenario in scenarios:
+        if scenario.only:
+            chosen[scenario.name] = ([known[label] for label in scenario.only]
+                                     if "chatservice" in servers else [])
+        else:
+            chosen[scenario.name] = [t for t in general
+                                     if not (scenario.irc_only and t.mode != "irc")]
+    targets = list({t.label: t for ts in chosen.values() for t in ts}.values())
+    results: dict = {s.name: {t.label: [] for t in chosen[s.name]} for s in scenarios}
     for note in notes:
         print(f"note: {note}")
     for run in range(1, o.runs + 1):
         for scenario in scenarios:
-            for target in targets:
-                if scenario.irc_only and target.mode != "irc":
-                    continue
+            for target in chosen[scenario.name]:
                 workdir = workroot / f"{scenario.name}-{target.label}-{run}"
-                server = SERVERS[target.server](o, workdir)
-                print(f"[run {run}/{o.runs}] {scenario.name:10} {target.label:17} ",
+                server = target.make(o, workdir)
+                print(f"[run {run}/{o.runs}] {scenario.name:11} {target.label:25} ",
                       end="", flush=True)
                 try:
                     server.start()
@@ -512,19 +740,32 @@ def run_all(o) -> dict:
                     results[scenario.name][target.label].append(
                         {"error": f"start: {problem}"})
                     continue
+                sampler = None
+                if scenario.sample_db and server.database is not None:
+                    sampler = RowSampler(server.database)
+                    sampler.start()
                 try:
                     time.sleep(o.settle)
                     outcome = run_loadgen(o, scenario, server, target, run)
                 finally:
                     alive = server.proc is not None and server.proc.poll() is None
+                    if sampler is not None:
+                        sampler.stop()
                     server.stop()
                 if not alive:
                     outcome.error = (outcome.error + "; " if outcome.error else "") + \
                         "the server died during the run"
-                print(outcome.error or outcome.human)
                 entry = outcome.result or {}
+                if server.database is not None:
+                    entry.update(db_summary(server.database))
+                    entry["stop_s"] = round(server.stop_s, 2)
+                    if sampler is not None:
+                        entry.update(writer_figures(entry, sampler))
                 if outcome.error:
                     entry = dict(entry, error=outcome.error)
+                print(outcome.error or outcome.human)
+                if server.database is not None:
+                    print(f"{'':50}{store_line(entry)}")
                 results[scenario.name][target.label].append(entry)
                 time.sleep(0.3)
     if not o.keep:
@@ -540,8 +781,10 @@ def run_all(o) -> dict:
 def fmt(value: float | None, scenario: Scenario) -> str:
     if value is None:
         return "-"
-    if scenario.name.startswith("fanout"):
+    if scenario.name.startswith(("fanout", "history")):
         return f"{value / 1e6:.3f}M" if value >= 1e6 else f"{value / 1e3:.0f}k"
+    if scenario.name == "writer":
+        return f"{value / 1e3:.1f}k"
     if scenario.name == "rate":
         return f"{value:.2f}ms"
     return f"{value:.2f}KB"
@@ -565,9 +808,13 @@ def table(report: dict) -> str:
         out.append("")
         out.append(f"== {scenario.title}: {scenario.metric} ({better} is better); "
                    f"chatservice target: {scenario.target}")
-        base = by_target.get("ngircd", [])
+        ref = scenario.reference
+        base = by_target.get(ref, []) if ref else []
         base_values = [value_of(scenario, r) for r in base]
-        head = f"{'server':18} {'median':>9} {'per run':<30} {'x ngIRCd per run':<22} {'median x':>8}"
+        ref_name = {"ngircd": "ngIRCd", "": "-",
+                    "chatservice-irc-nopersist": "nopersist"}.get(ref, ref)
+        head = (f"{'server':26} {'median':>9} {'per run':<30} "
+                f"{'x ' + ref_name + ' per run':<22} {'median x':>8}")
         if scenario.name == "conn":
             head += f" {'reg/s':>7} {'overall':>7} {'held':>6}"
         else:
@@ -582,10 +829,11 @@ def table(report: dict) -> str:
                 b = base_values[i] if i < len(base_values) else None
                 ratios.append(v / b if v is not None and b else None)
             med_ratio = median(ratios)
-            row = (f"{label:18} {fmt(median(values), scenario):>9} "
+            compared = ref and label != ref
+            row = (f"{label:26} {fmt(median(values), scenario):>9} "
                    f"{' '.join(fmt(v, scenario) for v in values):<30} "
-                   f"{' '.join(ratio_str(r) for r in ratios) if label != 'ngircd' else '':<22} "
-                   f"{ratio_str(med_ratio) if label != 'ngircd' else '':>8}")
+                   f"{' '.join(ratio_str(r) for r in ratios) if compared else '':<22} "
+                   f"{ratio_str(med_ratio) if compared else '':>8}")
             if scenario.name == "conn":
                 regs = median([registrations_per_s(r) for r in runs])
                 overall = median([registrations_per_s(r, overall=True) for r in runs])
@@ -598,19 +846,20 @@ def table(report: dict) -> str:
                 gen = median([r.get("gen_cpu_pct") for r in runs if r and "error" not in r])
                 row += (f" {'-' if srv is None else f'{srv:.0f}%':>7}"
                         f" {'-' if gen is None else f'{gen:.0f}%':>7}")
-            if label.startswith("chatservice"):
+            if label.startswith("chatservice") and label != ref:
                 row += "  " + verdict(scenario, med_ratio, runs)
             out.append(row)
             for i, r in enumerate(runs):
                 for note in ([r["error"]] if r.get("error") else []) + problems(scenario, r):
-                    out.append(f"{'':18} run {i + 1}: {note}")
+                    out.append(f"{'':26} run {i + 1}: {note}")
         if scenario.name == "conn":
             out.append("reg/s: sign-ins per second in the middle 80 % of each step; overall: "
                        "over whole steps, including sign-ins whose SYN a full listen queue "
                        "dropped (resent after 1 s)")
     out.append("")
-    out.append("Ratios compare each run with ngIRCd's run in the same round; absolute "
-               "figures vary with the machine and its load, the ratios are what count.")
+    out.append("Ratios compare each run with the reference's run in the same round "
+               "(ngIRCd; for history*, --no-persistence); absolute figures vary with "
+               "the machine and its load, the ratios are what count.")
     return "\n".join(out)
 
 
@@ -633,6 +882,17 @@ def verdict(scenario: Scenario, med_ratio: float | None, runs: list) -> str:
                                      ("reg/s", regs is None or regs < 2000),
                                      (f"not all {steps[-1].get('n')} held", not held)) if bad)
                 + ")")
+    if scenario.name == "writer":
+        good = [r for r in runs if r and "error" not in r]
+        rate = median([value_of(scenario, r) for r in good])
+        missing = [r["total_sent"] - r["db_messages"] for r in good
+                   if r.get("db_messages") is not None and "total_sent" in r]
+        if rate is None:
+            return ""
+        bad = [x for x, b in ((f"< {WRITER_TARGET:,}/s", rate < WRITER_TARGET),
+                              (f"{max(missing)} missing", bool(missing) and max(missing) > 0))
+               if b]
+        return "meets target" if not bad else "MISSES target (" + ", ".join(bad) + ")"
     if scenario.name not in RATIO_TARGETS or med_ratio is None:
         return ""
     op, want = RATIO_TARGETS[scenario.name]
@@ -663,6 +923,11 @@ def options(argv=None) -> argparse.Namespace:
                    help="comma-separated, from " + ", ".join(SCENARIOS))
     p.add_argument("--modes", default="irc,line",
                    help="chatservice's wire modes to measure (irc,line)")
+    p.add_argument("--stores", default="sqlite",
+                   help="chatservice's history in the general scenarios: sqlite (a fresh "
+                        "--data-dir per run, the production default), memory "
+                        "(--no-persistence, over IRC), or both: sqlite,memory.  The "
+                        "history and writer scenarios choose their own")
     p.add_argument("--runs", type=int, default=3, help="runs of each scenario (3)")
     p.add_argument("--duration", type=float, default=5, help="measured seconds (5)")
     p.add_argument("--warmup", type=float, default=2, help="seconds sending before (2)")
@@ -687,6 +952,10 @@ def options(argv=None) -> argparse.Namespace:
     o.servers = [s.strip() for s in o.servers.split(",") if s.strip()]
     o.scenarios = [s.strip() for s in o.scenarios.split(",") if s.strip()]
     o.modes = [m.strip() for m in o.modes.split(",") if m.strip()]
+    o.stores = [m.strip() for m in o.stores.split(",") if m.strip()]
+    for s in o.stores:
+        if s not in ("sqlite", "memory"):
+            p.error(f"unknown store {s!r}")
     for s in o.servers:
         if s not in SERVERS:
             p.error(f"unknown server {s!r}")
@@ -706,8 +975,8 @@ def main(argv=None) -> int:
     limit = raise_nofile(max(65536, want))
     if limit < want:
         print(f"note: RLIMIT_NOFILE is {limit}, below the {want} the conn steps need")
-    if "ngircd" not in o.servers:
-        print("note: without ngircd there are no ratios")
+    if "ngircd" not in o.servers and any(not SCENARIOS[s].only for s in o.scenarios):
+        print("note: without ngircd there are no ratios for the general scenarios")
     report = run_all(o)
     print(table(report))
     if o.json:
