@@ -17,7 +17,8 @@ overrides never pass through.
 
        /join #room   /part [#room] [reason]   /rooms   /who [#room]
        /topic [text] /msg NICK text   /me action   /nick NEW   /help
-       /quit [reason]                 //text says "/text"
+       /history [N]  /search words    /quit [reason]
+       //text says "/text"
 
 Everything the server itself says starts with ``*** ``.  What people say
 always starts with where it was said and who said it::
@@ -30,16 +31,55 @@ always starts with where it was said and who said it::
 
 so no one can make a line look as if it came from the server or from somebody
 else.
+
+History
+=======
+When the server keeps history (always, unless it was started without a
+store; with ``--no-persistence`` only until it stops), joining a room, the
+default room at sign-in included, shows what was said there before, after
+the topic line: the last ``--replay-lines`` messages (15 by default; 0 turns this
+off), each behind the time it was said, between a header and a footer::
+
+       *** 3 earlier messages in #lobby, since 14:02:
+       [14:02] [#lobby] <alice> hi
+       [14:03] [#lobby] * bob waves
+       [14:05] [#lobby] -bot- a notice
+       *** End of earlier messages.
+
+Nothing is shown, not even the header, when nothing was said before.  Times
+are in the server's local time zone, ``HH:MM`` for today (the server's
+today), ``Mon DD HH:MM`` for earlier days, and ``Mon DD YYYY HH:MM`` for
+earlier years.  Only messages, actions and notices are shown, not joins,
+parts or other events.  The history may arrive after lines said since the
+join, which are shown as they happen.
+
+``/history [N]`` shows the last N messages of the current room (50 by
+default, at most 200)::
+
+       *** The last 2 messages in #lobby, since Dec 01 14:02:
+       [Dec 01 14:02] [#lobby] <alice> hi
+       [09:15] [#lobby] <bob> morning
+       *** End of history.
+
+``/search words`` shows the 20 most recent messages of the current room that
+contain every one of the words (anywhere, in any case), in the same form,
+between ``*** 2 messages in #lobby contain "hi there", since 14:02:`` and
+``*** End of search results.``, or says ``*** No messages in #lobby contain
+"hi there".``  Both are refused, with a ``***`` line saying why, to someone
+in no room, to someone asking too often, and on a server that keeps no
+history.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 
 from ..core import errors, names, text
+from ..core.history import SEARCH_LIMIT, Query
 from ..core.events import (
     Event,
     Invited,
@@ -97,6 +137,85 @@ def _said(where: str, nick: str, message: str, kind: Kind) -> str:
 def _with_reason(line: str, reason: str) -> str:
     reason = text.strip_formatting(reason)
     return f"{line} ({reason})" if reason else line
+
+
+# History
+
+# How many messages /history shows by default, and at most.
+HISTORY_DEFAULT = 50
+HISTORY_MAX = 200
+# How much of the words searched for is repeated back.
+SEARCH_ECHO = 60
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_COUNT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+
+
+def when(moment: float, now: float, localtime=time.localtime) -> str:
+    """
+    The local time of C{moment} as a line user reads it: C{14:02} on the
+    day of C{now}, C{Dec 01 14:02} on another day of its year, and
+    C{Dec 01 2025 14:02} in another year.  Month names do not depend on the
+    server's locale.
+    """
+    try:
+        at, today = localtime(moment), localtime(now)
+    except (OverflowError, OSError, ValueError):
+        return "--:--"  # a time no calendar can show
+    clock = f"{at.tm_hour:02d}:{at.tm_min:02d}"
+    if (at.tm_year, at.tm_yday) == (today.tm_year, today.tm_yday):
+        return clock
+    day = f"{_MONTHS[at.tm_mon - 1]} {at.tm_mday:02d}"
+    if at.tm_year != today.tm_year:
+        day += f" {at.tm_year}"
+    return f"{day} {clock}"
+
+
+def _shown(events: list[Event]) -> list[Message]:
+    """Of events read from history, the messages a terminal shows."""
+    return [event for event in events
+            if isinstance(event, Message) and not event.text.startswith("\x01")]
+
+
+def _history_line(event: Message, where: str, now: float, localtime) -> str:
+    # Text is cleaned before the hub accepts it; cleaning it again costs
+    # little and keeps a store written by anything else from reaching a
+    # terminal.
+    return (f"[{when(event.time, now, localtime)}] "
+            + _said(where, text.clean(event.source.nick), text.clean(event.text), event.kind))
+
+
+def _since(events: list[Message], now: float, localtime) -> str:
+    first = when(events[0].time, now, localtime)
+    return f"at {first}" if len(events) == 1 else f"since {first}"
+
+
+def _history_count(argument: str) -> tuple[int, bool]:
+    """
+    The number of messages C{/history ARGUMENT} asks for, and whether it
+    was brought down to L{HISTORY_MAX}.
+
+    @raise errors.ChatError: the argument is not a number from 1 up.
+    """
+    word = argument.split()[0] if argument.split() else ""
+    if not word:
+        return HISTORY_DEFAULT, False
+    if not _COUNT.fullmatch(word) or word.startswith("-") or not word.strip("+0"):
+        raise errors.ChatError(
+            f"Usage: /history [N], where N is a number of messages from 1 to {HISTORY_MAX}.")
+    # Compared as text first: int() refuses strings of thousands of digits.
+    digits = word.lstrip("+0")
+    if len(digits) > len(str(HISTORY_MAX)) or int(digits) > HISTORY_MAX:
+        return HISTORY_MAX, True
+    return int(digits), False
+
+
+def _quoted(words: str) -> str:
+    words = text.strip_formatting(" ".join(words.split()))
+    if len(words) > SEARCH_ECHO:
+        words = words[:SEARCH_ECHO - 3] + "..."
+    return f'"{words}"'
 
 
 _MODE_WORDS = {
@@ -200,6 +319,10 @@ class LineChatProtocol(GuardedLineReceiver):
     """
 
     renderer = staticmethod(render)
+    # How history times become local times (replaced in tests).
+    localtime = staticmethod(time.localtime)
+    # Joins whose replay has not arrived yet: room key -> the join's id.
+    _replays: dict[str, int] | None = None
 
     def __init__(self) -> None:
         self.session = SessionMachine(self)
@@ -357,6 +480,7 @@ class LineChatProtocol(GuardedLineReceiver):
                   + ("nobody else is here." if not others
                      else f"{others} other{'s' if others > 1 else ''} here."))
         self._show_topic(room)
+        self._replay(user, room, joined.id)
 
     def _show_topic(self, room: Room) -> None:
         if room.topic:
@@ -364,6 +488,70 @@ class LineChatProtocol(GuardedLineReceiver):
                       f"(set by {room.topic_by})")
         else:
             self.tell(f"{room.name} has no topic.")
+
+    # History
+
+    def _history(self):
+        history = self.hub.history
+        if history is None:
+            raise errors.ChatError("This server keeps no history.")
+        return history
+
+    def _still_here(self, user: User) -> bool:
+        """Whether C{user} is still signed in on this connection."""
+        if self._lost or self._closing_reason is not None:
+            return False
+        try:
+            return self.hub.find_user(user.nick) is user
+        except errors.NoSuchNick:
+            return False
+
+    def _replay(self, user: User, room: Room, join_id: int) -> None:
+        """Show what was said in C{room} before the join C{join_id}."""
+        history = self.hub.history
+        if history is None or history.replay_lines <= 0:
+            return
+        try:
+            reading = history.replay(user, room.name, before_id=join_id)
+        except errors.ChatError:
+            return  # a member may read; the join itself is not refused over it
+        if self._replays is None:
+            self._replays = {}
+        self._replays[room.key] = join_id
+        reading.addCallback(self._replayed, user, room, join_id)
+        reading.addErrback(self._history_failed, user, room.name)
+
+    def _replayed(self, events: list[Event], user: User, room: Room, join_id: int) -> None:
+        replays = self._replays
+        if replays is None or replays.get(room.key) != join_id:
+            return  # left, and maybe joined again, meanwhile
+        del replays[room.key]
+        if not replays:
+            self._replays = None
+        if not (self._still_here(user) and room.is_member(user)):
+            return
+        shown = _shown(events)
+        if shown:
+            now = self.hub.clock.seconds()
+            earlier = ("1 earlier message" if len(shown) == 1
+                       else f"{len(shown)} earlier messages")
+            self._show_history(
+                room.name, shown, now,
+                f"{earlier} in {room.name}, {_since(shown, now, self.localtime)}:",
+                "End of earlier messages.")
+
+    def _show_history(self, where: str, shown: list[Message], now: float,
+                      header: str, footer: str) -> None:
+        localtime = self.localtime
+        lines = [encode(SERVER + header)]
+        lines.extend(encode(_history_line(event, where, now, localtime)) for event in shown)
+        lines.append(encode(SERVER + footer))
+        self.send(b"".join(lines))
+
+    def _history_failed(self, failure, user: User, where: str) -> None:
+        self.log.failure("Reading the history of {room} failed", failure, room=where)
+        if self._still_here(user):
+            self.tell(f"The history of {where} cannot be read now; try again later.")
 
     @command("join", "/join #room [password]", "join a room (creating it) or switch to it",
              needs_argument=True)
@@ -466,6 +654,61 @@ class LineChatProtocol(GuardedLineReceiver):
         self.hub.set_away(user, argument)
         self.tell(f"You are marked away: {text.strip_formatting(user.away)}" if user.away
                   else "You are no longer marked away.")
+
+    @command("history", "/history [N]",
+             f"show the last N messages of the current room "
+             f"(default {HISTORY_DEFAULT}, at most {HISTORY_MAX})")
+    def _cmd_history(self, user: User, argument: str) -> None:
+        history = self._history()
+        room = self._needs_room(user)
+        count, clamped = _history_count(argument)
+        reading = history.query(user, room.name, Query(count, messages_only=True))
+        if clamped:
+            self.tell(f"/history shows at most {HISTORY_MAX} messages.")
+        reading.addCallback(self._history_read, user, room.name)
+        reading.addErrback(self._history_failed, user, room.name)
+
+    def _history_read(self, events: list[Event], user: User, where: str) -> None:
+        if not self._still_here(user):
+            return
+        shown = _shown(events)
+        if not shown:
+            self.tell(f"No messages in {where} yet.")
+            return
+        now = self.hub.clock.seconds()
+        last = "The last message" if len(shown) == 1 else f"The last {len(shown)} messages"
+        self._show_history(where, shown, now,
+                           f"{last} in {where}, {_since(shown, now, self.localtime)}:",
+                           "End of history.")
+
+    @command("search", "/search words",
+             f"show the latest {SEARCH_LIMIT} messages of the current room "
+             "containing all the words",
+             needs_argument=True)
+    def _cmd_search(self, user: User, argument: str) -> None:
+        history = self._history()
+        room = self._needs_room(user)
+        reading = history.search(user, room.name, argument)
+        reading.addCallback(self._search_read, user, room.name, _quoted(argument))
+        reading.addErrback(self._history_failed, user, room.name)
+
+    def _search_read(self, events: list[Event], user: User, where: str, words: str) -> None:
+        if not self._still_here(user):
+            return
+        shown = _shown(events)
+        if not shown:
+            self.tell(f"No messages in {where} contain {words}.")
+            return
+        now = self.hub.clock.seconds()
+        if len(events) >= SEARCH_LIMIT:
+            found = f"The latest {len(shown)} messages in {where} that contain {words}"
+        elif len(shown) == 1:
+            found = f"1 message in {where} contains {words}"
+        else:
+            found = f"{len(shown)} messages in {where} contain {words}"
+        self._show_history(where, shown, now,
+                           f"{found}, {_since(shown, now, self.localtime)}:",
+                           "End of search results.")
 
     @command("help", "/help", "list the commands")
     def _cmd_help(self, user: User, argument: str) -> None:
