@@ -246,10 +246,11 @@ class History:
         return self.store.query(key, _with(query, self.clamp(query.limit), floor))
 
     def around(self, user: User, room_name: str, point: Point,
-               limit: int) -> Deferred[list[Event]]:
+               limit: int, messages_only: bool = False) -> Deferred[list[Event]]:
         """
         Up to C{limit} events around C{point}: half before it, the rest from
-        it on (the event at C{point} included, when it is an id).
+        it on (the event at C{point} included, when it is an id); only
+        messages if C{messages_only}.
         """
         key, floor = self.scope(user, room_name)
         self._take_request(user)
@@ -259,10 +260,11 @@ class History:
             start = Point(id=point.id - 1)
         else:
             start = point
-        earlier = (self.store.query(key, Query(before_count, before=point, floor=floor))
+        earlier = (self.store.query(key, Query(before_count, before=point,
+                                               messages_only=messages_only, floor=floor))
                    if before_count else _nothing())
         later = self.store.query(key, Query(limit - before_count, after=start, newest=False,
-                                            floor=floor))
+                                            messages_only=messages_only, floor=floor))
         return gatherResults([earlier, later], consumeErrors=True).addCallback(
             lambda results: results[0] + results[1])
 
