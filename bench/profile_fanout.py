@@ -16,8 +16,21 @@ too.  The figures:
 - the functions with the most time of their own (cProfile, C{tottime}) for
   the same work under the profiler.
 
+History (``--store``): ``none`` (the default, as before history existed: a
+hub without a store), ``memory`` (what ``--no-persistence`` runs) or
+``sqlite`` (the production default: the SQLite store in a fresh temporary
+data directory, with its writer thread).  With ``sqlite`` the writer thread
+runs beside the rounds, as it does in the server: the figures include the
+time it takes from the main thread (the GIL), and ``--cpu 0`` pins the whole
+process to one core as ``bench/run.py`` pins the server.  Afterwards the
+store is flushed and its stored and dropped counts are printed, with the
+time the final flush took.  cProfile sees only the main thread; for the
+writer thread too, run with ``--no-profile`` under ``py-spy record
+--threads`` (or ``py-spy top``) if it is installed.
+
     python bench/profile_fanout.py                         # 100 members, 10 senders, IRC
     python bench/profile_fanout.py --members 1000 --mode line --top 30
+    python bench/profile_fanout.py --store sqlite --cpu 0  # with history on disk
 """
 
 from __future__ import annotations
@@ -27,7 +40,9 @@ import cProfile
 import io
 import os
 import pstats
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +55,8 @@ from twisted.internet.testing import StringTransport  # noqa: E402
 from chatservice.core.limits import Limits  # noqa: E402
 from chatservice.frontends.irc import IRCFactory  # noqa: E402
 from chatservice.frontends.line import LineChatFactory  # noqa: E402
-from chatservice.service import ServerConfig, chat_service  # noqa: E402
+from chatservice.service import HistorySettings, ServerConfig, chat_service  # noqa: E402
+from chatservice.service import open_store  # noqa: E402
 
 MARKER = b"QZBJQZBJQZBJQZBJ"
 ROOM = "#lobby"  # line users are put there on signing in; IRC users join it
@@ -74,6 +90,17 @@ class Bench:
         # The real wiring, never started: its factories share one hub.
         service = chat_service(self.clock, config)
         self.hub = service.hub
+        # History as the server would keep it (open_store is the server's own
+        # wiring), attached before anybody signs in, as the service does.
+        self.store = None
+        self.data_dir = None
+        if o.store != "none":
+            if o.store == "sqlite":
+                self.data_dir = tempfile.mkdtemp(prefix="profile-fanout-")
+            settings = HistorySettings(persistence=o.store == "sqlite",
+                                       data_dir=self.data_dir or "unused")
+            self.store = open_store(self.clock, settings)
+            self.hub.attach_store(self.store, settings.since_join, settings.replay_lines)
         self.factories = {}
         for child in service:
             factory = getattr(child, "factory", None)
@@ -117,6 +144,22 @@ class Bench:
             return b"PRIVMSG " + ROOM.encode() + b" :" + body + b"\r\n"
         return body + b"\r\n"
 
+    def close(self) -> None:
+        """Flush and close the store; print what it kept."""
+        store = self.store
+        if store is None:
+            return
+        t0 = time.perf_counter()
+        flush = getattr(store, "flush", None)
+        if flush is not None:
+            flush(60)
+        flushed = time.perf_counter() - t0
+        print(f"store {self.o.store}: {store.stored:,} events stored, "
+              f"{store.dropped:,} dropped; final flush {flushed:.2f}s")
+        store.close()
+        if self.data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
     def delivered(self) -> int:
         return sum(t.deliveries for _, _, t in self.members)
 
@@ -148,6 +191,11 @@ def main(argv=None) -> int:
     p.add_argument("--top", type=int, default=25, help="profile entries to print (25)")
     p.add_argument("--sort", default="tottime", help="pstats sort key (tottime)")
     p.add_argument("--no-profile", action="store_true", help="only time it")
+    p.add_argument("--store", choices=("none", "memory", "sqlite"), default="none",
+                   help="history: none (no store, as before), memory (--no-persistence) "
+                        "or sqlite (the default server's, in a temporary directory)")
+    p.add_argument("--cpu", default="",
+                   help="pin this process (all its threads) to these cores, e.g. 0")
     p.add_argument("--memory", action="store_true",
                    help="instead: the Python heap each member costs (tracemalloc), by "
                         "allocation site, transports excluded")
@@ -155,9 +203,18 @@ def main(argv=None) -> int:
     if o.senders > o.members:
         p.error("more senders than members")
 
+    if o.cpu:
+        os.sched_setaffinity(0, {int(c) for c in o.cpu.split(",")})
     b = Bench(o)
-    if o.memory:
-        return memory(b, o)
+    try:
+        if o.memory:
+            return memory(b, o)
+        return timed(b, o)
+    finally:
+        b.close()
+
+
+def timed(b: Bench, o: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     b.setup()
     setup_s = time.perf_counter() - t0
@@ -184,7 +241,7 @@ def main(argv=None) -> int:
     writes = sum(t.writes for _, _, t in b.members) - writes0
     expected = sent * fan
     print(f"members={o.members} senders={o.senders} mode={o.mode} batch={o.batch} "
-          f"size={o.size} (setup {setup_s:.2f}s, pid {os.getpid()})")
+          f"size={o.size} store={o.store} (setup {setup_s:.2f}s, pid {os.getpid()})")
     print(f"in-process: {deliveries / wall:,.0f} deliveries/s, {sent / wall:,.0f} messages/s, "
           f"{wall / deliveries * 1e6:.3f} us per delivery, "
           f"{writes / deliveries:.3f} transport writes per delivery "
