@@ -34,11 +34,12 @@ else.
 
 History
 =======
-When the server keeps history (always, unless it was started without a
-store; with ``--no-persistence`` only until it stops), joining a room, the
-default room at sign-in included, shows what was said there before, after
-the topic line: the last ``--replay-lines`` messages (15 by default; 0 turns this
-off), each behind the time it was said, between a header and a footer::
+The server keeps what is said in rooms (in its data directory; with
+``--no-persistence`` in memory, until it stops).  Joining a room, the default
+room at sign-in included, shows after the topic line the last
+``--replay-lines`` messages said there before the join (15 by default; 0
+turns this off), each behind the time it was said, between a header and a
+footer::
 
        *** 3 earlier messages in #lobby, since 14:02:
        [14:02] [#lobby] <alice> hi
@@ -46,28 +47,31 @@ off), each behind the time it was said, between a header and a footer::
        [14:05] [#lobby] -bot- a notice
        *** End of earlier messages.
 
-Nothing is shown, not even the header, when nothing was said before.  Times
-are in the server's local time zone, ``HH:MM`` for today (the server's
-today), ``Mon DD HH:MM`` for earlier days, and ``Mon DD YYYY HH:MM`` for
-earlier years.  Only messages, actions and notices are shown, not joins,
-parts or other events.  The history may arrive after lines said since the
-join, which are shown as they happen.
+Nothing is shown, not even the header, when nothing was said before.  Only
+messages, actions and notices are shown (rendered as live ones are), not
+joins, parts or other events.  The history is read from disk: lines said
+after the join may arrive before it, as they happen.
+
+Times are in the server's local time zone: ``14:02`` for the server's today,
+``Dec 01 14:02`` for other days, ``Dec 01 2025 14:02`` for other years.
 
 ``/history [N]`` shows the last N messages of the current room (50 by
-default, at most 200)::
+default; more than 200 is brought down to 200, and the server says so)::
 
        *** The last 2 messages in #lobby, since Dec 01 14:02:
        [Dec 01 14:02] [#lobby] <alice> hi
        [09:15] [#lobby] <bob> morning
        *** End of history.
 
-``/search words`` shows the 20 most recent messages of the current room that
-contain every one of the words (anywhere, in any case), in the same form,
-between ``*** 2 messages in #lobby contain "hi there", since 14:02:`` and
-``*** End of search results.``, or says ``*** No messages in #lobby contain
-"hi there".``  Both are refused, with a ``***`` line saying why, to someone
-in no room, to someone asking too often, and on a server that keeps no
-history.
+or ``*** No messages in #lobby yet.``  ``/search words`` shows the 20 most
+recent messages of the current room that contain every one of the words
+(anywhere in the text, in any case), in the same form, between
+``*** 2 messages in #lobby contain "hi there", since 14:02:`` (or
+``*** The latest 20 messages in #lobby that contain "hi there", ...``) and
+``*** End of search results.``, or says
+``*** No messages in #lobby contain "hi there".``  Both are refused with a
+``***`` line saying why: to someone in no room, to someone asking too often,
+on a server that keeps no history, and when the history cannot be read.
 """
 
 from __future__ import annotations
