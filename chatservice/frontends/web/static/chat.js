@@ -8,10 +8,14 @@
  *   connection.js  the WebSocket, keepalive, reconnecting with backoff
  *   handlers.js    what the server says
  *   commands.js    what the user types
+ *   events.js      how messages and events read, live or from history
+ *   history.js     a room's history (draft/chathistory) and search
+ *   days.js        which lines start a new day
  *
  * It registers with CAP LS 302 / CAP REQ / CAP END, NICK and USER (asking
  * for server-time, echo-message, multi-prefix, away-notify and
- * message-tags), then joins #lobby (or the room named in the URL's #hash).
+ * message-tags, and batch, draft/chathistory, draft/event-playback and
+ * soju.im/search for history), then joins #lobby (or the room named in the URL's #hash).
  * It keeps one tab per room, per private conversation and one for the
  * server.  After a reconnect it registers the same nick again and rejoins
  * its rooms.
@@ -21,11 +25,12 @@
 import { submit, closeBuffer } from './commands.js';
 import { connect, keepAlive, listeners, reconnect, send } from './connection.js';
 import { receive } from './handlers.js';
+import { closeSearch, forget, scrolled, search, selected } from './history.js';
 import { hooks, select, serverBuffer, ui } from './render.js';
 import { state } from './state.js';
 
-hooks.closeBuffer = closeBuffer;
-listeners.receive = receive;
+Object.assign(hooks, { closeBuffer, scrolled, selected });
+Object.assign(listeners, { receive, lost: forget });
 
 ui.loginForm.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -50,6 +55,17 @@ ui.joinForm.addEventListener('submit', (event) => {
 ui.membersToggle.addEventListener('click', () => {
   const open = document.body.classList.toggle('show-members');
   ui.membersToggle.setAttribute('aria-expanded', String(open));
+});
+ui.searchForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  if (ui.search.value.trim()) search(ui.search.value.trim());
+});
+ui.searchClose.addEventListener('click', closeSearch);
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && !ui.searchPanel.hidden) {
+    event.preventDefault();
+    closeSearch();
+  }
 });
 ui.reconnectNow.addEventListener('click', reconnect);
 setInterval(keepAlive, 5000);

@@ -6,13 +6,18 @@
  */
 import { fold, isChannel } from './irc.js';
 import { send } from './connection.js';
+import { describe } from './events.js';
+import {
+  HISTORY_CAPS, historyFailed, joined, receiveHistory, receiveSearch, searchFailed,
+} from './history.js';
 import {
   addLine, buffer, changed, note, removeBuffer, renameBuffer, select, serverBuffer,
   showLogin, showStatus, timeOf, ui,
 } from './render.js';
 import { isMe, rooms, state } from './state.js';
 
-const WANTED_CAPS = ['server-time', 'echo-message', 'multi-prefix', 'away-notify', 'message-tags'];
+const WANTED_CAPS = ['server-time', 'echo-message', 'multi-prefix', 'away-notify', 'message-tags',
+  ...HISTORY_CAPS];
 
 // A nick was refused while registering: ask again, or after a reconnect
 // try a variant ourselves.
@@ -72,6 +77,8 @@ export const handlers = {
         state.prefixes = {};
         [...prefix[1]].forEach((mode, i) => { state.prefixes[mode] = prefix[2][i]; });
         state.prefixOrder = prefix[2];
+      } else if (name === 'CHATHISTORY') {
+        state.historyMax = Number(value) || 0;
       } else if (name === 'CHANMODES') {
         const [a = '', b = '', c = ''] = value.split(',');
         state.argModes = a + b + c;
@@ -125,11 +132,13 @@ export const handlers = {
     if (isMe(m.nick)) {
       b.joined = true;
       b.members.clear();
-      addLine(b, 'event', 'You joined ' + b.name, '', timeOf(m));
+      b.joinedAt = m.tags.time || '';
+      show(b, m);
       if (state.switchTo === b.key || !state.current || state.current.kind === 'server') select(b);
       if (state.switchTo === b.key) state.switchTo = '';
+      joined(b);
     } else {
-      addLine(b, 'event', `\u2192 ${m.nick} joined ${b.name}`, '', timeOf(m));
+      show(b, m);
     }
     b.members.set(fold(m.nick), { nick: m.nick, prefixes: '', away: false });
     changed(b);
@@ -139,27 +148,24 @@ export const handlers = {
     if (!b) return;
     if (isMe(m.nick)) { removeBuffer(b); return; }
     b.members.delete(fold(m.nick));
-    addLine(b, 'event', `\u2190 ${m.nick} left ${b.name}` + (m.params[1] ? ` (${m.params[1]})` : ''),
-      '', timeOf(m));
+    show(b, m);
     changed(b);
   },
   KICK: (m) => {
     const b = buffer(m.params[0], 'room');
-    const [target, reason] = [m.params[1], m.params[2] || ''];
+    const target = m.params[1];
     b.members.delete(fold(target));
     if (isMe(target)) {
       b.joined = false;
       b.members.clear();
     }
-    addLine(b, isMe(target) ? 'error' : 'event', `${isMe(target) ? 'You were' : target + ' was'} kicked`
-      + ` from ${b.name} by ${m.nick}` + (reason ? ` (${reason})` : ''), '', timeOf(m));
+    show(b, m);
     changed(b);
   },
   QUIT: (m) => {
-    const text = `\u2190 ${m.nick} quit` + (m.params[0] ? ` (${m.params[0]})` : '');
     for (const b of state.buffers.values()) {
       if (b.members.delete(fold(m.nick)) || b.key === fold(m.nick)) {
-        addLine(b, 'event', text, '', timeOf(m));
+        show(b, m);
         changed(b);
       }
     }
@@ -167,6 +173,7 @@ export const handlers = {
   NICK: (m) => {
     const [old, now] = [m.nick, m.params[0]];
     const mine = isMe(old);
+    const line = describe(m, '');  // before our own nick changes
     if (mine) {
       state.nick = state.wanted = now;
       ui.myNick.textContent = now;
@@ -180,8 +187,7 @@ export const handlers = {
         b.members.set(fold(now), member);
       }
       if (member || b === query || (mine && b.kind === 'server')) {
-        addLine(b, 'event', mine ? `You are now known as ${now}` : `${old} is now known as ${now}`,
-          '', timeOf(m));
+        show(b, m, line);
         changed(b);
       }
     }
@@ -204,14 +210,13 @@ export const handlers = {
       if (adding) set.add(prefix); else set.delete(prefix);
       member.prefixes = [...state.prefixOrder].filter((p) => set.has(p)).join('');
     }
-    addLine(b, 'event', `${m.nick} sets mode ${m.params.slice(1).join(' ')}`, '', timeOf(m));
+    show(b, m);
     changed(b);
   },
   TOPIC: (m) => {
     const b = buffer(m.params[0], 'room');
     b.topic = m.params[1] || '';
-    addLine(b, 'event', b.topic ? `${m.nick} changed the topic to: ${b.topic}`
-      : `${m.nick} cleared the topic`, '', timeOf(m));
+    show(b, m);
     changed(b);
   },
   AWAY: (m) => {
@@ -222,23 +227,61 @@ export const handlers = {
   },
   PRIVMSG: (m) => message(m, false),
   NOTICE: (m) => message(m, true),
+  BATCH: (m) => {
+    const ref = m.params[0] || '';
+    if (ref[0] === '+') {
+      state.batches.set(ref.slice(1), { type: m.params[1] || '', params: m.params.slice(2), lines: [] });
+    } else if (ref[0] === '-') {
+      const batch = state.batches.get(ref.slice(1));
+      state.batches.delete(ref.slice(1));
+      if (batch) finishBatch(batch);
+    }
+  },
+  FAIL: (m) => {
+    const [command = '', code = ''] = m.params;
+    const description = m.params.length > 2 ? m.params[m.params.length - 1] : code;
+    if (command.toUpperCase() === 'CHATHISTORY') historyFailed(m);
+    else if (command.toUpperCase() !== 'SEARCH' || !searchFailed(description)) note('error', description);
+  },
 };
 
+// A line of a room or conversation, as the log shows it.
+function show(b, m, line = describe(m, b.name)) {
+  if (line) addLine(b, line.kind, line.text, line.nick, timeOf(m), m.tags.msgid);
+}
+
+// A batch is complete: history and search results go to history.js; the
+// lines of any other batch are handled as if they had come one by one.
+function finishBatch(batch) {
+  if (batch.type === 'chathistory') receiveHistory(batch.params[0] || '', batch.lines);
+  else if (batch.type === 'soju.im/search') receiveSearch(batch.lines);
+  else for (const m of batch.lines) receive(m);
+}
+
 function message(m, notice) {
-  const [target, text = ''] = m.params;
-  const ctcp = /^\x01([^\s\x01]+) ?([^\x01]*)\x01?$/.exec(text);
-  if (ctcp && ctcp[1].toUpperCase() !== 'ACTION') return;  // other CTCP requests go unanswered
+  const target = m.params[0];
+  const line = describe(m, target);
+  if (!line) return;  // CTCP requests other than ACTION go unanswered
   const fromServer = !m.source.includes('!');
   let b;
   if (isChannel(target)) b = buffer(target, 'room');
   else if (fromServer) b = serverBuffer();
   else if (notice) b = state.current || serverBuffer();
   else b = buffer(isMe(m.nick) ? target : m.nick, 'query');
-  addLine(b, ctcp ? 'action' : notice ? 'notice' : 'msg', ctcp ? ctcp[2] : text, m.nick, timeOf(m));
+  show(b, m, line);
 }
 
 export function receive(m) {
+  const batch = m.command !== 'BATCH' && m.tags.batch && state.batches.get(m.tags.batch);
+  if (batch) {
+    batch.lines.push(m);
+    return;
+  }
   const handler = handlers[m.command];
+  if (m.command === '421' && (m.params[1] || '').toUpperCase() === 'SEARCH'
+      && searchFailed('this server has no search')) {
+    return;
+  }
   if (handler) {
     handler(m);
   } else if (/^\d{3}$/.test(m.command) && state.registered) {

@@ -3,6 +3,7 @@
  * textContent and createElement only, never as HTML; IRC bold, italics and
  * underline become spans, colours and other control characters are dropped.
  */
+import { dayBreaks, dayKey, dayLabel } from './days.js';
 import { fold } from './irc.js';
 import { SERVER_KEY, isMe, state } from './state.js';
 
@@ -17,10 +18,13 @@ export const ui = {
   statusText: $('status-text'), reconnectNow: $('reconnect-now'), topic: $('topic'),
   logs: $('logs'), membersTitle: $('members-title'), memberList: $('member-list'),
   inputForm: $('input-form'), input: $('input'), myNick: $('my-nick'),
+  searchForm: $('search-form'), search: $('search'), searchPanel: $('search-panel'),
+  searchTitle: $('search-title'), searchClose: $('search-close'), searchResults: $('search-results'),
 };
 
-// What the rest of the page does when a tab's close button is pressed.
-export const hooks = { closeBuffer: () => {} };
+// What the rest of the page does when a tab's close button is pressed, when
+// a log is scrolled and when a tab is shown (commands.js and history.js).
+export const hooks = { closeBuffer: () => {}, scrolled: () => {}, selected: () => {} };
 
 export function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -93,9 +97,15 @@ export function buffer(name, kind) {
   const key = kind === 'server' ? SERVER_KEY : fold(name);
   let b = state.buffers.get(key);
   if (b) return b;
-  b = { key, name, kind, joined: false, topic: '', members: new Map(), log: el('div', 'log') };
+  b = { key, name, kind, joined: false, topic: '', members: new Map(), log: el('div', 'log'),
+    // History: the rows shown by msgid, the CHATHISTORY requests waiting for
+    // their batch, whether older pages remain, and the line above the log.
+    ids: new Map(), requests: [], historyDone: false, joinedAt: '', edge: el('p', 'history-edge') };
   b.log.setAttribute('role', 'log');
   b.log.hidden = true;
+  b.edge.hidden = true;
+  b.log.append(b.edge);
+  b.log.addEventListener('scroll', () => hooks.scrolled(b), { passive: true });
   b.tab = el('div', 'tab');
   b.tabName = el('button', 'tab-name', kind === 'server' ? 'server' : name);
   b.tabName.type = 'button';
@@ -128,6 +138,7 @@ export function select(b) {
     : 'Message ' + b.name;
   showTopic();
   showMembers();
+  hooks.selected(b);
 }
 
 export function removeBuffer(b) {
@@ -188,13 +199,15 @@ export function changed(b) {
   if (b === state.current) { showTopic(); showMembers(); }
 }
 
-// Lines in a buffer's log. kind: msg, action, notice, event, info or error.
-export function addLine(b, kind, text, nick, when) {
+// One line of a log, not yet placed. kind: msg, action, notice, event, info
+// or error; withDate shows the date beside the time (search results).
+export function makeRow(kind, text, nick, when, msgid, withDate) {
   when = when instanceof Date && !isNaN(when) ? when : new Date();
-  const log = b.log;
-  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   const row = el('div', 'line ' + kind);
-  const time = el('time', 'time', when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  const shownTime = withDate
+    ? when.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })
+    : when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const time = el('time', 'time', shownTime);
   time.dateTime = when.toISOString();
   time.title = when.toLocaleString();
   row.append(time);
@@ -203,13 +216,68 @@ export function addLine(b, kind, text, nick, when) {
     row.append(el('span', 'nick ' + colour(nick), shown));
   }
   row.append(formatted(text));
+  row.dataset.day = dayKey(when);
+  if (msgid) row.dataset.msgid = msgid;
+  return row;
+}
+
+function daySeparator(day, when) {
+  const row = el('div', 'day', dayLabel(when));
+  row.setAttribute('role', 'separator');
+  row.dataset.day = day;
+  return row;
+}
+
+const lineTime = (row) => new Date(row.querySelector('time').dateTime);
+
+// Put day separators back between the lines of b's log after lines were
+// inserted out of the end.
+export function redoDays(b) {
+  for (const old of [...b.log.getElementsByClassName('day')]) old.remove();
+  const rows = [...b.log.getElementsByClassName('line')];
+  const times = rows.map(lineTime);
+  for (const i of dayBreaks(times)) rows[i].before(daySeparator(rows[i].dataset.day, times[i]));
+}
+
+// Drop the oldest lines of a log that has grown too long, and whatever
+// separators they leave at its top.
+function trim(b) {
+  const lines = b.log.getElementsByClassName('line');
+  if (lines.length <= MAX_LINES) return;
+  while (lines.length > MAX_LINES) {
+    const first = lines[0];
+    if (first.dataset.msgid) b.ids.delete(first.dataset.msgid);
+    first.remove();
+  }
+  b.historyDone = false;  // what was dropped can be fetched again
+  b.edge.hidden = true;
+  while (b.edge.nextElementSibling && !b.edge.nextElementSibling.classList.contains('line')) {
+    b.edge.nextElementSibling.remove();
+  }
+}
+
+// Add a line at the end of b's log; a line whose msgid is shown already is
+// not added again.  Returns the row, or null.
+export function addLine(b, kind, text, nick, when, msgid) {
+  if (msgid && b.ids.has(msgid)) return null;
+  const log = b.log;
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const row = makeRow(kind, text, nick, when, msgid);
+  if (msgid) b.ids.set(msgid, row);
+  const lines = log.getElementsByClassName('line');
+  const last = lines[lines.length - 1];
+  if (last && last.dataset.day !== row.dataset.day) {
+    log.append(daySeparator(row.dataset.day, lineTime(row)));
+  }
   log.append(row);
-  while (log.childElementCount > MAX_LINES) log.firstElementChild.remove();
+  // A reader scrolled up into older pages keeps them until back at the end.
+  if (atBottom || b !== state.current) trim(b);
   if (atBottom || b !== state.current) log.scrollTop = log.scrollHeight;
   if (b !== state.current && nick && !isMe(nick)) {
     b.tab.classList.add('unread');
     if (b.kind === 'query' || mentions(text)) b.tab.classList.add('mention');
   }
+  return row;
 }
 
 function mentions(text) {

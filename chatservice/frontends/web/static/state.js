@@ -15,6 +15,9 @@ export const state = {
   heard: 0, pinged: 0,
   prefixes: { o: '@', v: '+' }, prefixOrder: '@+', argModes: 'bkl', setArgModes: 'l',
   buffers: new Map(), current: null, switchTo: '', names: new Map(),
+  // Batches being received, by reference; the most a CHATHISTORY request may
+  // ask for (ISUPPORT CHATHISTORY, 0: no limit); the search waiting for results.
+  batches: new Map(), historyMax: 0, search: null,
 };
 
 export const isMe = (nick) => fold(nick) === fold(state.nick);
