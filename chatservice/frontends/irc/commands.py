@@ -37,6 +37,21 @@ CAPABILITIES = (
     "userhost-in-names",
 )
 
+# Offered only when the server keeps history (the hub has a store).
+HISTORY_CAPABILITIES = (
+    "draft/chathistory",
+    "draft/event-playback",
+    "soju.im/search",
+)
+
+
+def capabilities(conn: IRCConnection) -> tuple[str, ...]:
+    """The capabilities this server offers C{conn}, in name order."""
+    if conn.hub.history is None:
+        return CAPABILITIES
+    return tuple(sorted(CAPABILITIES + HISTORY_CAPABILITIES))
+
+
 Handler = Callable[["IRCConnection", "User | None", Message], None]
 
 
@@ -125,7 +140,7 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
         version = message.params[1] if len(message.params) > 1 else ""
         if version.isascii() and version.isdigit() and int(version) >= 302:
             conn.set_caps(conn.caps | {"cap-notify"})
-        conn.line("CAP", conn.nick, "LS", " ".join(CAPABILITIES))
+        conn.line("CAP", conn.nick, "LS", " ".join(capabilities(conn)))
     elif sub == "LIST":
         conn.line("CAP", conn.nick, "LIST", " ".join(sorted(conn.caps)))
     elif sub == "REQ":
@@ -134,7 +149,8 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
         wanted = message.params[1] if len(message.params) > 1 else ""
         requested = wanted.split()
         names_only = [name.lstrip("-") for name in requested]
-        if not requested or any(name not in CAPABILITIES for name in names_only):
+        offered = capabilities(conn)
+        if not requested or any(name not in offered for name in names_only):
             conn.line("CAP", conn.nick, "NAK", wanted)
             return
         caps = set(conn.caps)
@@ -303,6 +319,7 @@ def join(conn: IRCConnection, user: User, message: Message) -> None:
         conn.echo(joined)
         send_topic(conn, room, quiet_if_none=True)
         send_names(conn, room)
+        conn.joined(user, room, joined)
 
 
 @command("PART", 1)
@@ -754,6 +771,10 @@ def send_isupport(conn: IRCConnection) -> None:
         f"TOPICLEN={TOPIC_MAX_LENGTH}",
         "USERLEN=11",
     ]
+    history = conn.hub.history
+    if history is not None:
+        tokens += [f"CHATHISTORY={history.max_limit}", "MSGREFTYPES=timestamp,msgid"]
+        tokens.sort()
     for start in range(0, len(tokens), 13):
         conn.numeric(N.RPL_ISUPPORT, *tokens[start:start + 13],
                      "are supported by this server")

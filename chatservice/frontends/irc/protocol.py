@@ -16,7 +16,9 @@ operators are its chanops, and every nickname is shared with the other front
 ends.  The commands are in L{chatservice.frontends.irc.commands}.
 
 Capabilities: cap-notify, server-time, message-tags, echo-message,
-multi-prefix, userhost-in-names, away-notify, batch.
+multi-prefix, userhost-in-names, away-notify, batch; and, when the server
+keeps history, draft/chathistory, draft/event-playback and soju.im/search
+(see L{chatservice.frontends.irc.history}).
 
 The server PINGs a client that has been silent for the ping interval and drops
 it ("Ping timeout") if the client stays silent for the ping timeout.
@@ -30,11 +32,14 @@ from datetime import datetime, timezone
 
 
 from ...core import errors
+from ...core.events import Joined
 from ...core.hub import Hub, User
 from ...core.limits import AddressLimiter, Limits
+from ...core.rooms import Room
 from .. import connection
 from ..deadlines import Deadlines
 from ..session import Session, SessionMachine
+from . import history
 from . import numerics as N
 from .commands import VERSION, run, send_isupport, send_lusers, send_motd
 from .render import IRCRenderer, display_host
@@ -105,6 +110,7 @@ class IRCConnection(connection.GuardedLineReceiver):
     _last_heard = 0.0
     _ping_slot: int | None = None
     _pinged = False
+    _batches = 0
 
     def __init__(self) -> None:
         self.session = SessionMachine(self)
@@ -132,6 +138,22 @@ class IRCConnection(connection.GuardedLineReceiver):
         data = self.renderer(event)
         if data:
             self.send(data)
+
+    def new_batch(self) -> str:
+        """A batch reference not used before on this connection."""
+        self._batches += 1
+        return f"h{self._batches}"
+
+    def serving(self, user: User) -> bool:
+        """
+        Whether this connection is still open and signed in as C{user}: an
+        answer that comes later (history read from disk) checks this first.
+        """
+        return self.user is user and self._closing_reason is None and not self._lost
+
+    def joined(self, user: User, room: Room, event: Joined) -> None:
+        """The client joined C{room} (after the JOIN, topic and names)."""
+        history.replay_on_join(self, user, room, event)
 
     def set_caps(self, caps: set[str]) -> None:
         """Enable exactly C{caps}."""

@@ -4,10 +4,13 @@ Hub events as IRC lines.
 One L{IRCRenderer} exists per combination of the capabilities that change how
 events look (server-time, message-tags, away-notify); every client with the
 same combination shares it, so the hub renders each event once per variant.
+History played back to a client is rendered by the same code, with a C{batch}
+tag added.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from ...core.events import (
@@ -58,6 +61,28 @@ def mask(source: Source) -> str:
 def server_time(when: float) -> str:
     stamp = datetime.fromtimestamp(when, timezone.utc)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+_SERVER_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z",
+                          re.ASCII)
+
+
+def parse_server_time(text: str) -> float | None:
+    """
+    A time written as server-time writes it (C{YYYY-MM-DDThh:mm:ss.sssZ};
+    any number of fractional digits, or none), as seconds since the epoch;
+    C{None} if C{text} is not such a time.
+    """
+    found = _SERVER_TIME.fullmatch(text)
+    if found is None:
+        return None
+    year, month, day, hour, minute, second, fraction = found.groups()
+    try:
+        stamp = datetime(int(year), int(month), int(day), int(hour), int(minute),
+                         int(second), tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return stamp.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
 
 
 def mode_string(changes: tuple[ModeChange, ...] | list[ModeChange]) -> list[str]:
@@ -130,18 +155,25 @@ class IRCRenderer:
         self.message_tags = message_tags
         self.away_notify = away_notify
 
-    def tags(self, event: Event) -> str:
-        return "time=" + server_time(event.time) if self.server_time else ""
+    def tags(self, event: Event, batch: str = "") -> str:
+        tags = "time=" + server_time(event.time) if self.server_time else ""
+        if batch:
+            return f"batch={batch};{tags}" if tags else "batch=" + batch
+        return tags
 
-    def __call__(self, event: Event) -> bytes:
+    def __call__(self, event: Event, batch: str = "") -> bytes:
+        """
+        The lines that show C{event}, or nothing; C{batch} is the reference
+        of the batch they belong to (history played back), if any.
+        """
         source = mask(event.source)
         if isinstance(event, (Message, PrivateMessage)):
             target = event.room if isinstance(event, Message) else event.target
             command = "NOTICE" if event.kind is Kind.NOTICE else "PRIVMSG"
-            return message_lines(source, command, target, event.text, self.tags(event),
+            return message_lines(source, command, target, event.text, self.tags(event, batch),
                                  str(event.id) if self.message_tags else "",
                                  event.kind is Kind.ACTION)
-        tags = self.tags(event)
+        tags = self.tags(event, batch)
         if isinstance(event, Joined):
             return format_line(source, "JOIN", event.room, tags=tags)
         if isinstance(event, Parted):

@@ -36,7 +36,8 @@ class Message:
     source: str | None = None
 
 
-def _unescape_tag(value: str) -> str:
+def unescape_tag(value: str) -> str:
+    """A tag value as the client meant it (IRCv3 message-tags escaping undone)."""
     if "\\" not in value:
         return value
     out = []
@@ -69,7 +70,7 @@ def parse(line: bytes) -> Message | None:
         for item in raw_tags[1:].decode("utf-8", "replace").split(";"):
             if item:
                 key, _, value = item.partition("=")
-                tags[clean(key)] = clean(_unescape_tag(value))
+                tags[clean(key)] = clean(unescape_tag(value))
         line = line.lstrip(b" ")
     if len(line) + 2 > BODY_MAX_BYTES:
         raise InputTooLong("body")
