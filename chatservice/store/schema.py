@@ -1,0 +1,371 @@
+"""
+The SQLite database's tables, their migrations, and the translation between
+rows and the core's events and room states.
+
+The schema changes only by appending to L{MIGRATIONS}: a database records the
+number of migrations it has had in C{schema_version}, and opening it runs the
+ones it lacks, in order, each in its own transaction.  A database with a
+higher version than this code knows was written by a newer chatservice and is
+refused.
+
+One row per (room, event): a quit or a nick change is stored once in each
+room the person was in, with the same id, so an id is unique only within a
+room.  Columns hold what every event has (id, time, who) and its text; C{data}
+holds what a type needs beyond that (a message's kind, a kick's target, a new
+nick, mode changes as JSON); C{name} is the room's name as written when it
+differs from the folded key in C{room}.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Callable, Iterable
+
+from ..core.events import (
+    AwayChanged,
+    Event,
+    Invited,
+    Joined,
+    Kicked,
+    Kind,
+    Message,
+    ModeChanged,
+    NickChanged,
+    Parted,
+    Quit,
+    Source,
+    TopicChanged,
+)
+from ..core.history import RoomState
+from ..core.rooms import Ban, ModeChange, RoomMode
+
+# Columns of a row as the writer inserts it and the readers select it.
+EVENT_COLUMNS = "id, room, time, type, nick, user, host, text, data, name"
+READ_COLUMNS = "id, time, type, nick, user, host, text, data, name"
+INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+ROOM_COLUMNS = ("key, name, created, topic, topic_by, topic_time, flags, password, "
+                "member_limit, bans")
+SAVE_ROOM = (f"INSERT INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+             "ON CONFLICT (key) DO UPDATE SET name = excluded.name, "
+             "created = excluded.created, topic = excluded.topic, "
+             "topic_by = excluded.topic_by, topic_time = excluded.topic_time, "
+             "flags = excluded.flags, password = excluded.password, "
+             "member_limit = excluded.member_limit, bans = excluded.bans")
+FORGET_ROOM = "DELETE FROM rooms WHERE key = ?"
+
+MESSAGE = "message"
+
+
+# Migrations
+
+def _create_tables(db: sqlite3.Connection) -> None:
+    db.execute("""
+        CREATE TABLE events (
+            id INTEGER NOT NULL,
+            room TEXT NOT NULL,
+            time REAL NOT NULL,
+            type TEXT NOT NULL,
+            nick TEXT NOT NULL,
+            user TEXT NOT NULL,
+            host TEXT NOT NULL,
+            text TEXT NOT NULL,
+            data TEXT,
+            name TEXT
+        )""")
+    db.execute("CREATE INDEX events_room_id ON events (room, id)")
+    db.execute("CREATE INDEX events_room_time ON events (room, time)")
+    db.execute("""
+        CREATE TABLE rooms (
+            key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            created REAL NOT NULL,
+            topic TEXT NOT NULL,
+            topic_by TEXT NOT NULL,
+            topic_time REAL NOT NULL,
+            flags TEXT NOT NULL,
+            password TEXT,
+            member_limit INTEGER,
+            bans TEXT NOT NULL
+        )""")
+    # The highest event id stored before retention deleted it (see last_id).
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('last_id', 0)")
+
+
+def fts_available(db: sqlite3.Connection) -> bool:
+    """Whether this SQLite has FTS5 with the trigram tokenizer."""
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp.fts_probe USING fts5(text, tokenize='trigram')")
+    except sqlite3.Error:
+        return False
+    db.execute("DROP TABLE temp.fts_probe")
+    return True
+
+
+def has_fts(db: sqlite3.Connection) -> bool:
+    """Whether the database has the full-text index of messages."""
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events_fts'").fetchone() is not None
+
+
+def create_fts(db: sqlite3.Connection) -> None:
+    """
+    The full-text index of messages: FTS5 with trigrams (so that a word
+    matches inside longer words, as the in-memory store's search does), over
+    the events table's text, kept in step by triggers, and filled from the
+    messages already stored.
+    """
+    db.execute("CREATE VIRTUAL TABLE events_fts USING fts5("
+               "text, content='events', content_rowid='rowid', tokenize='trigram')")
+    db.execute(f"""
+        CREATE TRIGGER events_fts_insert AFTER INSERT ON events
+        WHEN new.type = '{MESSAGE}' BEGIN
+            INSERT INTO events_fts (rowid, text) VALUES (new.rowid, new.text);
+        END""")
+    db.execute(f"""
+        CREATE TRIGGER events_fts_delete AFTER DELETE ON events
+        WHEN old.type = '{MESSAGE}' BEGIN
+            INSERT INTO events_fts (events_fts, rowid, text)
+            VALUES ('delete', old.rowid, old.text);
+        END""")
+    db.execute(f"INSERT INTO events_fts (rowid, text) "
+               f"SELECT rowid, text FROM events WHERE type = '{MESSAGE}'")
+
+
+def _add_fts(db: sqlite3.Connection) -> None:
+    # Without FTS5 the database still works: search falls back to LIKE, and
+    # the index is built on the first start with an SQLite that has it.
+    if fts_available(db):
+        create_fts(db)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_tables,  # 1
+    _add_fts,  # 2
+]
+VERSION = len(MIGRATIONS)
+
+
+class NewerSchema(Exception):
+    """The database was written by a newer version of this code."""
+
+
+class NotOurs(Exception):
+    """The file is an SQLite database, but not a chatservice one."""
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    """The number of migrations the database has had (0 for a new one)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone():
+        row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+        return row[0] or 0
+    if db.execute("SELECT 1 FROM sqlite_master").fetchone():
+        raise NotOurs()
+    return 0
+
+
+def migrate(db: sqlite3.Connection, migrations: list = MIGRATIONS) -> int:
+    """
+    Bring the database (a connection in autocommit mode) up to the last of
+    C{migrations}, one transaction per migration; return the version found.
+
+    @raise NewerSchema: the database is newer than C{migrations}.
+    @raise NotOurs: the database holds tables of something else.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = schema_version(db)
+        if found > len(migrations):
+            raise NewerSchema(found)
+        if found == 0:
+            db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            db.execute("INSERT INTO schema_version (version) VALUES (0)")
+        db.execute("COMMIT")
+    except BaseException:
+        _rollback(db)
+        raise
+    for version in range(found + 1, len(migrations) + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(db) < version:
+                migrations[version - 1](db)
+                db.execute("UPDATE schema_version SET version = ?", (version,))
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            raise
+    return found
+
+
+def rooms(db: sqlite3.Connection) -> list[str]:
+    """Every room with events, one index lookup per room."""
+    found: list[str] = []
+    row = db.execute("SELECT min(room) FROM events").fetchone()
+    while row and row[0] is not None:
+        found.append(row[0])
+        row = db.execute("SELECT min(room) FROM events WHERE room > ?", (row[0],)).fetchone()
+    return found
+
+
+def last_id(db: sqlite3.Connection) -> int:
+    """
+    The highest event id ever stored: the highest in any room (one index
+    lookup per room, rather than a scan of every row), or the one noted in
+    C{meta} before retention deleted events, whichever is higher.
+    """
+    noted = db.execute("SELECT value FROM meta WHERE key = 'last_id'").fetchone()[0]
+    highest = [db.execute("SELECT max(id) FROM events WHERE room = ?", (room,)).fetchone()[0]
+               for room in rooms(db)]
+    return max([noted or 0, *highest])
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
+# Events to rows (in the writer's thread, once per event: keep it short)
+
+def _message(room: str, e: Message) -> tuple:
+    s = e.source
+    name = e.room
+    return (e.id, room, e.time, MESSAGE, s.nick, s.user, s.host, e.text, e.kind.value,
+            None if name == room else name)
+
+
+def _joined(room: str, e: Joined) -> tuple:
+    s = e.source
+    return (e.id, room, e.time, "join", s.nick, s.user, s.host, "", None,
+            None if e.room == room else e.room)
+
+
+def _parted(room: str, e: Parted) -> tuple:
+    s = e.source
+    return (e.id, room, e.time, "part", s.nick, s.user, s.host, e.reason, None,
+            None if e.room == room else e.room)
+
+
+def _quit(room: str, e: Quit) -> tuple:
+    s = e.source
+    return (e.id, room, e.time, "quit", s.nick, s.user, s.host, e.reason, None, None)
+
+
+def _nick(room: str, e: NickChanged) -> tuple:
+    s = e.source
+    return (e.id, room, e.time, "nick", s.nick, s.user, s.host, "", e.new_nick, None)
+
+
+def _topic(room: str, e: TopicChanged) -> tuple:
+    s = e.source
+    return (e.id, room, e.time, "topic", s.nick, s.user, s.host, e.topic, None,
+            None if e.room == room else e.room)
+
+
+def _kicked(room: str, e: Kicked) -> tuple:
+    s = e.source
+    return (e.id, room, e.time, "kick", s.nick, s.user, s.host, e.reason, e.target,
+            None if e.room == room else e.room)
+
+
+def _mode(room: str, e: ModeChanged) -> tuple:
+    s = e.source
+    changes = json.dumps([[c.adding, c.mode.value, c.argument] for c in e.changes],
+                         separators=(",", ":"))
+    return (e.id, room, e.time, "mode", s.nick, s.user, s.host, "", changes,
+            None if e.room == room else e.room)
+
+
+def _invited(room: str, e: Invited) -> tuple:
+    s = e.source
+    return (e.id, room, e.time, "invite", s.nick, s.user, s.host, "", e.target,
+            None if e.room == room else e.room)
+
+
+def _away(room: str, e: AwayChanged) -> tuple:
+    s = e.source
+    return (e.id, room, e.time, "away", s.nick, s.user, s.host, e.message, None, None)
+
+
+# Private messages have no room, and are not kept: they are refused.
+ENCODERS: dict[type, Callable[[str, Event], tuple]] = {
+    Message: _message,
+    Joined: _joined,
+    Parted: _parted,
+    Quit: _quit,
+    NickChanged: _nick,
+    TopicChanged: _topic,
+    Kicked: _kicked,
+    ModeChanged: _mode,
+    Invited: _invited,
+    AwayChanged: _away,
+}
+
+
+def encode_event(room: str, event: Event) -> tuple:
+    """The row for C{event} in C{room}, in L{EVENT_COLUMNS} order."""
+    return ENCODERS[type(event)](room, event)
+
+
+# Rows to events (in a reader's thread)
+
+_KINDS = {kind.value: kind for kind in Kind}
+
+
+def decode_event(room: str, row: tuple) -> Event:
+    """The event a row (in L{READ_COLUMNS} order) of room C{room} holds."""
+    id, time, type_, nick, user, host, text, data, name = row
+    source = Source(nick, user, host)
+    if name is None:
+        name = room
+    if type_ == MESSAGE:
+        return Message(id, time, source, name, text, _KINDS[data])
+    if type_ == "join":
+        return Joined(id, time, source, name)
+    if type_ == "part":
+        return Parted(id, time, source, name, text)
+    if type_ == "quit":
+        return Quit(id, time, source, text)
+    if type_ == "nick":
+        return NickChanged(id, time, source, data)
+    if type_ == "topic":
+        return TopicChanged(id, time, source, name, text)
+    if type_ == "kick":
+        return Kicked(id, time, source, name, data, text)
+    if type_ == "mode":
+        changes = tuple(ModeChange(adding, RoomMode(mode), argument)
+                        for adding, mode, argument in json.loads(data))
+        return ModeChanged(id, time, source, name, changes)
+    if type_ == "invite":
+        return Invited(id, time, source, name, data)
+    if type_ == "away":
+        return AwayChanged(id, time, source, text)
+    raise ValueError(f"unknown event type {type_!r}")
+
+
+def decode_events(room: str, rows: Iterable[tuple]) -> list[Event]:
+    return [decode_event(room, row) for row in rows]
+
+
+# Room states
+
+def encode_room(key: str, state: RoomState) -> tuple:
+    """The row for C{state}, in L{ROOM_COLUMNS} order."""
+    flags = json.dumps(sorted(flag.value for flag in state.flags))
+    bans = json.dumps([[ban.mask, ban.set_by, ban.time] for ban in state.bans])
+    return (key, state.name, state.created, state.topic, state.topic_by, state.topic_time,
+            flags, state.password, state.limit, bans)
+
+
+_MODES = {mode.value: mode for mode in RoomMode}
+
+
+def decode_room(row: tuple) -> RoomState:
+    """The room state a row of the rooms table (without its key) holds."""
+    name, created, topic, topic_by, topic_time, flags, password, limit, bans = row
+    return RoomState(
+        name, created, topic, topic_by, topic_time,
+        # A flag this version does not know (from a newer one) is left out.
+        frozenset(_MODES[value] for value in json.loads(flags) if value in _MODES),
+        password, limit,
+        tuple(Ban(mask, set_by, time) for mask, set_by, time in json.loads(bans)))
