@@ -47,6 +47,9 @@ DROP_LOG_INTERVAL = 60.0
 # Shortest word the trigram index can look up; shorter words are checked
 # only on the rows that the longer ones (or the room) select.
 TRIGRAM = 3
+# Words of a search given to the index or to LIKE, the longest first; every
+# word is checked (by has_words) on the rows these select.
+SIEVE_WORDS = 8
 
 
 def _has_words(text: str | None, words: str) -> bool:
@@ -167,7 +170,9 @@ def _search(db: sqlite3.Connection, fts: bool, room: str, words: str, limit: int
     where = ["e.room = ?", f"e.type = '{schema.MESSAGE}'", "e.id >= ?",
              "has_words(e.text, ?)"]
     args: list = [room, floor, folded]
-    long_words = sorted({word for word in folded.split() if len(word) >= TRIGRAM})
+    # Longest first: they select the fewest rows.
+    distinct = sorted(set(folded.split()), key=lambda word: (-len(word), word))
+    long_words = [word for word in distinct if len(word) >= TRIGRAM][:SIEVE_WORDS]
     if fts and long_words:
         # The index finds candidates (trigrams fold case themselves);
         # has_words() then applies the exact rule to them.
@@ -176,13 +181,12 @@ def _search(db: sqlite3.Connection, fts: bool, room: str, words: str, limit: int
         args.insert(0, " AND ".join(_phrase(word) for word in long_words))
     else:
         source = "events e"
-        for word in sorted(set(folded.split())):
-            if word.isascii():
-                # LIKE ignores the case of ASCII letters only: a cheap first
-                # sieve for such words, before has_words().
-                where.append("e.text LIKE ? ESCAPE '\\'")
-                escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                args.append(f"%{escaped}%")
+        for word in [word for word in distinct if word.isascii()][:SIEVE_WORDS]:
+            # LIKE ignores the case of ASCII letters only: a cheap first
+            # sieve for such words, before has_words().
+            where.append("e.text LIKE ? ESCAPE '\\'")
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args.append(f"%{escaped}%")
     args.append(limit)
     rows = db.execute(f"SELECT {columns} FROM {source} WHERE {' AND '.join(where)} "
                       f"ORDER BY e.id DESC LIMIT ?", args).fetchall()
