@@ -8,7 +8,9 @@ test_e2e_web_browser.py; line-chat users on plain sockets say things before
 and while the page looks.  Every wait is bounded.
 
 A screenshot of a room whose older history was scrolled into view is saved
-to test-artifacts/web-history.png for people to look at; nothing compares it.
+to test-artifacts/web-history.png, and one of search results to
+test-artifacts/web-history-search.png, for people to look at; nothing
+compares them.
 """
 
 from __future__ import annotations
@@ -172,6 +174,8 @@ def test_opening_a_room_shows_what_was_said_before(history_server, open_page):
         return said >= 0 && said < join;
     }""")
     expect(alice.log.locator(".history-edge")).to_have_text("This is the start of #lobby.")
+    # bob's join is replayed (draft/event-playback), once.
+    expect(alice.log.locator(".line.event", has_text="bob joined #lobby")).to_have_count(1)
     assert alice.locator("#logs img, #logs script").count() == 0
     assert alice.page.evaluate("typeof window.pwned") == "undefined"
 
@@ -263,6 +267,8 @@ def test_reconnecting_fetches_what_was_missed_once(history_server, open_page):
     ids = alice.log.evaluate(
         "log => [...log.querySelectorAll('.line.msg')].map((r) => r.dataset.msgid)")
     assert len(set(ids)) == 8, ids
+    # carol's join, said while the page was away, is replayed once.
+    expect(alice.log.locator(".line.event", has_text="carol joined #lobby")).to_have_count(1)
 
 
 def test_search_finds_messages_of_the_room(history_server, open_page):
@@ -283,6 +289,7 @@ def test_search_finds_messages_of_the_room(history_server, open_page):
     expect(alice.locator("#search-title")).to_contain_text("2 messages in #lobby")
     expect(panel.locator(".line.msg time").first).to_have_text(re.compile(r"\d"))
     assert panel.locator("b").count() == 0
+    screenshot(alice, "web-history-search.png")
 
     alice.page.keyboard.press("Escape")
     expect(panel).to_be_hidden()

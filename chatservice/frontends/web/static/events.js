@@ -47,4 +47,11 @@ export function describe(m, room) {
   }
 }
 
+/*
+ * What keeps a line from being shown twice: its msgid, or for an event the
+ * server gives no msgid (a join, a part...) its time, source and words.
+ */
+export const lineKey = (m) => m.tags.msgid
+  || (m.tags.time ? ['', m.tags.time, m.source, m.command, ...m.params].join(' ') : '');
+
 const event = (text) => ({ kind: 'event', text, nick: '' });

@@ -6,7 +6,7 @@
  */
 import { fold, isChannel } from './irc.js';
 import { send } from './connection.js';
-import { describe } from './events.js';
+import { describe, lineKey } from './events.js';
 import {
   HISTORY_CAPS, historyFailed, joined, receiveHistory, receiveSearch, searchFailed,
 } from './history.js';
@@ -134,9 +134,9 @@ export const handlers = {
       b.members.clear();
       b.joinedAt = m.tags.time || '';
       show(b, m);
+      joined(b);  // before select(), which would ask for older lines itself
       if (state.switchTo === b.key || !state.current || state.current.kind === 'server') select(b);
       if (state.switchTo === b.key) state.switchTo = '';
-      joined(b);
     } else {
       show(b, m);
     }
@@ -247,7 +247,7 @@ export const handlers = {
 
 // A line of a room or conversation, as the log shows it.
 function show(b, m, line = describe(m, b.name)) {
-  if (line) addLine(b, line.kind, line.text, line.nick, timeOf(m), m.tags.msgid);
+  if (line) addLine(b, line.kind, line.text, line.nick, timeOf(m), m.tags.msgid, lineKey(m));
 }
 
 // A batch is complete: history and search results go to history.js; the

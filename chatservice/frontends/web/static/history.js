@@ -15,9 +15,9 @@
  * asked for and the page works as before.
  */
 import { send } from './connection.js';
-import { describe } from './events.js';
+import { describe, lineKey } from './events.js';
 import { escapeTag, fold } from './irc.js';
-import { addLine, makeRow, redoDays, select, timeOf, ui } from './render.js';
+import { addLine, keep, makeRow, redoDays, select, timeOf, ui } from './render.js';
 import { isMe, state } from './state.js';
 
 const PAGE = 50;
@@ -45,7 +45,7 @@ function showEdge(b) {
 // We joined room b (its JOIN line is the last line of its log): show what
 // was said before, or what we missed since the last line we showed.
 export function joined(b) {
-  if (!enabled() || b.kind !== 'room') return;
+  if (!enabled() || b.kind !== 'room' || b.requests.length) return;
   const rows = rowsWithIds(b);
   if (rows.length) {
     const last = rows[rows.length - 1];
@@ -102,7 +102,8 @@ export function receiveHistory(target, lines) {
   for (const m of lines) {
     const id = m.tags.msgid || '';
     if (id) lastId = id;
-    const seen = id && b.ids.get(id);
+    const key = lineKey(m);
+    const seen = key && b.ids.get(key);
     if (seen) {
       if (follows(seen, cursor)) cursor = seen;
       continue;
@@ -112,7 +113,7 @@ export function receiveHistory(target, lines) {
     const line = describe(m, b.name);
     if (!line) continue;
     const row = makeRow(line.kind, line.text, line.nick, timeOf(m), id);
-    if (id) b.ids.set(id, row);
+    keep(b, row, key);
     cursor.after(row);
     cursor = row;
     added += 1;

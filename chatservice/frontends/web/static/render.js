@@ -246,7 +246,7 @@ function trim(b) {
   if (lines.length <= MAX_LINES) return;
   while (lines.length > MAX_LINES) {
     const first = lines[0];
-    if (first.dataset.msgid) b.ids.delete(first.dataset.msgid);
+    if (first.dataset.key) b.ids.delete(first.dataset.key);
     first.remove();
   }
   b.historyDone = false;  // what was dropped can be fetched again
@@ -256,14 +256,21 @@ function trim(b) {
   }
 }
 
-// Add a line at the end of b's log; a line whose msgid is shown already is
-// not added again.  Returns the row, or null.
-export function addLine(b, kind, text, nick, when, msgid) {
-  if (msgid && b.ids.has(msgid)) return null;
+// Remember that row shows the line with this key (events.js's lineKey).
+export function keep(b, row, key) {
+  if (!key) return;
+  row.dataset.key = key;
+  b.ids.set(key, row);
+}
+
+// Add a line at the end of b's log; a line whose key (msgid) is shown
+// already is not added again.  Returns the row, or null.
+export function addLine(b, kind, text, nick, when, msgid, key = msgid) {
+  if (key && b.ids.has(key)) return null;
   const log = b.log;
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   const row = makeRow(kind, text, nick, when, msgid);
-  if (msgid) b.ids.set(msgid, row);
+  keep(b, row, key);
   const lines = log.getElementsByClassName('line');
   const last = lines[lines.length - 1];
   if (last && last.dataset.day !== row.dataset.day) {
