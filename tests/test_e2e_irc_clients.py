@@ -158,7 +158,8 @@ def test_mixed_room_line_user_and_two_irc_library_users(start_server, irc_client
     assert "between us IRC folk" not in liz.text()
     assert not ben.seen("privmsg", target="ann") and not ben.seen("action", target="liz")
     assert len(ben.seen("pubmsg", source="liz", arguments=["hello from the line"])) == 1
-    assert liz.text().count("[#lobby] <ann> hello from ann on IRC") == 1
+    # (Live, that is: rejoining #lobby replays it once more, behind its time.)
+    assert liz.text().count("\r\n[#lobby] <ann> hello from ann on IRC\r\n") == 1
     assert_terminal_safe(liz.transcript)
     # Nothing the library sent was refused: no error numeric (4xx, 5xx) came back.
     for reader in (ann, ben):
