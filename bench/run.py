@@ -650,6 +650,24 @@ def value_of(scenario: Scenario, result: dict | None) -> float | None:
     return None
 
 
+def cpu_cost(scenario: Scenario, result: dict | None) -> float | None:
+    """
+    Server CPU per unit of work, in microseconds: per delivery (fan-out),
+    per stored event (writer).  On a shared machine the server often gets
+    only part of its core, and throughput then measures the neighbours; the
+    CPU the server spent per delivery is far less sensitive to them.  With
+    history on it includes the writer thread (same process).
+    """
+    if not result or "error" in result:
+        return None
+    cpu = result.get("server_cpu_pct")
+    per_s = value_of(scenario, result) if scenario.name in ("writer",) or \
+        scenario.name.startswith(("fanout", "history")) else None
+    if cpu is None or cpu < 0 or not per_s:
+        return None
+    return cpu / 100 / per_s * 1e6
+
+
 def registrations_per_s(result: dict | None, overall: bool = False) -> float | None:
     """
     Sign-ins per second: in the steady middle of each step (loadgen's figure),
@@ -731,7 +749,11 @@ def run_all(o) -> dict:
         print(f"note: {note}")
     for run in range(1, o.runs + 1):
         for scenario in scenarios:
-            for target in chosen[scenario.name]:
+            order = chosen[scenario.name]
+            if scenario.only and run % 2 == 0:
+                # A-B, B-A, ...: neither side always runs first in a round.
+                order = order[::-1]
+            for target in order:
                 workdir = workroot / f"{scenario.name}-{target.label}-{run}"
                 server = target.make(o, workdir)
                 print(f"[run {run}/{o.runs}] {scenario.name:11} {target.label:25} ",
@@ -822,6 +844,8 @@ def table(report: dict) -> str:
             head += f" {'reg/s':>7} {'overall':>7} {'held':>6}"
         else:
             head += f" {'srv cpu':>7} {'gen cpu':>7}"
+            if scenario.name.startswith(("fanout", "history")) or scenario.name == "writer":
+                head += f" {'cpu us/' + ('ev' if scenario.name == 'writer' else 'deliv'):>12}"
         out.append(head)
         for label, runs in by_target.items():
             if not runs:
@@ -849,12 +873,25 @@ def table(report: dict) -> str:
                 gen = median([r.get("gen_cpu_pct") for r in runs if r and "error" not in r])
                 row += (f" {'-' if srv is None else f'{srv:.0f}%':>7}"
                         f" {'-' if gen is None else f'{gen:.0f}%':>7}")
+                if scenario.name.startswith(("fanout", "history")) or scenario.name == "writer":
+                    cost = median([cpu_cost(scenario, r) for r in runs])
+                    row += f" {'-' if cost is None else f'{cost:.3f}':>12}"
             if label.startswith("chatservice") and label != ref:
                 row += "  " + verdict(scenario, med_ratio, runs)
             out.append(row)
             for i, r in enumerate(runs):
                 for note in ([r["error"]] if r.get("error") else []) + problems(scenario, r):
                     out.append(f"{'':26} run {i + 1}: {note}")
+        if ref and scenario.name.startswith("history") and ref in by_target:
+            out.extend(cost_ratios(scenario, by_target, ref))
+        if scenario.name == "writer":
+            for label, runs in by_target.items():
+                per_core = [1e6 / c if c else None for c in
+                            (cpu_cost(scenario, r) for r in runs)]
+                out.append(f"{label}: stored events per second of server CPU (what one "
+                           f"whole core would store at this pace): "
+                           f"{' '.join(fmt(v, scenario) for v in per_core)}; median "
+                           f"{fmt(median(per_core), scenario)}")
         if scenario.name == "conn":
             out.append("reg/s: sign-ins per second in the middle 80 % of each step; overall: "
                        "over whole steps, including sign-ins whose SYN a full listen queue "
@@ -864,6 +901,28 @@ def table(report: dict) -> str:
                "(ngIRCd; for history*, --no-persistence); absolute figures vary with "
                "the machine and its load, the ratios are what count.")
     return "\n".join(out)
+
+
+def cost_ratios(scenario: Scenario, by_target: dict, ref: str) -> list[str]:
+    """
+    Each run's server CPU per delivery of the reference over this target's:
+    the throughput ratio the two would have if each had a whole core.
+    """
+    out = []
+    base = [cpu_cost(scenario, r) for r in by_target[ref]]
+    for label, runs in by_target.items():
+        if label == ref:
+            continue
+        ratios = []
+        for i, r in enumerate(runs):
+            c = cpu_cost(scenario, r)
+            b = base[i] if i < len(base) else None
+            ratios.append(b / c if b and c else None)
+        out.append(f"{label}: CPU per delivery, {ref} / {label}, per run: "
+                   f"{' '.join(ratio_str(x) for x in ratios)}; median "
+                   f"{ratio_str(median(ratios))} (the throughput ratio with a whole core "
+                   f"each; >= 0.9 wanted)")
+    return out
 
 
 def verdict(scenario: Scenario, med_ratio: float | None, runs: list) -> str:
