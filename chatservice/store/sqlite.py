@@ -167,29 +167,35 @@ def _search(db: sqlite3.Connection, fts: bool, room: str, words: str, limit: int
     if not folded:
         return []
     columns = ", ".join(f"e.{column.strip()}" for column in schema.READ_COLUMNS.split(","))
-    where = ["e.room = ?", f"e.type = '{schema.MESSAGE}'", "e.id >= ?",
-             "has_words(e.text, ?)"]
-    args: list = [room, floor, folded]
+    where = ["e.room = ?", f"e.type = '{schema.MESSAGE}'", "e.id >= ?"]
+    args: list = [room, floor]
     # Longest first: they select the fewest rows.
     distinct = sorted(set(folded.split()), key=lambda word: (-len(word), word))
     long_words = [word for word in distinct if len(word) >= TRIGRAM][:SIEVE_WORDS]
     if fts and long_words:
-        # The index finds candidates (trigrams fold case themselves);
-        # has_words() then applies the exact rule to them.
-        source = "events_fts f JOIN events e ON e.rowid = f.rowid"
+        # The index gives candidates newest first (trigrams fold case
+        # themselves), in every room; each is looked up by rowid, and the
+        # search stops at the limit.  CROSS JOIN keeps the index outermost.
+        source = "events_fts f CROSS JOIN events e ON e.rowid = f.rowid"
+        order = "f.rowid"
         where.insert(0, "events_fts MATCH ?")
         args.insert(0, " AND ".join(_phrase(word) for word in long_words))
     else:
+        # The room's events newest first, each sieved.
         source = "events e"
+        order = "e.id"
         for word in [word for word in distinct if word.isascii()][:SIEVE_WORDS]:
             # LIKE ignores the case of ASCII letters only: a cheap first
             # sieve for such words, before has_words().
             where.append("e.text LIKE ? ESCAPE '\\'")
             escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             args.append(f"%{escaped}%")
+    # Last, so that it runs only on rows that passed everything else.
+    where.append("has_words(e.text, ?)")
+    args.append(folded)
     args.append(limit)
     rows = db.execute(f"SELECT {columns} FROM {source} WHERE {' AND '.join(where)} "
-                      f"ORDER BY e.id DESC LIMIT ?", args).fetchall()
+                      f"ORDER BY {order} DESC LIMIT ?", args).fetchall()
     rows.reverse()
     return schema.decode_events(room, rows)
 

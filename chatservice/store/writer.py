@@ -94,7 +94,7 @@ class Writer(threading.Thread):
     @ivar dropped: events given up on (unstorable, or still failing at close).
     @ivar failing: whether the last commit failed.
     @ivar pragmas: C{journal_mode} and C{synchronous} as the database
-        reported them when the thread started.
+        reported them for the writer's connection.
     @ivar pruned: rows deleted by retention, in total.
     @ivar prune_steps: the rows each recent retention statement deleted.
     @ivar rounds: retention rounds finished.
@@ -142,6 +142,11 @@ class Writer(threading.Thread):
         # max_per_room; None: every room (at start).
         self._grown: set[str] | None = None
         self._unknown_types: set[type] = set()
+        db.execute("PRAGMA synchronous = NORMAL")
+        self.pragmas = {
+            "journal_mode": db.execute("PRAGMA journal_mode").fetchone()[0],
+            "synchronous": db.execute("PRAGMA synchronous").fetchone()[0],
+        }
 
     # Called from other threads
 
@@ -201,7 +206,6 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         try:
-            self._settle()
             while not self._step():
                 pass
         finally:
@@ -216,14 +220,6 @@ class Writer(threading.Thread):
             with self._changed:
                 self._finished = True
                 self._changed.notify_all()
-
-    def _settle(self) -> None:
-        db = self.db
-        db.execute("PRAGMA synchronous = NORMAL")
-        self.pragmas = {
-            "journal_mode": db.execute("PRAGMA journal_mode").fetchone()[0],
-            "synchronous": db.execute("PRAGMA synchronous").fetchone()[0],
-        }
 
     def _step(self) -> bool:
         """One turn of the loop; whether the thread is done."""
