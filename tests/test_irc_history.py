@@ -222,6 +222,40 @@ def test_between(server, talk):
         == [f"m{n}" for n in range(3, 9)]
 
 
+def test_timestamps_mean_what_was_shown():
+    """
+    A timestamp stands for the millisecond server-time showed, whatever
+    microseconds the event had and whatever floating-point error the
+    arithmetic brings: AFTER and BEFORE exclude the event shown with it,
+    AROUND starts with it.
+    """
+    server = history_server()
+    server.clock.advance(1796199263.4 - START)
+    alice = server.register("alice", caps=FULL + ("soju.im/search",))
+    bob = server.register("bob")
+    server.joined("#room", alice, bob)
+    for gap in (0.144815, 0.000185, 0.000999, 0.000001, 0.3, 0.0004995, 0.0000005):
+        server.clock.advance(gap)
+        bob.line(f"PRIVMSG #room :at {server.clock.seconds():.7f}")
+    seen = alice.take()
+    stamps = [re.search(r"time=([^;]+)", line).group(1) for line in seen]
+    for index, stamp in enumerate(stamps):
+        same = [n for n, other in enumerate(stamps) if other == stamp]
+        earlier = texts(seen[:same[0]])
+        later = texts(seen[same[-1] + 1:])
+        assert texts(batch(alice.said(f"CHATHISTORY AFTER #room timestamp={stamp} 100"))) \
+            == later, stamp
+        assert texts(batch(alice.said(f"CHATHISTORY LATEST #room timestamp={stamp} 100"))) \
+            == later, stamp
+        assert texts(batch(alice.said(f"CHATHISTORY BEFORE #room timestamp={stamp} 100"))) \
+            == earlier, stamp
+        assert texts(batch(alice.said(f"CHATHISTORY AROUND #room timestamp={stamp} 1"))) \
+            == texts(seen[same[0]:same[0] + 1]), stamp
+        assert texts(batch(alice.said(f"SEARCH in=#room;text=at;after={stamp};before={stamp}",
+                                      ), "soju.im/search")) == texts([seen[n] for n in same])
+        server.clock.advance(3)  # the history request budget
+
+
 def test_before_star_is_latest(server, talk):
     """BEFORE * (as some clients send it) is LATEST *."""
     alice, _, _ = talk

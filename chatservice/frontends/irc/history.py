@@ -18,7 +18,6 @@ come as Deferreds, which may fire after the client has gone.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from twisted.internet.defer import Deferred
@@ -44,9 +43,6 @@ SEARCH_MAX = 100
 _MAX_ID = 2 ** 63 - 1
 # Parameters echoed back in a FAIL are cut to this many characters.
 _ECHO_MAX = 64
-# server-time shows milliseconds; an event is "at" the millisecond it shows.
-_MILLISECOND = 0.001
-_HALF_MICROSECOND = 0.0000005
 
 _NOT_RETRIEVED = "Messages could not be retrieved"
 
@@ -115,6 +111,19 @@ def parse_limit(subcommand: str, text: str, history: History) -> int:
     return history.clamp(int(text) if len(text) <= 9 else history.max_limit)
 
 
+def shown(when: float) -> int:
+    """
+    The millisecond server-time shows for C{when} (counted in whole
+    milliseconds, so that no floating-point error moves it).
+    """
+    return round(when * 1_000_000) // 1000
+
+
+def _just_before(millisecond: int) -> float:
+    """A time after everything shown before C{millisecond} and before everything shown with it."""
+    return (millisecond * 1000 - 0.5) / 1_000_000
+
+
 def after(point: Point) -> Point:
     """
     The exclusive lower bound C{point} means: after a timestamp means after
@@ -122,8 +131,7 @@ def after(point: Point) -> Point:
     """
     if point.time is None:
         return point
-    shown = math.floor(point.time / _MILLISECOND) * _MILLISECOND
-    return Point(time=shown + _MILLISECOND - _HALF_MICROSECOND)
+    return Point(time=_just_before(shown(point.time) + 1))
 
 
 def at(point: Point) -> Point:
@@ -133,8 +141,7 @@ def at(point: Point) -> Point:
     """
     if point.time is None:
         return point
-    shown = math.floor(point.time / _MILLISECOND) * _MILLISECOND
-    return Point(time=shown - _HALF_MICROSECOND)
+    return Point(time=_just_before(shown(point.time)))
 
 
 def _order(point: Point) -> float:
@@ -422,19 +429,22 @@ def _search(conn: IRCConnection, user: User, history: History,
             reading = history.query(user, room.name, Query(
                 SEARCH_MAX if sender is not None else limit, messages_only=True,
                 newest=start is None,
-                after=Point(time=start - _HALF_MICROSECOND) if start is not None else None,
-                before=Point(time=end + _MILLISECOND) if end is not None else None))
+                after=Point(time=_just_before(shown(start))) if start is not None else None,
+                before=Point(time=_just_before(shown(end) + 1)) if end is not None else None))
     except errors.RateLimited as refusal:
         raise Fail("INTERNAL_ERROR", str(refusal)) from None
     except errors.ChatError:
         raise Fail("INVALID_PARAMS", "in", "Cannot search there") from None
 
+    # Times are matched to the millisecond, as the client sees them.
+    first = shown(start) if start is not None else None
+    last = shown(end) if end is not None else None
+
     def wanted(event: Event) -> bool:
-        # Times are matched to the millisecond, as the client sees them.
-        shown = math.floor(event.time / _MILLISECOND) * _MILLISECOND
+        millisecond = shown(event.time)
         return (isinstance(event, Message)
-                and (start is None or shown >= start - _HALF_MICROSECOND)
-                and (end is None or shown <= end + _HALF_MICROSECOND)
+                and (first is None or millisecond >= first)
+                and (last is None or millisecond <= last)
                 and (sender is None or names.fold(event.source.nick) == sender))
 
     def answer(events: list[Event]) -> None:
