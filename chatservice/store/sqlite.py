@@ -27,7 +27,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.logger import Logger
 
 from ..core.events import Event
@@ -132,6 +132,10 @@ def _point(point: Point, comparison: str, where: list[str], args: list) -> None:
         args.append(point.time)
 
 
+def _by_time(point: Point | None) -> bool:
+    return point is not None and point.time is not None
+
+
 def _query(db: sqlite3.Connection, room: str, query: Query) -> list[Event]:
     where = ["room = ?"]
     args: list = [room]
@@ -144,12 +148,19 @@ def _query(db: sqlite3.Connection, room: str, query: Query) -> list[Event]:
         _point(query.after, ">", where, args)
     if query.before is not None:
         _point(query.before, "<", where, args)
-    order = "DESC" if query.newest else "ASC"
+    direction = "DESC" if query.newest else "ASC"
+    if _by_time(query.after) or _by_time(query.before):
+        # Along the (room, time) index: a time in the middle of a large room
+        # would otherwise scan half of it.  Times and ids of a room increase
+        # together unless the clock went back.
+        order = f"time {direction}, id {direction}"
+    else:
+        # Newest first along the (room, id) index, then turned around: a
+        # LATEST n reads n index entries whatever the room's size.
+        order = f"id {direction}"
     args.append(query.limit)
-    # Newest first along the (room, id) index, then turned around: a
-    # LATEST n reads n index entries whatever the room's size.
     rows = db.execute(f"SELECT {schema.READ_COLUMNS} FROM events "
-                      f"WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?",
+                      f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
                       args).fetchall()
     if query.newest:
         rows.reverse()
@@ -292,11 +303,17 @@ class SQLiteStore:
                               max_age=self.max_age, log=log, **writer_options)
         self._wake = self._writer.wake
         try:
-            self._reads = (reads or PooledReads)(path)
+            self._reads = (reads or self._pooled_reads)(path)
         except BaseException:
             db.close()
             raise
         self._writer.start()
+
+    def _pooled_reads(self, path: str) -> PooledReads:
+        # The pool's threads report to the reactor the store was given, if
+        # it runs threads; to the global reactor otherwise.
+        clock = self.clock
+        return PooledReads(path, clock if IReactorThreads.providedBy(clock) else None)
 
     def _open_database(self, connect: Callable[[str], sqlite3.Connection]
                        ) -> sqlite3.Connection:
