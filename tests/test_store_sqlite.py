@@ -618,6 +618,38 @@ def test_retention_bounded_rounds(setup):
     assert set(store.writer.prune_steps) == {50}
 
 
+def test_retention_reaches_every_room(setup):
+    """However many rooms have old events, each round gets further, until none is left."""
+    store = setup.quiet_store(max_days=1, prune_steps=5)
+    old = setup.clock.seconds() - 2 * DAY
+    for number in range(30):
+        room = f"#r{number:02}"
+        store.record(room, say(number + 1, room=room, time=old))
+    assert store.flush(10)
+    for _ in range(5):
+        assert store.prune(10)
+    db = setup.db()
+    assert db.execute("SELECT count(*) FROM events").fetchone() == (5,)
+    db.close()
+    assert store.prune(10)
+    assert store.writer.pruned == 30
+    assert list(store.writer.prune_steps) == [1] * 30
+
+
+def test_retention_goes_on_under_load(setup):
+    """While a full batch waits, a round still runs its first DELETE, and only that."""
+    store = setup.quiet_store(batch_size=3)
+    writer = store.writer
+    limit = writer.prune_step_limit
+    assert writer._may_go_on([limit]) and writer._may_go_on([limit - 1])
+    writer.queue.extend(("#room", say(id)) for id in range(1, 4))  # the writer sleeps on
+    assert writer._may_go_on([limit])
+    assert not writer._may_go_on([limit - 1])
+    assert not writer._may_go_on([0])
+    store._queued += 3
+    assert store.flush(10)
+
+
 def test_retention_keeps_the_index_sound(setup):
     """Deleting old messages deletes them from the full-text index too."""
     store = setup.quiet_store(max_per_room=10)

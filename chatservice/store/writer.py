@@ -229,7 +229,9 @@ class Writer(threading.Thread):
             # A bug, not a database error (those are handled where they
             # happen): keep the thread alive, but do not spin.
             self.log.failure("The history writer hit an unexpected error")
-            self._pending = None
+            if self._pending is not None:
+                self._give_up(self._pending)
+                self._pending = None
             self.wake.wait(self.retry_interval)
             return self._stopping and not self.queue
 
@@ -411,7 +413,14 @@ class Writer(threading.Thread):
             self._saved_last_id = self.last_id
 
     def _may_go_on(self, budget: list[int]) -> bool:
-        return budget[0] > 0 and len(self.queue) < self.batch_size and not self._stopping
+        """
+        Whether a round may run another DELETE: within its budget, and, but
+        for its first, only while no full batch waits.
+        """
+        left = budget[0]
+        if left <= 0 or self._stopping:
+            return False
+        return left == self.prune_step_limit or len(self.queue) < self.batch_size
 
     def _delete_rows(self, sql: str, args: tuple, budget: list[int]) -> int:
         """Run one bounded DELETE (autocommit: its own transaction)."""
@@ -428,8 +437,11 @@ class Writer(threading.Thread):
         chunk = self.prune_chunk
         sql = ("DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
                "WHERE room = ? AND time < ? LIMIT ?)")
+        old = "SELECT 1 FROM events WHERE room = ? AND time < ? LIMIT 1"
         for room in rooms(self.db):
-            while True:
+            # Only a DELETE that deletes counts against the budget, so that
+            # every round gets further, however many rooms there are.
+            while self.db.execute(old, (room, cutoff)).fetchone():
                 if not self._may_go_on(budget):
                     return False
                 if self._delete_rows(sql, (room, cutoff, chunk), budget) < chunk:
