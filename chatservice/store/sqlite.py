@@ -15,6 +15,13 @@ read synchronously.
 The database is in WAL mode with C{synchronous=NORMAL}: a crash of the
 process (C{kill -9}) loses at most what was queued but not yet committed (the
 last batch); the database itself stays sound.
+
+Searches find what the in-memory store finds: every word, case-folded,
+anywhere in a message.  An FTS5 index with trigrams (C{search_method ==
+"fts5"}), or LIKE without one, picks candidates and the in-memory rule
+decides; the candidates can miss a match only where case-folding changes a
+text's length (C{ß} for C{ss}, ligatures).  Queries bounded by a time order
+by time, then id: the same as by id unless the clock went back.
 """
 
 from __future__ import annotations
