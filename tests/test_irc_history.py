@@ -745,6 +745,24 @@ def test_replay_only_messages_and_not_for_new_rooms(server):
     assert texts(lines) == ["hello"] and not any(" JOIN " in line for line in lines[1:])
 
 
+def test_rejoin_replays_only_what_was_missed(server):
+    """A client that left by PART and comes back is not shown again what it saw live."""
+    bob = server.register("bob")
+    bob.line("JOIN #room")
+    chat(server, bob, "#room", "before")
+    carol = server.register("carol")
+    assert texts(carol.said("JOIN #room")) == ["before"]
+    chat(server, bob, "#room", "seen live")
+    carol.line("PART #room")
+    chat(server, bob, "#room", "missed")
+    assert texts(carol.said("JOIN #room")) == ["missed"]
+    carol.line("JOIN 0")
+    assert texts(carol.said("JOIN #room")) == []
+    # Kicked, the client did not say when it left: the replay is whole again.
+    bob.line("KICK #room carol")
+    assert texts(carol.said("JOIN #room")) == ["before", "seen live", "missed"]
+
+
 def test_replay_problems_are_silent():
     """A replay that fails says nothing; under since-join visibility there is nothing before one's join."""
     server = history_server(store=BrokenStore(None))

@@ -301,7 +301,7 @@ def _visible(room: Room, user: User) -> bool:
 def join(conn: IRCConnection, user: User, message: Message) -> None:
     if message.params[0] == "0":
         for room in list(user.rooms.values()):
-            conn.echo(conn.hub.part(user, room.name, ""))
+            conn.left(conn.hub.part(user, room.name, ""))
         return
     passwords = message.params[1].split(",") if len(message.params) > 1 else []
     for index, name in enumerate(_targets(message.params[0])):
@@ -327,7 +327,7 @@ def part(conn: IRCConnection, user: User, message: Message) -> None:
     reason = message.params[1] if len(message.params) > 1 else ""
     for name in _targets(message.params[0]):
         try:
-            conn.echo(conn.hub.part(user, name, reason))
+            conn.left(conn.hub.part(user, name, reason))
         except errors.ChatError as refusal:
             _refusal(conn, refusal, name)
 

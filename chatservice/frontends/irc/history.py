@@ -338,11 +338,13 @@ def send_batch(conn: IRCConnection, kind: str, params: Iterable[str],
 
 # Played back on joining
 
-def replay_on_join(conn: IRCConnection, user: User, room: Room, joined: Joined) -> None:
+def replay_on_join(conn: IRCConnection, user: User, room: Room, joined: Joined,
+                   seen: int = 0) -> None:
     """
     After C{user} joined C{room}, show them the last messages said there
-    before (as many as the server's replay setting says), unless their
-    client fetches history itself.  Nothing is said if that fails.
+    before (as many as the server's replay setting says), but none they saw
+    live (ids up to C{seen}), unless their client fetches history itself.
+    Nothing is said if that fails.
     """
     history = conn.hub.history
     if history is None or "draft/chathistory" in conn.caps:
@@ -353,6 +355,7 @@ def replay_on_join(conn: IRCConnection, user: User, room: Room, joined: Joined) 
         return
 
     def answer(events: list[Event]) -> None:
+        events = [event for event in events if event.id > seen]
         if events and user.rooms.get(room.key) is room:
             play(conn, events, "chathistory", room.name)
 

@@ -31,8 +31,8 @@ import hmac
 from datetime import datetime, timezone
 
 
-from ...core import errors
-from ...core.events import Joined
+from ...core import errors, names
+from ...core.events import Joined, Parted
 from ...core.hub import Hub, User
 from ...core.limits import AddressLimiter, Limits
 from ...core.rooms import Room
@@ -111,6 +111,8 @@ class IRCConnection(connection.GuardedLineReceiver):
     _ping_slot: int | None = None
     _pinged = False
     _batches = 0
+    # The id of the PART by which the client last left each room (by key).
+    _left: dict[str, int] | None = None
 
     def __init__(self) -> None:
         self.session = SessionMachine(self)
@@ -153,7 +155,17 @@ class IRCConnection(connection.GuardedLineReceiver):
 
     def joined(self, user: User, room: Room, event: Joined) -> None:
         """The client joined C{room} (after the JOIN, topic and names)."""
-        history.replay_on_join(self, user, room, event)
+        # What it saw there before it last left (if it left by PART) is not
+        # played back again.
+        seen = self._left.pop(room.key, 0) if self._left else 0
+        history.replay_on_join(self, user, room, event, seen)
+
+    def left(self, event: Parted) -> None:
+        """The client left a room by PART: show it, and remember when."""
+        self.echo(event)
+        if self._left is None:
+            self._left = {}
+        self._left[names.fold(event.room)] = event.id
 
     def set_caps(self, caps: set[str]) -> None:
         """Enable exactly C{caps}."""
