@@ -16,7 +16,9 @@ over IRC against a room of a million rows.
     ``--queue-limit 100000`` (the server's default) shows what a burst larger
     than the queue does: drops, counted.  ``--onto DIR`` records into a copy
     of a built directory's room instead: the writer with a million rows (and
-    their indexes) behind it.  ``--cpu 0`` pins the process (the
+    their indexes) behind it.  Also the writer thread's own CPU per event
+    (from /proc).  ``--drop-fts`` (an experiment, not a configuration) drops
+    the full-text index's insert trigger first: what indexing costs.  ``--cpu 0`` pins the process (the
     recording loop and the writer thread) to one core, as bench/run.py pins
     the server.
 
@@ -137,6 +139,16 @@ def messages(room: str, n: int, start: float, step: float, seed: int = 1):
             yield Message(ident, t, src, room, texts[k % 1000], Kind.SAY)
 
 
+def thread_cpu_s(tid: int) -> float:
+    """User + system CPU seconds of one thread of this process."""
+    try:
+        data = Path(f"/proc/self/task/{tid}/stat").read_bytes()
+    except OSError:
+        return -1.0
+    fields = data[data.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rows(path: Path) -> dict:
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -169,14 +181,21 @@ def cmd_store(o) -> int:
             store = open_store(tmp, queue_limit=o.queue_limit or o.events,
                                batch_size=o.batch_size, batch_interval=o.batch_interval,
                                max_per_room=before + o.events + 100_000)
+            if o.drop_fts:
+                con = sqlite3.connect(store.path)
+                con.execute("DROP TRIGGER IF EXISTS events_fts_insert")
+                con.close()
             events = list(messages(room, o.events, start, 0.0001, seed=run))
             record = store.record
+            tid = store.writer.native_id
+            w0 = thread_cpu_s(tid)
             t0 = time.perf_counter()
             for event in events:
                 record(room, event)
             t_recorded = time.perf_counter()
             store.flush(600)
             t_flushed = time.perf_counter()
+            writer_cpu = thread_cpu_s(tid) - w0
             stored, dropped = store.stored, store.dropped
             store.close()
             by_type = rows(Path(tmp) / DATABASE)
@@ -186,16 +205,20 @@ def cmd_store(o) -> int:
         r = {"run": run, "events": o.events, "record_us": (t_recorded - t0) / o.events * 1e6,
              "recorded_s": t_recorded - t0, "total_s": t_flushed - t0,
              "stored_per_s": n / (t_flushed - t0), "rows": n, "store_stored": stored,
-             "store_dropped": dropped, "missing": o.events - n}
+             "store_dropped": dropped, "missing": o.events - n,
+             "writer_cpu_us": writer_cpu / o.events * 1e6}
         results.append(r)
         print(f"run {run}: {o.events} events recorded in {r['recorded_s']:.2f}s "
               f"({r['record_us']:.2f} us per record), flushed after {r['total_s']:.2f}s: "
-              f"{r['stored_per_s']:,.0f} stored events/s; rows {n}, missing {r['missing']}, "
+              f"{r['stored_per_s']:,.0f} stored events/s; writer thread CPU "
+              f"{r['writer_cpu_us']:.1f} us per event; rows {n}, missing {r['missing']}, "
               f"store.stored {stored}, store.dropped {dropped}")
     med = statistics.median(r["stored_per_s"] for r in results)
     rec = statistics.median(r["record_us"] for r in results)
+    wcpu = statistics.median(r["writer_cpu_us"] for r in results)
     worst = max(r["missing"] for r in results)
-    print(f"median: {med:,.0f} stored events/s, {rec:.2f} us per record(); "
+    print(f"median: {med:,.0f} stored events/s, {rec:.2f} us per record(), "
+          f"{wcpu:.1f} us of writer CPU per event; "
           f"most missing in a run: {worst}; target >= 20,000/s: "
           f"{'met' if med >= 20000 else 'MISSED'}")
     print("RESULT " + json.dumps({"bench": "store", "runs": results,
@@ -507,6 +530,10 @@ def main(argv=None) -> int:
     s.add_argument("--batch-size", type=int, default=1000, help="the store's (1000)")
     s.add_argument("--batch-interval", type=float, default=0.2, help="the store's (0.2)")
     s.add_argument("--cpu", default="", help="pin the process to these cores (taskset -c)")
+    s.add_argument("--drop-fts", action="store_true",
+                   help="experiment: drop the full-text index's insert trigger first, to "
+                        "see what indexing costs the writer (searches then miss these "
+                        "events)")
     s.add_argument("--onto", default="",
                    help="record into a copy of this built directory's room (the writer "
                         "with a big table behind it) rather than into an empty database")
