@@ -206,12 +206,12 @@ def cmd_store(o) -> int:
              "recorded_s": t_recorded - t0, "total_s": t_flushed - t0,
              "stored_per_s": n / (t_flushed - t0), "rows": n, "store_stored": stored,
              "store_dropped": dropped, "missing": o.events - n,
-             "writer_cpu_us": writer_cpu / o.events * 1e6}
+             "writer_cpu_us": writer_cpu / max(n, 1) * 1e6}
         results.append(r)
         print(f"run {run}: {o.events} events recorded in {r['recorded_s']:.2f}s "
               f"({r['record_us']:.2f} us per record), flushed after {r['total_s']:.2f}s: "
               f"{r['stored_per_s']:,.0f} stored events/s; writer thread CPU "
-              f"{r['writer_cpu_us']:.1f} us per event; rows {n}, missing {r['missing']}, "
+              f"{r['writer_cpu_us']:.1f} us per stored event; rows {n}, missing {r['missing']}, "
               f"store.stored {stored}, store.dropped {dropped}")
     med = statistics.median(r["stored_per_s"] for r in results)
     rec = statistics.median(r["record_us"] for r in results)
@@ -219,8 +219,8 @@ def cmd_store(o) -> int:
     worst = max(r["missing"] for r in results)
     print(f"median: {med:,.0f} stored events/s, {rec:.2f} us per record(), "
           f"{wcpu:.1f} us of writer CPU per event; "
-          f"most missing in a run: {worst}; target >= 20,000/s: "
-          f"{'met' if med >= 20000 else 'MISSED'}")
+          f"most missing in a run: {worst}; target >= 20,000/s with none missing: "
+          f"{'met' if med >= 20000 and not worst else 'MISSED'}")
     print("RESULT " + json.dumps({"bench": "store", "runs": results,
                                   "median_stored_per_s": med, "median_record_us": rec}))
     return 0
