@@ -42,10 +42,16 @@ Scenarios
 ``history100``, ``history1000``
     fanout100 and fanout1000 for chatservice over IRC only, with history in
     a fresh SQLite data directory (``chatservice-irc``) and with
-    ``--no-persistence`` (``chatservice-irc-nopersist``), interleaved; each
-    run's ratio is to the ``--no-persistence`` run of the same round.
-    Target: history on >= 0.9 x history off.  Also the messages sent and
-    the message rows the database holds after the server stopped.
+    ``--no-persistence`` (``chatservice-irc-nopersist``), interleaved (the
+    order alternates from round to round); each run's ratio is to the
+    ``--no-persistence`` run of the same round.  Target: history on >= 0.9
+    x history off.  Also the server's CPU per delivery and its on/off ratio
+    (far steadier than throughput on a shared machine, where the server
+    often gets only part of its core), and the messages sent against the
+    message rows the database holds after the server stopped.
+    ``--experiment-nofts`` adds ``chatservice-irc-nofts``: SQLite history
+    without full-text indexing of new messages (an experiment, not a
+    configuration).
 ``writer``
     One room flooded as fast as the server accepts: 20 senders and the
     probe (no other receivers), 64 messages in flight each, over IRC with
@@ -187,13 +193,13 @@ SCENARIOS = {
         ("--scenario", "fanout", "--clients", "100", "--senders", "10", "--window", "32"),
         "deliveries/s", "", True, ">= 0.9 x --no-persistence",
         only=("chatservice-irc", "chatservice-irc-nopersist"),
-        reference="chatservice-irc-nopersist"),
+        reference="chatservice-irc-nopersist", sample_db=True),
     "history1000": Scenario(
         "history1000", "fan-out with history on (SQLite) and off, 1000 clients / 10 senders",
         ("--scenario", "fanout", "--clients", "1000", "--senders", "10", "--window", "32"),
         "deliveries/s", "", True, ">= 0.9 x --no-persistence",
         only=("chatservice-irc", "chatservice-irc-nopersist"),
-        reference="chatservice-irc-nopersist"),
+        reference="chatservice-irc-nopersist", sample_db=True),
     "writer": Scenario(
         "writer", "one room flooded: 20 senders + the probe, SQLite history",
         ("--scenario", "fanout", "--clients", "21", "--senders", "20", "--window", "64"),
@@ -239,7 +245,31 @@ class Server:
     proc: subprocess.Popen | None = None
     stop_timeout = 10
     stop_s = 0.0
+    # The server's CPU over its whole life, all threads (from wait4), once
+    # it has stopped: the work done after the generator's window (a history
+    # writer catching up, the final flush) included.
+    cpu_total_s: float | None = None
     database: Path | None = None
+
+    def reap(self, timeout: float) -> float | None:
+        """Wait for the process to end (killing it after C{timeout}); its CPU seconds."""
+        proc = self.proc
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            except ChildProcessError:
+                proc.wait()
+                return None
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return usage.ru_utime + usage.ru_stime
+            if time.monotonic() > deadline:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return usage.ru_utime + usage.ru_stime
+            time.sleep(0.02)
 
     def __init__(self, o: argparse.Namespace, workdir: Path):
         self.o = o
@@ -285,11 +315,7 @@ class Server:
         if self.proc.poll() is None:
             t0 = time.monotonic()
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.cpu_total_s = self.reap(self.stop_timeout)
             self.stop_s = time.monotonic() - t0
         self.proc = None
         if self.log:
@@ -297,6 +323,28 @@ class Server:
 
     def loadgen_args(self, mode: str) -> list[str]:
         raise NotImplementedError
+
+
+def prepare_without_fts(data_dir: Path) -> None:
+    """
+    An experiment, not a configuration (--experiment-nofts): a fresh
+    database made by the store itself, whose full-text index then loses its
+    insert trigger, so that the server writes history without indexing
+    messages for search (the store keeps the index table, so it does not
+    build it again on start).  What the index costs the fan-out.
+    """
+    sys.path.insert(0, str(REPO))
+    from twisted.internet.task import Clock
+
+    from chatservice.store.sqlite import SQLiteStore
+
+    SQLiteStore.open(str(data_dir), Clock()).close()
+    con = sqlite3.connect(data_dir / "chatservice.sqlite3")
+    try:
+        con.execute("DROP TRIGGER IF EXISTS events_fts_insert")
+        con.commit()
+    finally:
+        con.close()
 
 
 class Chatservice(Server):
@@ -319,7 +367,12 @@ class Chatservice(Server):
 
     @property
     def database(self) -> Path | None:
-        return self.data_dir / "chatservice.sqlite3" if self.history == "sqlite" else None
+        return self.data_dir / "chatservice.sqlite3" if self.history != "memory" else None
+
+    def start(self) -> None:
+        if self.history == "sqlite-nofts":
+            prepare_without_fts(self.data_dir)
+        super().start()
 
     @classmethod
     def twistd(cls, o) -> str | None:
@@ -338,7 +391,7 @@ class Chatservice(Server):
                 "--irc", f"tcp:{self.irc_port}:interface=127.0.0.1",
                 "--no-flood-control", "--max-send-queue", "1000000000",
                 "--max-per-address", "1000000", "--registration-timeout", "600",
-                *(["--data-dir", str(self.data_dir)] if self.history == "sqlite"
+                *(["--data-dir", str(self.data_dir)] if self.history != "memory"
                   else ["--no-persistence"])]
 
     def env(self):
@@ -435,7 +488,8 @@ class Target:
     def label(self) -> str:
         if self.server != "chatservice":
             return self.server
-        return f"{self.server}-{self.mode}" + ("-nopersist" if self.history == "memory" else "")
+        return f"{self.server}-{self.mode}" + {"memory": "-nopersist",
+                                               "sqlite-nofts": "-nofts"}.get(self.history, "")
 
     def make(self, o, workdir: Path) -> Server:
         if self.server == "chatservice":
@@ -668,6 +722,19 @@ def cpu_cost(scenario: Scenario, result: dict | None) -> float | None:
     return cpu / 100 / per_s * 1e6
 
 
+def cpu_cost_total(result: dict | None) -> float | None:
+    """
+    Server CPU per delivery over the server's whole life, in microseconds:
+    start, sign-ins, every message (warm-up and drain too) and the stop with
+    its final flush, over every delivery the generator counted.  Unlike
+    L{cpu_cost}, this includes history written after the measured window.
+    """
+    if not result or "error" in result:
+        return None
+    cpu, deliveries = result.get("server_cpu_total_s"), result.get("total_deliveries")
+    return cpu / deliveries * 1e6 if cpu and deliveries else None
+
+
 def registrations_per_s(result: dict | None, overall: bool = False) -> float | None:
     """
     Sign-ins per second: in the steady middle of each step (loadgen's figure),
@@ -734,11 +801,15 @@ def run_all(o) -> dict:
         else:
             general.append(Target(name, "irc"))
     known = {t.label: t for t in (Target("chatservice", "irc"),
-                                  Target("chatservice", "irc", "memory"))}
+                                  Target("chatservice", "irc", "memory"),
+                                  Target("chatservice", "irc", "sqlite-nofts"))}
     chosen: dict[str, list[Target]] = {}
     for scenario in scenarios:
         if scenario.only:
-            chosen[scenario.name] = ([known[label] for label in scenario.only]
+            labels = list(scenario.only)
+            if o.experiment_nofts and scenario.name.startswith("history"):
+                labels.insert(1, "chatservice-irc-nofts")
+            chosen[scenario.name] = ([known[label] for label in labels]
                                      if "chatservice" in servers else [])
         else:
             chosen[scenario.name] = [t for t in general
@@ -781,6 +852,8 @@ def run_all(o) -> dict:
                     outcome.error = (outcome.error + "; " if outcome.error else "") + \
                         "the server died during the run"
                 entry = outcome.result or {}
+                if server.cpu_total_s is not None:
+                    entry["server_cpu_total_s"] = round(server.cpu_total_s, 3)
                 if server.database is not None:
                     entry.update(db_summary(server.database))
                     entry["stop_s"] = round(server.stop_s, 2)
@@ -922,6 +995,19 @@ def cost_ratios(scenario: Scenario, by_target: dict, ref: str) -> list[str]:
                    f"{' '.join(ratio_str(x) for x in ratios)}; median "
                    f"{ratio_str(median(ratios))} (the throughput ratio with a whole core "
                    f"each; >= 0.9 wanted)")
+        whole = []
+        for i, r in enumerate(runs):
+            c = cpu_cost_total(r)
+            b = cpu_cost_total(by_target[ref][i]) if i < len(by_target[ref]) else None
+            whole.append(b / c if b and c else None)
+        costs = [cpu_cost_total(r) for r in runs]
+        base_costs = [cpu_cost_total(r) for r in by_target[ref]]
+        out.append(f"{'':{len(label)}}  the same over each server's whole life (the "
+                   f"history written after the window too): "
+                   f"{' '.join(ratio_str(x) for x in whole)}; median "
+                   f"{ratio_str(median(whole))}; us/delivery {label} "
+                   f"{'-' if median(costs) is None else f'{median(costs):.3f}'}, {ref} "
+                   f"{'-' if median(base_costs) is None else f'{median(base_costs):.3f}'}")
     return out
 
 
@@ -990,6 +1076,10 @@ def options(argv=None) -> argparse.Namespace:
                         "--data-dir per run, the production default), memory "
                         "(--no-persistence, over IRC), or both: sqlite,memory.  The "
                         "history and writer scenarios choose their own")
+    p.add_argument("--experiment-nofts", action="store_true",
+                   help="history100/1000: also chatservice-irc-nofts, SQLite history "
+                        "whose full-text index gets no new messages (its insert trigger "
+                        "dropped before the start): what indexing costs the fan-out")
     p.add_argument("--runs", type=int, default=3, help="runs of each scenario (3)")
     p.add_argument("--duration", type=float, default=5, help="measured seconds (5)")
     p.add_argument("--warmup", type=float, default=2, help="seconds sending before (2)")
