@@ -75,7 +75,7 @@ def test_server_time_follows_clock(server):
 
 
 def test_message_tags_msgid(server):
-    """message-tags adds a msgid to messages, different for each message, and none to joins."""
+    """message-tags adds a msgid to every event, different for each."""
     alice, = server.room("#lobby", "alice")
     bob, = server.room("#lobby", "bob", caps=("message-tags",))
     alice.take()
@@ -83,11 +83,12 @@ def test_message_tags_msgid(server):
     alice.line("PRIVMSG #lobby :one")
     alice.line("NOTICE bob :two")
     lines = bob.take()
-    assert lines[0] == ":carol!~carol@1.2.3.4 JOIN #lobby"
+    joined = re.fullmatch(r"@msgid=(\S+) :carol!~carol@1\.2\.3\.4 JOIN #lobby", lines[0])
+    assert joined
     first = re.fullmatch(r"@msgid=(\S+) :" + re.escape(ALICE) + " PRIVMSG #lobby :one", lines[1])
     second = re.fullmatch(r"@msgid=(\S+) :" + re.escape(ALICE) + " NOTICE bob :two", lines[2])
     assert first and second
-    assert first.group(1) != second.group(1)
+    assert len({joined.group(1), first.group(1), second.group(1)}) == 3
 
 
 def test_both_tags(server):

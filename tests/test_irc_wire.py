@@ -305,14 +305,14 @@ def test_renderer_plain():
 
 
 def test_renderer_tags():
-    """server-time adds time= to every event; message-tags adds msgid= to messages only."""
+    """server-time adds time= to every event; message-tags adds msgid= to every event."""
     renderer = IRCRenderer(server_time=True, message_tags=True)
     assert renderer(Joined(1, 1.5, SOURCE, "#a")) == (
-        b"@time=1970-01-01T00:00:01.500Z :alice!~alice@1.2.3.4 JOIN #a\r\n")
+        b"@time=1970-01-01T00:00:01.500Z;msgid=1 :alice!~alice@1.2.3.4 JOIN #a\r\n")
     assert renderer(PrivateMessage(7, 1.5, SOURCE, "bob", "psst", Kind.NOTICE)) == (
         b"@time=1970-01-01T00:00:01.500Z;msgid=7 :alice!~alice@1.2.3.4 NOTICE bob :psst\r\n")
     only_tags = IRCRenderer(message_tags=True)
-    assert only_tags(Joined(1, 1.5, SOURCE, "#a")) == b":alice!~alice@1.2.3.4 JOIN #a\r\n"
+    assert only_tags(Joined(1, 1.5, SOURCE, "#a")) == b"@msgid=1 :alice!~alice@1.2.3.4 JOIN #a\r\n"
     assert only_tags(Message(3, 1.5, SOURCE, "#a", "hi", Kind.ACTION)) == (
         b"@msgid=3 :alice!~alice@1.2.3.4 PRIVMSG #a :\x01ACTION hi\x01\r\n")
 

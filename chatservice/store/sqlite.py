@@ -264,7 +264,9 @@ class SQLiteStore:
         """
         data_dir = os.path.abspath(data_dir)
         try:
-            os.makedirs(data_dir, exist_ok=True)
+            # Private: it holds who said what, from which address, and room
+            # passwords.
+            os.makedirs(data_dir, mode=0o700, exist_ok=True)
         except OSError as problem:
             raise StoreError(f"cannot create the data directory {data_dir}: "
                              f"{problem.strerror or problem}") from None

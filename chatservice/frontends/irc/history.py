@@ -234,21 +234,38 @@ def chathistory(conn: IRCConnection, user: User, message: Line) -> None:
             play(conn, (), "chathistory", _nick(conn, target))
         return
     try:
-        room = conn.hub.find_room(target)
-        reading = read(user, room.name)
+        room_name = _room_name(conn, target)
+        reading = read(user, room_name)
     except errors.RateLimited as refusal:
         send_fail(conn, "CHATHISTORY", Fail("MESSAGE_ERROR", subcommand, target, str(refusal)))
         return
+    except errors.NoSuchRoom:
+        # A secret room looks like a room that does not exist and has no
+        # history: an empty batch, whatever it holds.
+        play(conn, (), "chathistory", target)
+        return
     except errors.ChatError:
-        # A room that does not exist, that is secret, or that the reader
-        # could not join: all look the same.
+        # A room the reader could not join, or a name that cannot be a
+        # room.
         send_fail(conn, "CHATHISTORY", Fail("INVALID_TARGET", subcommand, target,
                                             _NOT_RETRIEVED))
         return
     when_read(conn, user, reading,
-              lambda events: play(conn, events, "chathistory", room.name),
+              lambda events: play(conn, events, "chathistory", room_name),
               lambda: send_fail(conn, "CHATHISTORY",
                                 Fail("MESSAGE_ERROR", subcommand, target, _NOT_RETRIEVED)))
+
+
+def _room_name(conn: IRCConnection, target: str) -> str:
+    """
+    The room called C{target} as its name is written; a room that does not
+    exist now may still have history, readable by anyone (anyone could
+    create it), so its name stands as given.
+    """
+    try:
+        return conn.hub.find_room(target).name
+    except errors.NoSuchRoom:
+        return target
 
 
 def _nick(conn: IRCConnection, nick: str) -> str:
@@ -422,20 +439,24 @@ def _search(conn: IRCConnection, user: User, history: History,
     # The store finds words, or times; the rest is sifted here, from up to
     # SEARCH_MAX messages, so that fewer than the limit may be found.
     try:
-        room = conn.hub.find_room(target)
+        room_name = _room_name(conn, target)
         if words:
             sifted = sender is not None or start is not None or end is not None
-            reading = history.search(user, room.name, words, SEARCH_MAX if sifted else limit)
+            reading = history.search(user, room_name, words, SEARCH_MAX if sifted else limit)
         else:
             # Everything said (by someone, in some time): the newest, or the
             # oldest from a start.
-            reading = history.query(user, room.name, Query(
+            reading = history.query(user, room_name, Query(
                 SEARCH_MAX if sender is not None else limit, messages_only=True,
                 newest=start is None,
                 after=Point(time=_just_before(shown(start))) if start is not None else None,
                 before=Point(time=_just_before(shown(end) + 1)) if end is not None else None))
     except errors.RateLimited as refusal:
         raise Fail("INTERNAL_ERROR", str(refusal)) from None
+    except errors.NoSuchRoom:
+        # A secret room looks like a room that does not exist: nothing found.
+        play(conn, (), "soju.im/search")
+        return
     except errors.ChatError:
         raise Fail("INVALID_PARAMS", "in", "Cannot search there") from None
 

@@ -174,6 +174,10 @@ class IRCRenderer:
                                  str(event.id) if self.message_tags else "",
                                  event.kind is Kind.ACTION)
         tags = self.tags(event, batch)
+        if self.message_tags:
+            # Every event has an id, so that clients can refer to it (and
+            # page through history that plays it back) as to a message.
+            tags = f"{tags};msgid={event.id}" if tags else f"msgid={event.id}"
         if isinstance(event, Joined):
             return format_line(source, "JOIN", event.room, tags=tags)
         if isinstance(event, Parted):

@@ -46,7 +46,9 @@ function showEdge(b) {
 // was said before, or what we missed since the last line we showed.
 export function joined(b) {
   if (!enabled() || b.kind !== 'room' || b.requests.length) return;
-  const rows = rowsWithIds(b);
+  // Our own JOIN line (the last one) has an id too; what counts is what
+  // was shown before it.
+  const rows = [...rowsWithIds(b)].filter((row) => row !== b.log.lastElementChild);
   if (rows.length) {
     const last = rows[rows.length - 1];
     request(b, 'after', 'msgid=' + last.dataset.msgid, clamp(CATCH_UP), b.log.lastElementChild);
