@@ -134,7 +134,7 @@ export const handlers = {
       b.members.clear();
       b.joinedAt = m.tags.time || '';
       show(b, m);
-      joined(b);  // before select(), which would ask for older lines itself
+      joined(b, m.tags.msgid || '');  // before select(), which would ask for older lines itself
       if (state.switchTo === b.key || !state.current || state.current.kind === 'server') select(b);
       if (state.switchTo === b.key) state.switchTo = '';
     } else {

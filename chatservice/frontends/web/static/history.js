@@ -44,11 +44,10 @@ function showEdge(b) {
 
 // We joined room b (its JOIN line is the last line of its log): show what
 // was said before, or what we missed since the last line we showed.
-export function joined(b) {
+export function joined(b, joinId = '') {
   if (!enabled() || b.kind !== 'room' || b.requests.length) return;
-  // Our own JOIN line (the last one) has an id too; what counts is what
-  // was shown before it.
-  const rows = [...rowsWithIds(b)].filter((row) => row !== b.log.lastElementChild);
+  // Our own JOIN line has an id too; what counts is what was shown before it.
+  const rows = [...rowsWithIds(b)].filter((row) => !joinId || row.dataset.msgid !== joinId);
   if (rows.length) {
     const last = rows[rows.length - 1];
     request(b, 'after', 'msgid=' + last.dataset.msgid, clamp(CATCH_UP), b.log.lastElementChild);
