@@ -654,7 +654,7 @@ def store_line(entry: dict) -> str:
     parts = []
     sent = entry.get("total_sent")
     msgs = entry.get("db_messages")
-    if msgs is not None:
+    if msgs is not None and sent is not None:
         parts.append(f"messages sent {sent}, message rows {msgs}")
         if sent is not None:
             parts.append(f"missing {sent - msgs}")
