@@ -17,6 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from server import ChatServer, client_tls_context, make_certificate  # noqa: E402
+import browser as _browser  # noqa: E402
 
 # Signs in the server's output that something went wrong inside it even if the
 # test passed: an unhandled exception, or a traceback logged by Twisted.
@@ -112,3 +113,35 @@ def nc():
 def openssl():
     _need("openssl")
     return shutil.which("openssl")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, shared by a module's tests."""
+    with _browser.sync_playwright() as playwright:
+        chromium = _browser.launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """
+    C{open_page(port, **context_options)} opens the chat page in a new
+    browser context; at teardown, a page with JavaScript errors, CSP
+    violations or dialogs fails the test.
+    """
+    pages: list[_browser.ChatPage] = []
+
+    def open_(port: int, **context_options) -> _browser.ChatPage:
+        page = _browser.ChatPage(browser, port, **context_options)
+        pages.append(page)
+        return page
+
+    yield open_
+    try:
+        for page in pages:
+            page.check_clean()
+    finally:
+        for page in pages:
+            page.context.close()

@@ -19,17 +19,11 @@ import time
 
 import pytest
 
+from browser import CHROMIUM, expect, sync_playwright
 from server import HOST, TIMEOUT, free_ports, is_listening, run_twistd
 from test_e2e_twistd import assert_failed_clearly
 
-CHROMIUM = "/usr/bin/chromium"
 CAPS = "batch server-time message-tags draft/chathistory"
-
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
 
 class RawIRC:
     """An IRC client on a raw socket; every read has a deadline."""
@@ -73,7 +67,7 @@ def said(lines: list[str]) -> list[tuple[str, str]]:
 
 @pytest.mark.skipif(sync_playwright is None or not os.access(CHROMIUM, os.X_OK),
                     reason="needs playwright and Debian's chromium (sh tests/run.sh)")
-def test_every_front_end_finds_the_same_history_after_a_restart(start_server):
+def test_every_front_end_finds_the_same_history_after_a_restart(start_server, open_page):
     """What a line user, an IRC client and a browser said survives a restart, and each front end then reads all of it, in order, with the ids seen live."""
     server = start_server(irc=1, web=1)
     liz = server.user("liz")
@@ -84,73 +78,52 @@ def test_every_front_end_finds_the_same_history_after_a_restart(start_server):
     live = said(ann.until(r":liz!\S+ PRIVMSG #lobby :from the line$"))
     ann.send("PRIVMSG #lobby :from irc")
     liz.read_until("[#lobby] <ann> from irc\r\n")
+    web = open_page(server.web_ports[0]).sign_in("web")
+    web.say("from the web")
+    live += said(ann.until(r":web!\S+ PRIVMSG #lobby :from the web$"))
+    liz.read_until("[#lobby] <web> from the web\r\n")
+    ann.send("CHATHISTORY LATEST #lobby * 10")
+    before = said(ann.until(r":\S+ BATCH -"))
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, timeout=20_000,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"])
-        try:
-            expect.set_options(timeout=TIMEOUT * 1000)
-            page = browser.new_page()
-            page.goto(f"http://{HOST}:{server.web_ports[0]}/")
-            page.locator("#login-nick").fill("web")
-            page.locator("#login-button").click()
-            expect(page.locator("#my-nick")).to_have_text("web")
-            page.locator("#input").fill("from the web")
-            page.locator("#input").press("Enter")
-            live += said(ann.until(r":web!\S+ PRIVMSG #lobby :from the web$"))
-            page.close()
-            liz.read_until("[#lobby] <web> from the web\r\n")
-            ann.send("CHATHISTORY LATEST #lobby * 10")
-            before = said(ann.until(r":\S+ BATCH -"))
+    assert server.terminate() in (0, -15)
+    server.start_again()
 
-            assert server.terminate() in (0, -15)
-            server.start_again()
+    # IRC, asking for history itself: the same messages and ids.
+    ann = RawIRC(server, "ann", CAPS)
+    ann.send("CHATHISTORY LATEST #lobby * 10")
+    after = said(ann.until(r":\S+ BATCH -"))
+    assert [text for _, text in after] == ["from the line", "from irc", "from the web"]
+    assert after == before
+    assert [msgid for msgid, text in after if text != "from irc"] == [
+        msgid for msgid, _ in live]
+    ann.send("JOIN #lobby")
+    ann.until(r":\S+ 366 ")
 
-            # IRC, asking for history itself: the same messages and ids.
-            ann = RawIRC(server, "ann", CAPS)
-            ann.send("CHATHISTORY LATEST #lobby * 10")
-            after = said(ann.until(r":\S+ BATCH -"))
-            assert [text for _, text in after] == ["from the line", "from irc", "from the web"]
-            assert after == before
-            assert [msgid for msgid, text in after if text != "from irc"] == [
-                msgid for msgid, _ in live]
+    # IRC, without history capabilities: replayed on joining.
+    old = RawIRC(server, "old")
+    old.send("JOIN #lobby")
+    replayed = old.until(r":web!\S+ PRIVMSG #lobby :from the web$")
+    assert [line.split(" :", 1)[-1] for line in replayed if " PRIVMSG " in line] == [
+        "from the line", "from irc", "from the web"]
 
-            ann.send("JOIN #lobby")
-            ann.until(r":\S+ 366 ")
+    # Line chat: replayed on signing in.
+    neo = server.connect("neo")
+    neo.sign_in("neo")
+    neo.read_until("*** 3 earlier messages in #lobby")
+    neo.read_until("<liz> from the line\r\n")
+    neo.read_until("<ann> from irc\r\n")
+    neo.read_until("<web> from the web\r\n")
+    neo.read_until("*** End of earlier messages.\r\n")
 
-            # IRC, without history capabilities: replayed on joining.
-            old = RawIRC(server, "old")
-            old.send("JOIN #lobby")
-            replayed = old.until(r":web!\S+ PRIVMSG #lobby :from the web$")
-            assert [line.split(" :", 1)[-1] for line in replayed if " PRIVMSG " in line] == [
-                "from the line", "from irc", "from the web"]
+    # The browser: a new page opens #lobby with its history.
+    page = open_page(server.web_ports[0]).sign_in("web2")
+    expect(page.log.locator(".line.msg .text")).to_have_text(
+        ["from the line", "from irc", "from the web"])
 
-            # Line chat: replayed on signing in.
-            neo = server.connect("neo")
-            neo.sign_in("neo")
-            neo.read_until("*** 3 earlier messages in #lobby")
-            neo.read_until("<liz> from the line\r\n")
-            neo.read_until("<ann> from irc\r\n")
-            neo.read_until("<web> from the web\r\n")
-            neo.read_until("*** End of earlier messages.\r\n")
-
-            # The browser: the page opens #lobby with its history.
-            page = browser.new_page()
-            page.goto(f"http://{HOST}:{server.web_ports[0]}/")
-            page.locator("#login-nick").fill("web2")
-            page.locator("#login-button").click()
-            texts = page.locator(".log:not([hidden]) .line.msg .text")
-            expect(texts).to_have_text(["from the line", "from irc", "from the web"])
-
-            # New events get ids above every stored one.
-            neo.send_line("after the restart")
-            newer = said(ann.until(r":neo!\S+ PRIVMSG #lobby :after the restart$"))
-            assert int(newer[-1][0]) > max(int(msgid) for msgid, _ in after)
-        finally:
-            browser.close()
+    # New events get ids above every stored one.
+    neo.send_line("after the restart")
+    newer = said(ann.until(r":neo!\S+ PRIVMSG #lobby :after the restart$"))
+    assert int(newer[-1][0]) > max(int(msgid) for msgid, _ in after)
 
 
 # A data directory that cannot be used

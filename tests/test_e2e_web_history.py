@@ -15,115 +15,16 @@ compares them.
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
-from server import HOST, REPO
+from browser import RECONNECT_WAIT, expect, needs_browser, screenshot
+from server import HOST
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = REPO / "test-artifacts"
-# Seconds any one thing may take to appear in the page.
-WAIT = 5.0
-# Seconds the page may take to come back after it is let through again.
-RECONNECT_WAIT = 12.0
-
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-pytestmark = [
-    pytest.mark.skipif(sync_playwright is None,
-                       reason="playwright is not installed (pip install '.[test]')"),
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                       reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
-]
+pytestmark = needs_browser
 
 HOSTILE = "<img src=x onerror=alert(1)><script>window.pwned=1</script>"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, timeout=20_000,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"])
-        expect.set_options(timeout=WAIT * 1000)
-        yield browser
-        browser.close()
-
-
-class ChatPage:
-    """One browser tab with the chat page, and what went wrong in it."""
-
-    def __init__(self, browser, port: int, **context_options) -> None:
-        self.context = browser.new_context(**context_options)
-        self.context.set_default_timeout(WAIT * 1000)
-        self.page = page = self.context.new_page()
-        self.port = port
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.csp: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
-        page.on("console", lambda message: self.csp.append(message.text)
-                if "Content Security Policy" in message.text else None)
-
-    def open(self) -> "ChatPage":
-        self.page.goto(f"http://{HOST}:{self.port}/")
-        return self
-
-    def locator(self, selector: str, **options):
-        return self.page.locator(selector, **options)
-
-    def sign_in(self, nick: str, room: str = "#lobby") -> "ChatPage":
-        self.locator("#login-nick").fill(nick)
-        self.locator("#login-button").click()
-        expect(self.locator("#my-nick")).to_have_text(nick)
-        expect(self.locator(".tab.active .tab-name")).to_have_text(room)
-        return self
-
-    def say(self, text: str) -> None:
-        self.locator("#input").fill(text)
-        self.locator("#input").press("Enter")
-
-    @property
-    def log(self):
-        return self.locator(".log:not([hidden])")
-
-    def texts(self) -> list[str]:
-        """The text of every message line in the visible log, top to bottom."""
-        return self.log.locator(".line.msg .text").all_inner_texts()
-
-    def scroll_to_top(self) -> None:
-        self.log.evaluate("log => { log.scrollTop = 0; }")
-
-    def check_clean(self) -> None:
-        assert not self.errors, f"JavaScript errors in the page: {self.errors}"
-        assert not self.csp, f"Content-Security-Policy violations: {self.csp}"
-        assert not self.dialogs, f"dialogs opened: {self.dialogs}"
-
-
-@pytest.fixture
-def open_page(browser):
-    pages: list[ChatPage] = []
-
-    def open_(port: int, **context_options) -> ChatPage:
-        page = ChatPage(browser, port, **context_options)
-        pages.append(page)
-        return page.open()
-
-    yield open_
-    try:
-        for page in pages:
-            page.check_clean()
-    finally:
-        for page in pages:
-            page.context.close()
 
 
 @pytest.fixture
@@ -146,11 +47,6 @@ def round_trip(client) -> None:
     """
     client.send_line("/topic")
     client.read_until(re.compile(rb"\*\*\* (#lobby has no topic\.|Topic of #lobby: .*)\r\n"))
-
-
-def screenshot(page: ChatPage, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.page.screenshot(path=str(ARTIFACTS / name))
 
 
 def test_opening_a_room_shows_what_was_said_before(history_server, open_page):
