@@ -46,9 +46,9 @@ over IRC against a room of a million rows.
     at once and then 2 a second, so each connection makes at most
     C{--per-conn} (15) requests: enough connections are registered (with
     C{CAP REQ :batch draft/chathistory server-time message-tags}) and have
-    joined the room (a room with no members and no saved state is not
-    readable over IRC) before the clock starts, and are used one after
-    another.  Without C{draft/event-playback} the server sends messages
+    joined the room (as clients that read a room's history usually have;
+    C{--no-join} to ask from outside) before the clock starts, and are used
+    one after another.  Without C{draft/event-playback} the server sends messages
     only: each batch must hold C{--limit} PRIVMSGs, or the run is flagged
     invalid.
 
@@ -564,9 +564,8 @@ def main(argv=None) -> int:
                                 "once, then 2/s)")
             q.add_argument("--caps", default="batch draft/chathistory server-time message-tags")
             q.add_argument("--no-join", action="store_true",
-                           help="ask without joining the room first (the server answers "
-                                "INVALID_TARGET for a room that has no members and no "
-                                "saved state, as the built one has)")
+                           help="ask without joining the room first (a room nobody is "
+                                "in: the server reads it all the same)")
             q.add_argument("--pause", type=float, default=0.0,
                            help="seconds between requests (0)")
             q.add_argument("--timeout", type=float, default=30)
