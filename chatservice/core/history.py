@@ -22,12 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Sequence
 
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import Deferred, gatherResults, succeed
 
-from . import errors
-from .events import Event, Message
+from . import errors, names
+from .events import Event, ModeChanged
 from .limits import TokenBucket
-from .rooms import Ban, RoomMode
+from .rooms import Ban, ModeChange, RoomMode
 
 if TYPE_CHECKING:
     from .hub import Hub, User
@@ -176,9 +176,6 @@ def stored_form(event: Event) -> Event:
     The event as history keeps it: a room password set by a mode change is
     replaced by C{*}, as it is for people outside the room.
     """
-    from .events import ModeChanged
-    from .rooms import ModeChange
-
     if isinstance(event, ModeChanged) and any(
             c.mode is RoomMode.KEY and c.adding for c in event.changes):
         changes = tuple(ModeChange(True, RoomMode.KEY, "*")
@@ -216,8 +213,6 @@ class History:
         @raise errors.NoSuchRoom: the room is secret and C{user} is not in it.
         @raise errors.ChatError: the refusal C{user} would get on joining.
         """
-        from . import names
-
         key = names.fold(room_name)
         problem = names.room_problem(room_name)
         if problem:
@@ -309,10 +304,4 @@ def _with(query: Query, limit: int, floor: int) -> Query:
 
 
 def _nothing() -> Deferred[list[Event]]:
-    from twisted.internet.defer import succeed
-
     return succeed([])
-
-
-def is_message(event: Event) -> bool:
-    return isinstance(event, Message)
