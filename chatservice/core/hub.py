@@ -163,6 +163,8 @@ class Hub:
         # (IRC's LUSERS) does not walk every user.
         self.operator_count = 0
         self.invisible_count = 0
+        # The most people signed in at once since the server started.
+        self.peak_user_count = 0
         # Under since-join visibility, each room remembers the id of each
         # member's join; otherwise nothing is kept per membership.
         self.since_join = since_join
@@ -231,6 +233,7 @@ class Hub:
         user = User(nick, username or nick, host, client, self.clock.seconds(),
                     text.clean(realname)[:REASON_MAX_LENGTH])
         self._users[user.key] = user
+        self.peak_user_count = max(self.peak_user_count, len(self._users))
         return user
 
     def rename(self, user: User, new_nick: str) -> NickChanged | None:

@@ -785,15 +785,16 @@ def send_lusers(conn: IRCConnection) -> None:
     invisible = hub.invisible_count
     opers = hub.operator_count
     total = hub.user_count
+    peak = max(hub.peak_user_count, total)
     conn.numeric(N.RPL_LUSERCLIENT,
                  f"There are {total - invisible} users and {invisible} invisible on 1 servers")
     conn.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
     conn.numeric(N.RPL_LUSERCHANNELS, str(len(hub.rooms())), "channels formed")
     conn.numeric(N.RPL_LUSERME, f"I have {total} clients and 0 servers")
-    conn.numeric(N.RPL_LOCALUSERS, str(total), str(total),
-                 f"Current local users {total}, max {total}")
-    conn.numeric(N.RPL_GLOBALUSERS, str(total), str(total),
-                 f"Current global users {total}, max {total}")
+    conn.numeric(N.RPL_LOCALUSERS, str(total), str(peak),
+                 f"Current local users {total}, max {peak}")
+    conn.numeric(N.RPL_GLOBALUSERS, str(total), str(peak),
+                 f"Current global users {total}, max {peak}")
 
 
 def send_motd(conn: IRCConnection) -> None:

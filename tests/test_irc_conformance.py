@@ -1,0 +1,34 @@
+"""
+Behaviours the public IRC conformance suite (irctest) checks, each with a
+test of our own: CI runs these without irctest.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from irc_helpers import MixedServer
+
+
+@pytest.fixture
+def server():
+    return MixedServer()
+
+
+def _numeric(lines: list[str], code: str) -> list[str]:
+    return [line for line in lines if f" {code} " in line]
+
+
+# LUSERS (irctest lusers.BasicLusersTestCase.testLusersFull)
+
+def test_lusers_max_counts_the_peak_after_someone_leaves(server):
+    """After a client quits, LUSERS still reports the most clients ever signed in as the max."""
+    bar = server.register("bar")
+    qux = server.register("qux")
+    qux.line("QUIT")
+    qux.lose()
+    lines = bar.said("LUSERS")
+    assert _numeric(lines, "265") == [
+        ":chatservice 265 bar 1 2 :Current local users 1, max 2"]
+    assert _numeric(lines, "266") == [
+        ":chatservice 266 bar 1 2 :Current global users 1, max 2"]
