@@ -32,3 +32,20 @@ def test_lusers_max_counts_the_peak_after_someone_leaves(server):
         ":chatservice 265 bar 1 2 :Current local users 1, max 2"]
     assert _numeric(lines, "266") == [
         ":chatservice 266 bar 1 2 :Current global users 1, max 2"]
+
+
+# away-notify (irctest away_notify.AwayNotifyTestCase.testAwayNotifyOnJoin)
+
+def test_away_notify_tells_members_when_someone_away_joins(server):
+    """Members with away-notify get an AWAY line when someone already away joins."""
+    foo = server.register("foo", caps=("away-notify",))
+    plain = server.register("plain")
+    server.joined("#chan", foo, plain)
+    bar = server.register("bar")
+    bar.line("AWAY :i'm already away")
+    bar.take()
+    bar.line("JOIN #chan")
+    assert not [line for line in bar.take() if " AWAY " in line]
+    assert foo.take() == [":bar!~bar@1.2.3.4 JOIN #chan",
+                          ":bar!~bar@1.2.3.4 AWAY :i'm already away"]
+    assert plain.take() == [":bar!~bar@1.2.3.4 JOIN #chan"]

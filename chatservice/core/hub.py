@@ -341,6 +341,11 @@ class Hub:
             room.joined_ids[user] = event.id
         self._record(room, event)
         self._tell_room(event, room.audience(), user)
+        if user.away:
+            # Someone away who joins: the room learns it as if they had
+            # just set it (IRC's away-notify), without keeping it in history.
+            self._tell_room(AwayChanged(*self._stamp(), user.source, user.away),
+                            room.audience(), user)
         return room, event
 
     def part(self, user: User, room_name: str, reason: str = "") -> Parted:
