@@ -49,3 +49,14 @@ def test_away_notify_tells_members_when_someone_away_joins(server):
     assert foo.take() == [":bar!~bar@1.2.3.4 JOIN #chan",
                           ":bar!~bar@1.2.3.4 AWAY :i'm already away"]
     assert plain.take() == [":bar!~bar@1.2.3.4 JOIN #chan"]
+
+
+# USER (irctest connection_registration.testEmptyRealname)
+
+def test_user_with_empty_realname_needs_more_params(server):
+    """USER with an empty real name is refused with 461 and does not register."""
+    client = server.connect()
+    client.line("NICK foo")
+    assert client.said("USER username * * :") == [
+        ":chatservice 461 foo USER :Not enough parameters"]
+    assert client.said("USER username * * :Real Name")[0].startswith(":chatservice 001 foo ")

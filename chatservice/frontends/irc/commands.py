@@ -1,9 +1,10 @@
 """
 IRC commands: a declarative table checked before any handler runs.
 
-Each entry says how many parameters a command needs, whether it may be used
-before registration, and whether it needs a server operator; L{run} answers
-421, 451, 461 and 481 from the table, so handlers only do their own work.
+Each entry says how many parameters a command needs (and how many of them
+may not be empty), whether it may be used before registration, and whether
+it needs a server operator; L{run} answers 421, 451, 461 and 481 from the
+table, so handlers only do their own work.
 """
 
 from __future__ import annotations
@@ -61,15 +62,18 @@ class Command:
     min_params: int = 0
     before_registration: bool = False
     oper_only: bool = False
+    # How many of the first parameters may not be empty (461 if one is).
+    nonempty: int = 0
 
 
 COMMANDS: dict[str, Command] = {}
 
 
 def command(name: str, min_params: int = 0, before_registration: bool = False,
-            oper_only: bool = False):
+            oper_only: bool = False, nonempty: int = 0):
     def register(handler: Handler) -> Handler:
-        COMMANDS[name] = Command(handler, min_params, before_registration, oper_only)
+        COMMANDS[name] = Command(handler, min_params, before_registration, oper_only,
+                                 nonempty)
         return handler
     return register
 
@@ -81,7 +85,8 @@ def run(conn: IRCConnection, user: User | None, message: Message) -> None:
         conn.numeric(N.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
     elif user is None and not found.before_registration:
         conn.numeric(N.ERR_NOTREGISTERED, "You have not registered")
-    elif len(message.params) < found.min_params:
+    elif len(message.params) < found.min_params or not all(
+            message.params[:found.nonempty]):
         conn.numeric(N.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters")
     elif found.oper_only and not (user and user.is_operator):
         conn.numeric(N.ERR_NOPRIVILEGES, "Permission Denied - You're not an IRC operator")
@@ -211,15 +216,14 @@ def nick(conn: IRCConnection, user: User | None, message: Message) -> None:
         conn.echo(event)
 
 
-@command("USER", 4, before_registration=True)
+# The user name and the real name may not be empty; nor, for simplicity,
+# the two unused parameters between them.
+@command("USER", 4, before_registration=True, nonempty=4)
 def user_(conn: IRCConnection, user: User | None, message: Message) -> None:
     if user is not None or conn.username is not None:
         conn.numeric(N.ERR_ALREADYREGISTERED, "You may not reregister")
         return
     username = message.params[0]
-    if not username:
-        conn.numeric(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
-        return
     # No ident lookup: the name the client gave is shown with a ~, and kept
     # to characters that cannot break a nick!user@host mask.
     safe = "".join(c for c in username if c.isalnum() or c in "-_.")[:10] or "user"
