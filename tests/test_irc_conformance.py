@@ -60,3 +60,30 @@ def test_user_with_empty_realname_needs_more_params(server):
     assert client.said("USER username * * :") == [
         ":chatservice 461 foo USER :Not enough parameters"]
     assert client.said("USER username * * :Real Name")[0].startswith(":chatservice 001 foo ")
+
+
+# INVITE with no parameters (irctest invite.InviteTestCase.testInviteList)
+
+def test_invite_without_parameters_lists_invitations(server):
+    """INVITE alone lists the channels the client is invited to (336), then 337."""
+    foo = server.register("foo")
+    bar = server.register("bar")
+    foo.line("JOIN #chan")
+    foo.line("JOIN #other")
+    foo.line("INVITE bar #chan")
+    bar.take()
+    assert bar.said("INVITE") == [
+        ":chatservice 336 bar #chan",
+        ":chatservice 337 bar :End of /INVITE list",
+    ]
+
+
+def test_invite_list_forgets_a_joined_channel(server):
+    """Once the invited client joins, the channel leaves its invite list."""
+    foo = server.register("foo")
+    bar = server.register("bar")
+    foo.line("JOIN #chan")
+    foo.line("MODE #chan +i")
+    foo.line("INVITE bar #chan")
+    bar.line("JOIN #chan")
+    assert bar.said("INVITE") == [":chatservice 337 bar :End of /INVITE list"]

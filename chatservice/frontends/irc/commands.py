@@ -400,6 +400,10 @@ def kick(conn: IRCConnection, user: User, message: Message) -> None:
 @command("INVITE")
 def invite(conn: IRCConnection, user: User, message: Message) -> None:
     if not message.params:
+        # The channels the client is invited to and has not joined yet.
+        for room in sorted(conn.hub.rooms(), key=lambda r: r.key):
+            if user in room.invited:
+                conn.numeric(N.RPL_INVITELIST, room.name)
         conn.numeric(N.RPL_ENDOFINVITELIST, "End of /INVITE list")
         return
     if len(message.params) < 2:
