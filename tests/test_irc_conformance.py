@@ -87,3 +87,36 @@ def test_invite_list_forgets_a_joined_channel(server):
     foo.line("INVITE bar #chan")
     bar.line("JOIN #chan")
     assert bar.said("INVITE") == [":chatservice 337 bar :End of /INVITE list"]
+
+
+# KICK of several nicks (irctest kick.KickTestCase.testDoubleKickMessages)
+
+def test_kick_pairs_channels_with_nicks(server):
+    """KICK #chan,#chan bar,baz kicks each nick from its channel, one KICK line each."""
+    foo, bar, baz, qux = server.room("#chan", "foo", "bar", "baz", "qux")
+    foo.line("KICK #chan,#chan bar,baz :bye")
+    assert qux.take() == [":foo!~foo@1.2.3.4 KICK #chan bar bye",
+                          ":foo!~foo@1.2.3.4 KICK #chan baz bye"]
+
+
+def test_kick_one_channel_several_nicks(server):
+    """KICK #chan bar,baz kicks both nicks from the one channel."""
+    foo, bar, baz, qux = server.room("#chan", "foo", "bar", "baz", "qux")
+    foo.line("KICK #chan bar,baz :bye")
+    assert qux.take() == [":foo!~foo@1.2.3.4 KICK #chan bar bye",
+                          ":foo!~foo@1.2.3.4 KICK #chan baz bye"]
+
+
+def test_kick_channels_and_nicks_must_pair(server):
+    """Two channels and three nicks do not pair up: 461, and nobody is kicked."""
+    foo, bar, baz, qux = server.room("#chan", "foo", "bar", "baz", "qux")
+    assert foo.said("KICK #chan,#chan bar,baz,qux :bye") == [
+        ":chatservice 461 foo KICK :Not enough parameters"]
+    assert qux.take() == []
+
+
+def test_kick_refused_once_per_channel(server):
+    """A non-operator kicking two nicks gets one 482, not one per nick."""
+    foo, bar, baz = server.room("#chan", "foo", "bar", "baz")
+    assert bar.said("KICK #chan foo,baz") == [
+        ":chatservice 482 bar #chan :You're not channel operator"]

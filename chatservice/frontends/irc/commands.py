@@ -382,9 +382,23 @@ def list_(conn: IRCConnection, user: User, message: Message) -> None:
 
 @command("KICK", 2)
 def kick(conn: IRCConnection, user: User, message: Message) -> None:
-    room_name = message.params[0]
+    """
+    C{KICK #chan nick,nick} kicks each nick from the one channel;
+    C{KICK #a,#b nick,nick} (RFC 2812) kicks each nick from the channel
+    in the same place.
+    """
+    rooms = _targets(message.params[0])
+    targets = _targets(message.params[1])[:MAX_KICK_TARGETS]
     reason = message.params[2] if len(message.params) > 2 else ""
-    for target in _targets(message.params[1])[:MAX_KICK_TARGETS]:
+    if len(rooms) == 1:
+        rooms = rooms * len(targets)
+    elif len(rooms) != len(_targets(message.params[1])):
+        conn.numeric(N.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
+        return
+    refused: set[str] = set()
+    for room_name, target in zip(rooms, targets):
+        if names.fold(room_name) in refused:
+            continue
         try:
             conn.echo(conn.hub.kick(user, room_name, target, reason))
         except errors.TargetNotInRoom:
@@ -393,8 +407,10 @@ def kick(conn: IRCConnection, user: User, message: Message) -> None:
         except errors.NoSuchNick:
             conn.numeric(N.ERR_NOSUCHNICK, target, "No such nick/channel")
         except errors.ChatError as refusal:
+            # Refused for the channel itself (no such channel, not its
+            # operator): said once per channel.
             _refusal(conn, refusal, room_name)
-            return
+            refused.add(names.fold(room_name))
 
 
 @command("INVITE")
