@@ -120,3 +120,17 @@ def test_kick_refused_once_per_channel(server):
     foo, bar, baz = server.room("#chan", "foo", "bar", "baz")
     assert bar.said("KICK #chan foo,baz") == [
         ":chatservice 482 bar #chan :You're not channel operator"]
+
+
+# NAMES of several channels (irctest names.testNamesMultipleChannels2812)
+
+def test_names_several_channels_one_end(server):
+    """NAMES #a,#b lists each channel's names, then one 366 naming both."""
+    nick1 = server.register("nick1")
+    server.joined("#chan1", nick1)
+    server.joined("#chan2", nick1)
+    assert nick1.said("NAMES #chan1,#chan2,#none") == [
+        ":chatservice 353 nick1 = #chan1 @nick1",
+        ":chatservice 353 nick1 = #chan2 @nick1",
+        ":chatservice 366 nick1 #chan1,#chan2,#none :End of /NAMES list",
+    ]

@@ -264,14 +264,16 @@ def _names_entry(conn: IRCConnection, room: Room, member: User) -> str:
     return prefixes + member.nick
 
 
-def send_names(conn: IRCConnection, room: Room) -> None:
+def send_names(conn: IRCConnection, room: Room, end: bool = True) -> None:
+    """The names in C{room}, then (if C{end}) the end of the list."""
     symbol = "@" if RoomMode.SECRET in room.flags else "="
     head = len(f":{conn.server} {N.RPL_NAMREPLY} {conn.nick} {symbol} {room.name} :"
                .encode("utf-8"))
     entries = [_names_entry(conn, room, member) for member in room.members.values()]
     for chunk in _chunks(entries, 510 - head):
         conn.numeric(N.RPL_NAMREPLY, symbol, room.name, " ".join(chunk))
-    conn.numeric(N.RPL_ENDOFNAMES, room.name, "End of /NAMES list")
+    if end:
+        conn.numeric(N.RPL_ENDOFNAMES, room.name, "End of /NAMES list")
 
 
 def _chunks(words: list[str], budget: int) -> Iterable[list[str]]:
@@ -357,15 +359,16 @@ def names_(conn: IRCConnection, user: User, message: Message) -> None:
     if not message.params:
         conn.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
+    # The names in each channel, then one end of the list for them all
+    # (named as the client asked), as the modern IRC document shows it.
     for name in _targets(message.params[0]):
         try:
             room = conn.hub.find_room(name)
         except errors.NoSuchRoom:
             room = None
         if room is not None and _visible(room, user):
-            send_names(conn, room)
-        else:
-            conn.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list")
+            send_names(conn, room, end=False)
+    conn.numeric(N.RPL_ENDOFNAMES, message.params[0], "End of /NAMES list")
 
 
 @command("LIST")
