@@ -134,3 +134,17 @@ def test_names_several_channels_one_end(server):
         ":chatservice 353 nick1 = #chan2 @nick1",
         ":chatservice 366 nick1 #chan1,#chan2,#none :End of /NAMES list",
     ]
+
+
+# multi-prefix in WHO (irctest multi_prefix.MultiPrefixTestCase.testMultiPrefix)
+
+def test_who_flags_show_every_prefix_with_multi_prefix(server):
+    """With multi-prefix, WHO's flags for an operator with voice are @+; without, @."""
+    foo = server.register("foo", caps=("multi-prefix",))
+    bar = server.register("bar")
+    server.joined("#chan", foo, bar)
+    foo.line("MODE #chan +v foo")
+    who = [line for line in foo.said("WHO #chan") if " 352 " in line]
+    assert who[0] == ":chatservice 352 foo #chan ~foo 1.2.3.4 chatservice foo H@+ :0 Foo Person"
+    who = [line for line in bar.said("WHO #chan") if " 352 " in line]
+    assert who[0] == ":chatservice 352 bar #chan ~foo 1.2.3.4 chatservice foo H@ :0 Foo Person"

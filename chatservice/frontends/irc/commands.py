@@ -522,14 +522,15 @@ def tagmsg(conn: IRCConnection, user: User, message: Message) -> None:
 
 # People
 
-def _who_flags(user: User, room: Room | None) -> str:
+def _who_flags(conn: IRCConnection, user: User, room: Room | None) -> str:
     flags = "G" if user.away else "H"
     if user.is_operator:
         flags += "*"
     if room is not None:
         if room.is_operator(user):
             flags += "@"
-        elif user in room.voiced:
+        # With multi-prefix, every prefix the member has, highest first.
+        if user in room.voiced and (not flags.endswith("@") or "multi-prefix" in conn.caps):
             flags += "+"
     return flags
 
@@ -537,7 +538,8 @@ def _who_flags(user: User, room: Room | None) -> str:
 def _who_reply(conn: IRCConnection, member: User, room: Room | None) -> None:
     channel = room.name if room is not None else "*"
     conn.numeric(N.RPL_WHOREPLY, channel, member.username, display_host(member.host),
-                 conn.server, member.nick, _who_flags(member, room), f"0 {member.realname}")
+                 conn.server, member.nick, _who_flags(conn, member, room),
+                 f"0 {member.realname}")
 
 
 @command("WHO")
