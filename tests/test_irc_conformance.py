@@ -148,3 +148,36 @@ def test_who_flags_show_every_prefix_with_multi_prefix(server):
     assert who[0] == ":chatservice 352 foo #chan ~foo 1.2.3.4 chatservice foo H@+ :0 Foo Person"
     who = [line for line in bar.said("WHO #chan") if " 352 " in line]
     assert who[0] == ":chatservice 352 bar #chan ~foo 1.2.3.4 chatservice foo H@ :0 Foo Person"
+
+
+# Input buffering and relaying full lines (irctest buffering.BufferingTestCase.testNoTags)
+
+EMOJI = "\U0001F603"
+
+
+@pytest.mark.parametrize("colon", ["", ":"])
+# Bytes short of a full 512-byte line; 23 is what the sender's mask adds.
+@pytest.mark.parametrize("short", [494, 200, 24, 23, 22, 1, 0])
+@pytest.mark.parametrize("emoji", [False, True])
+def test_line_sent_byte_by_byte_relays_as_one_line(server, colon, short, emoji):
+    """A line of up to 512 bytes arriving one byte at a time (splitting UTF-8) reaches the recipient as one PRIVMSG line, its text the payload or a prefix of it."""
+    nick1 = server.register("nick1")
+    nick2 = server.register("nick2")
+    line = f"PRIVMSG nick2 {colon}"
+    payload = "a" * (512 - len(line) - 2 - short)
+    if emoji:
+        payload = payload[:-len(EMOJI.encode())] + EMOJI
+    data = (line + payload + "\r\n").encode()
+    assert len(data) <= 512
+    for byte in data:
+        nick1.send(bytes([byte]))
+    assert nick1.take() == []
+    received = nick2.raw()
+    lines = nick2.take()
+    assert len(lines) == 1 and len(received) <= 512
+    head = ":nick1!~nick1@1.2.3.4 PRIVMSG nick2 :"
+    assert lines[0].startswith(head)
+    text = lines[0][len(head):]
+    assert text and payload.startswith(text)
+    if len(head) + len(payload.encode()) + 2 <= 512:
+        assert text == payload

@@ -124,15 +124,29 @@ _ACTION_OPEN, _ACTION_CLOSE = b"\x01ACTION ", b"\x01"
 def message_lines(source: str, command: str, target: str, message: str,
                   tags: str = "", msgid: str = "", action: bool = False) -> bytes:
     """
-    PRIVMSG or NOTICE lines carrying C{message}, split so that each fits
-    IRC's 512 bytes; nothing is cut off.  Each piece of a split message is a
-    whole message of its own: a CTCP ACTION is wrapped again, and a msgid
-    gets a suffix so that it stays unique.
+    PRIVMSG or NOTICE lines carrying C{message}, each within IRC's 512 bytes.
+
+    A message that an IRC client could have sent in one line is relayed in
+    one line, cut (never inside a character) if the sender's mask makes it
+    too long, as IRC servers do: the client that sent it knows its own mask
+    and the limit, and its one message must arrive as one.  A longer message
+    (from another front end) is split, nothing cut off: each piece is a whole
+    message of its own, a CTCP ACTION is wrapped again, and a msgid gets a
+    suffix so that it stays unique.
     """
     head = f":{source} {command} {target} :".encode("utf-8")
     opening, closing = (_ACTION_OPEN, _ACTION_CLOSE) if action else (b"", b"")
     budget = BODY_MAX_BYTES - 2 - len(head) - len(opening) - len(closing)
-    pieces = split_utf8(message.encode("utf-8"), budget)
+    text = message.encode("utf-8")
+    pieces = split_utf8(text, budget)
+    wrapped = len(opening) + len(text) + len(closing)
+    # The sender's line: a trailing parameter needs its colon only if it is
+    # empty, holds a space or starts with one.
+    colon = not wrapped or action or b" " in text or text.startswith(b":")
+    sent_alone = len(f"{command} {target} ".encode("utf-8")) + colon + wrapped \
+        <= BODY_MAX_BYTES - 2
+    if sent_alone:
+        del pieces[1:]
     lines = []
     for number, piece in enumerate(pieces):
         piece_tags = tags
