@@ -112,11 +112,14 @@ def test_echo_has_same_msgid(server):
     assert echo.startswith("@msgid=")
 
 
-def test_client_tags_not_relayed(server):
-    """Client tags on a PRIVMSG are not passed on."""
+def test_client_tags_relayed_only_with_message_tags(server):
+    """Client tags on a PRIVMSG reach clients with message-tags; server tags and clients without the capability get none."""
     alice, bob = server.room("#lobby", "alice", "bob", caps=("message-tags",))
-    alice.line("@+draft/react=x;+example=y PRIVMSG #lobby :hi")
-    assert "+example" not in bob.take()[0]
+    carol, = server.room("#lobby", "carol")
+    bob.take()
+    alice.line("@+draft/react=x;+example=y;fizz=buzz PRIVMSG #lobby :hi")
+    assert bob.take()[0].startswith("@+draft/react=x;+example=y;msgid=")
+    assert carol.take() == [":alice!~alice@1.2.3.4 PRIVMSG #lobby :hi"]
 
 
 def test_long_message_split_keeps_tags(server):

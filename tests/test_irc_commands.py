@@ -398,7 +398,7 @@ def test_full_line_message_cut_not_split(pair):
 
 
 def test_tagmsg_accepted(pair):
-    """TAGMSG is accepted and relays nothing."""
+    """TAGMSG is accepted and reaches no client without message-tags."""
     alice, bob = pair
     assert alice.said("@+typing=active TAGMSG #lobby") == []
     assert bob.take() == []

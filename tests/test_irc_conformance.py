@@ -181,3 +181,94 @@ def test_line_sent_byte_by_byte_relays_as_one_line(server, colon, short, emoji):
     assert text and payload.startswith(text)
     if len(head) + len(payload.encode()) + 2 <= 512:
         assert text == payload
+
+
+# Client-only message tags and TAGMSG (irctest message_tags.MessageTagsTestCase)
+
+def test_tagmsg_reaches_message_tags_clients_only(server):
+    """TAGMSG +typing reaches channel members with message-tags (with a msgid), not the others, and echoes with echo-message."""
+    alice, = server.room("#test", "alice", caps=("message-tags",))
+    bob, = server.room("#test", "bob", caps=("message-tags", "echo-message"))
+    carol, = server.room("#test", "carol", caps=("server-time",))
+    lena = server.sign_in_line("lena")
+    lena.line("/join #test")
+    for client in (alice, bob, carol, lena):
+        client.take()
+    bob.line(r"@+typing=active;cat=dog;+draft/react=fizz\:buzz TAGMSG #test")
+    relay, = alice.take()
+    echo, = bob.take()
+    assert relay == echo
+    tags, _, rest = relay.partition(" ")
+    assert rest == ":bob!~bob@1.2.3.4 TAGMSG #test"
+    assert tags.startswith(r"@+typing=active;+draft/react=fizz\:buzz;msgid=")
+    assert carol.take() == [] and lena.take() == []
+
+
+def test_tagmsg_to_a_nick(server):
+    """TAGMSG to a nick reaches that client if it has message-tags."""
+    alice = server.register("alice", caps=("message-tags",))
+    bob = server.register("bob", caps=("message-tags",))
+    alice.line("@+typing=paused TAGMSG bob")
+    assert alice.take() == []
+    line, = bob.take()
+    assert line.startswith("@+typing=paused;msgid=") and line.endswith(
+        " :alice!~alice@1.2.3.4 TAGMSG bob")
+
+
+def test_tagmsg_obeys_the_rules_for_speaking(server):
+    """TAGMSG to a moderated channel by a member without voice is refused with 404 and relayed to nobody."""
+    alice, bob = server.room("#test", "alice", "bob", caps=("message-tags",))
+    alice.line("MODE #test +m")
+    alice.take()
+    assert bob.said("@+typing=active TAGMSG #test") == [
+        ":chatservice 404 bob #test :Cannot send to channel"]
+    assert alice.take() == []
+
+
+def test_client_tags_on_privmsg_only_for_message_tags(server):
+    """A +draft/reply tag on a private PRIVMSG is echoed to the sender and relayed only once the recipient has message-tags."""
+    alice = server.register("alice", caps=("message-tags", "echo-message"))
+    bob = server.register("bob")
+    echo, = alice.said("@+draft/reply=123 PRIVMSG bob :hey yourself")
+    assert echo.startswith("@+draft/reply=123;msgid=")
+    assert bob.take() == [":alice!~alice@1.2.3.4 PRIVMSG bob :hey yourself"]
+    bob.line("CAP REQ :message-tags")
+    bob.take()
+    alice.line("@+draft/reply=123 PRIVMSG bob :hey again")
+    assert bob.take()[0].startswith("@+draft/reply=123;msgid=")
+
+
+def test_client_tags_up_to_4096_bytes_relayed_intact(server):
+    """Tags of exactly 4096 bytes (with @ and space) are relayed intact; one byte more gets 417 and nothing is relayed."""
+    alice, = server.room("#test", "alice", caps=("message-tags", "echo-message"))
+    bob, = server.room("#test", "bob", caps=("message-tags",))
+    alice.take()
+    longest = "@foo=bar;+baz=%s TAGMSG #test" % ("a" * 4081,)
+    assert longest.index("TAGMSG") == 4096
+    alice.line(longest)
+    echo, = alice.take()
+    assert echo == bob.take()[0]
+    assert echo.startswith("@+baz=" + "a" * 4081 + ";msgid=")
+    alice.line("@foo=bar;+baz=%s TAGMSG #test" % ("a" * 4082,))
+    assert alice.take() == [":chatservice 417 alice :Input line was too long"]
+    assert bob.take() == []
+    alice.line("@foo=bar;+baz=%s PRIVMSG #test %s" % ("a" * 4081, "b" * 496))
+    echo, = alice.take()
+    assert echo == bob.take()[0]
+    assert echo.startswith("@+baz=" + "a" * 4081 + ";msgid=")
+    assert set(echo.rpartition(" :")[2]) == {"b"}
+
+
+def test_history_keeps_messages_without_client_tags(server):
+    """The hub hands out the tagged message but history records it without its tags."""
+    recorded = []
+
+    class Store:
+        def record(self, room, event):
+            recorded.append(event)
+
+    alice, bob = server.room("#test", "alice", "bob", caps=("message-tags",))
+    server.hub.store = Store()
+    alice.line("@+draft/reply=1 PRIVMSG #test :hi")
+    assert bob.take()[0].startswith("@+draft/reply=1;msgid=")
+    assert [type(event).__name__ for event in recorded] == ["Message"]

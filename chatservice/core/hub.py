@@ -47,6 +47,43 @@ WHOWAS_KEPT = 200
 ROOMS_PER_USER = 50
 DEFAULT_ROOM_MODES = frozenset({RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE})
 
+# Client tags: metadata a sender attaches to what it says (IRC's client-only
+# message tags: a reply to a message, a reaction, "typing..."), as (name,
+# value) pairs.  They travel with the message to everyone concerned and are
+# never kept; a front end with no way to show them ignores them.
+Tags = tuple[tuple[str, str], ...]
+
+
+# Events that exist only while they are handed out.  (They belong beside the
+# others in events.py; they are here until that module can take them.)
+
+@dataclass(frozen=True, slots=True)
+class TaggedMessage(Message):
+    """A L{Message} with the client tags its sender attached; history keeps the plain one."""
+
+    tags: Tags = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedPrivateMessage(PrivateMessage):
+    """A L{PrivateMessage} with the client tags its sender attached."""
+
+    tags: Tags = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Signal(Event):
+    """
+    Client tags sent on their own to a room or a person (IRC's TAGMSG: typing
+    notifications, reactions), under the rules for speaking there.
+
+    @ivar target: the room's name or the person's nick.
+    """
+
+    source: Source
+    target: str
+    tags: Tags
+
 
 class Client(Protocol):
     """
@@ -447,37 +484,68 @@ class Hub:
     # Messages
 
     def say(self, user: User, room_name: str, message: str,
-            kind: Kind = Kind.SAY) -> Message:
+            kind: Kind = Kind.SAY, tags: Tags = ()) -> Message:
         """
         Say C{message} to everyone else in a room.  Unless the room refuses
-        outside messages, the speaker need not be in it.
+        outside messages, the speaker need not be in it.  With client
+        C{tags}, the event handed out is a L{TaggedMessage}; history keeps
+        the message without them.
         """
-        room = self.find_room(room_name)
-        if not room.is_member(user) and RoomMode.NO_OUTSIDE in room.flags:
-            raise errors.CannotSend(f"You must be in {room.name} to speak there.")
-        if not room.may_speak(user):
-            raise errors.CannotSend(f"You cannot speak in {room.name} now.")
+        room = self._room_to_speak_in(user, room_name)
         event = Message(*self._stamp(), user.source, room.name,
                         self._text(message), kind)
         user.last_spoke = event.time
         store = self.store
         if store is not None:
             store.record(room.key, event)
+        if tags:
+            event = TaggedMessage(event.id, event.time, event.source, event.room,
+                                  event.text, event.kind, tags)
         self._tell_room(event, room.audience(), user)
         return event
 
     def tell(self, user: User, nick: str, message: str,
-             kind: Kind = Kind.SAY) -> PrivateMessage:
+             kind: Kind = Kind.SAY, tags: Tags = ()) -> PrivateMessage:
         """
-        Say C{message} to one other person only.
+        Say C{message} to one other person only, with client C{tags} if any.
         """
         target = self.find_user(nick)
-        event = PrivateMessage(*self._stamp(), user.source,
-                               target.nick, self._text(message), kind)
+        text_ = self._text(message)
+        if tags:
+            event: PrivateMessage = TaggedPrivateMessage(
+                *self._stamp(), user.source, target.nick, text_, kind, tags)
+        else:
+            event = PrivateMessage(*self._stamp(), user.source, target.nick, text_, kind)
         user.last_spoke = event.time
         if target is not user:
             self._fan_out(event, (target,))
         return event
+
+    def signal(self, user: User, target: str, tags: Tags) -> Signal:
+        """
+        Send client C{tags} alone to a room (under the rules for speaking
+        there) or to a person.  Nothing is kept, and it does not count as
+        speaking.
+        """
+        if target.startswith("#"):
+            room = self._room_to_speak_in(user, target)
+            event = Signal(*self._stamp(), user.source, room.name, tags)
+            self._tell_room(event, room.audience(), user)
+            return event
+        found = self.find_user(target)
+        event = Signal(*self._stamp(), user.source, found.nick, tags)
+        if found is not user:
+            self._fan_out(event, (found,))
+        return event
+
+    def _room_to_speak_in(self, user: User, room_name: str) -> Room:
+        """The room called C{room_name}, if C{user} may speak there."""
+        room = self.find_room(room_name)
+        if not room.is_member(user) and RoomMode.NO_OUTSIDE in room.flags:
+            raise errors.CannotSend(f"You must be in {room.name} to speak there.")
+        if not room.may_speak(user):
+            raise errors.CannotSend(f"You cannot speak in {room.name} now.")
+        return room
 
     # Server operators
 

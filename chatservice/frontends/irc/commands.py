@@ -9,6 +9,7 @@ table, so handlers only do their own work.
 
 from __future__ import annotations
 
+import re
 import time as _time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from ... import __version__
 from ...core import errors, names
 from ...core.events import Kind
-from ...core.hub import ROOMS_PER_USER, TOPIC_MAX_LENGTH, User
+from ...core.hub import ROOMS_PER_USER, TOPIC_MAX_LENGTH, Tags, User
 from ...core.rooms import ModeChange, Room, RoomMode, mask_matcher
 from . import numerics as N
 from .render import LETTER_MODES, display_host, mask, mode_string
@@ -464,6 +465,17 @@ MAX_KICK_TARGETS = 4
 MAX_MESSAGE_TARGETS = 4
 
 
+# A client tag's name: "+", an optional vendor (a host name) and "/", then
+# letters, digits and hyphens (IRCv3 message-tags).
+_CLIENT_TAG = re.compile(r"\+(?:[A-Za-z0-9.-]+/)?[A-Za-z0-9-]+", re.ASCII)
+
+
+def _client_tags(message: Message) -> Tags:
+    """The client-only tags (C{+name}) of C{message}, to relay; others are dropped."""
+    return tuple((name, value) for name, value in message.tags.items()
+                 if _CLIENT_TAG.fullmatch(name))
+
+
 def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> None:
     notice = kind is Kind.NOTICE
     if not message.params or not message.params[0]:
@@ -484,12 +496,13 @@ def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> N
             conn.numeric(N.ERR_TOOMANYTARGETS, targets[MAX_MESSAGE_TARGETS], "Too many "
                          f"recipients; only the first {MAX_MESSAGE_TARGETS} were sent to")
         del targets[MAX_MESSAGE_TARGETS:]
+    tags = _client_tags(message)
     for target in targets:
         try:
             if target.startswith("#"):
-                event = conn.hub.say(user, target, text, kind)
+                event = conn.hub.say(user, target, text, kind, tags)
             else:
-                event = conn.hub.tell(user, target, text, kind)
+                event = conn.hub.tell(user, target, text, kind, tags)
         except errors.ChatError as refusal:
             if not notice:
                 _refusal(conn, refusal, target)
@@ -517,7 +530,20 @@ def notice(conn: IRCConnection, user: User, message: Message) -> None:
 
 @command("TAGMSG", 1)
 def tagmsg(conn: IRCConnection, user: User, message: Message) -> None:
-    """Client-only tags (typing notifications and the like) are accepted and dropped."""
+    """
+    Client-only tags on their own (typing notifications, reactions) go to
+    the targets' clients that take message tags; other tags are dropped.
+    """
+    tags = _client_tags(message)
+    for target in _targets(message.params[0])[:MAX_MESSAGE_TARGETS]:
+        try:
+            event = conn.hub.signal(user, target, tags)
+        except errors.ChatError as refusal:
+            _refusal(conn, refusal, target)
+            continue
+        if "echo-message" in conn.caps or (
+                not target.startswith("#") and names.fold(event.target) == user.key):
+            conn.echo(event)
 
 
 # People

@@ -29,8 +29,9 @@ from ...core.events import (
     Source,
     TopicChanged,
 )
+from ...core.hub import Signal, Tags
 from ...core.rooms import ModeChange, RoomMode
-from .wire import BODY_MAX_BYTES, format_line
+from .wire import BODY_MAX_BYTES, escape_tag, format_line
 
 # Mode letters, in CHANMODES order: lists, settings with an argument both ways,
 # settings with an argument when set, flags; then the member prefixes.
@@ -158,6 +159,15 @@ def message_lines(source: str, command: str, target: str, message: str,
     return b"".join(lines)
 
 
+def client_tags(tags: Tags) -> str:
+    """Client tags as a message-tags string (without the C{@})."""
+    return ";".join(f"{name}={escape_tag(value)}" if value else name for name, value in tags)
+
+
+def _with(tags: str, more: str) -> str:
+    return f"{tags};{more}" if tags and more else tags or more
+
+
 class IRCRenderer:
     """
     Renders events for IRC clients with one combination of capabilities.
@@ -184,9 +194,20 @@ class IRCRenderer:
         if isinstance(event, (Message, PrivateMessage)):
             target = event.room if isinstance(event, Message) else event.target
             command = "NOTICE" if event.kind is Kind.NOTICE else "PRIVMSG"
-            return message_lines(source, command, target, event.text, self.tags(event, batch),
+            tags = self.tags(event, batch)
+            if self.message_tags:
+                # The sender's client tags (TaggedMessage), for clients that
+                # take tags only.
+                tags = _with(tags, client_tags(getattr(event, "tags", ())))
+            return message_lines(source, command, target, event.text, tags,
                                  str(event.id) if self.message_tags else "",
                                  event.kind is Kind.ACTION)
+        if isinstance(event, Signal):
+            if not self.message_tags:
+                return b""
+            tags = _with(_with(self.tags(event, batch), client_tags(event.tags)),
+                         f"msgid={event.id}")
+            return format_line(source, "TAGMSG", event.target, tags=tags)
         tags = self.tags(event, batch)
         if self.message_tags:
             # Every event has an id, so that clients can refer to it (and
