@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -311,3 +312,85 @@ def test_a_half_typed_line_survives_a_flood(server, terminals, tmp_path):
     bob.wait_exited()
     for terminal in (ann, bob):
         assert "Traceback" not in terminal.screen(), terminal.last_screen
+
+
+def test_ctrl_c_in_a_pipe_leaves_cleanly(server):
+    """Without a terminal, SIGINT (Ctrl-C) says /quit and exits with 0."""
+    liz = server.user("liz")
+    ann = server.spawn(client_argv("--nick", "ann", f"{HOST}:{server.port}"), "ann")
+    ann.read_until("*** Hello ann!", timeout=CLIENT_TIMEOUT)
+    liz.read_until("*** ann joined #lobby")
+    ann.process.send_signal(signal.SIGINT)
+    liz.read_until("*** ann quit")
+    assert ann.wait(TIMEOUT) == 0
+    assert "Traceback" not in ann.stderr()
+
+
+class PasswordServer:
+    """
+    A scripted line server that asks for a nickname and then a password (as
+    chatservice will for registered nicknames), and records the answers.
+    """
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server((HOST, 0))
+        self.port = self.socket.getsockname()[1]
+        self.received: list[bytes] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.socket.settimeout(CLIENT_TIMEOUT)
+        try:
+            connection, _ = self.socket.accept()
+        except OSError:
+            return
+        connection.settimeout(CLIENT_TIMEOUT)
+        with connection, connection.makefile("rb") as lines:
+            try:
+                connection.sendall(b"*** Welcome to fake! 0 people online.\r\n"
+                                   b"*** Choose a nickname (letters, digits):\r\n")
+                self.received.append(lines.readline())
+                connection.sendall(b"*** ann is registered. Password:\r\n")
+                self.received.append(lines.readline())
+                connection.sendall(b"*** Hello ann! Type /help for the commands.\r\n")
+                self.received.append(lines.readline())
+            except OSError:
+                pass
+            self.done.set()
+            try:
+                lines.read()     # until the client closes
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.socket.close()
+        self.thread.join(CLIENT_TIMEOUT)
+
+
+def test_a_password_is_read_without_echo(terminals, tmp_path):
+    fake = PasswordServer()
+    try:
+        ann = terminals("ann")
+        ann.start(client_argv("--nick", "ann", f"{HOST}:{fake.port}"), terminal_env(tmp_path))
+        ann.wait_for("Password:", timeout=CLIENT_TIMEOUT)
+        type_keys(ann, "s3cret-word")
+        ann.wait_for(re.compile(r"^> \*{11}$", re.M), timeout=TIMEOUT)
+        ann._run("send-keys", "-t", ann.session, "Enter")
+        ann.wait_for("*** Hello ann!", timeout=CLIENT_TIMEOUT)
+        type_keys(ann, "visible")
+        ann._run("send-keys", "-t", ann.session, "Enter")
+        assert fake.done.wait(CLIENT_TIMEOUT)
+        assert fake.received == [b"ann\n", b"s3cret-word\n", b"visible\n"]
+        assert "s3cret-word" not in ann.screen()
+        # The password is not in the input history either.
+        ann._run("send-keys", "-t", ann.session, "Up")
+        ann._run("send-keys", "-t", ann.session, "Up")
+        ann.wait_for(re.compile(r"^> visible$", re.M), timeout=TIMEOUT)
+        assert "s3cret-word" not in ann.screen()
+        ann._run("send-keys", "-t", ann.session, "C-u")
+        ann._run("send-keys", "-t", ann.session, "C-d")
+        ann.wait_exited()
+    finally:
+        fake.close()

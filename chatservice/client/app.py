@@ -17,6 +17,7 @@ event loop serves the terminal and the socket without a reactor bridge.
 from __future__ import annotations
 
 import asyncio
+import signal
 import ssl
 import sys
 import threading
@@ -352,4 +353,22 @@ async def _main(options, interactive: bool, colour: bool) -> int:
         with patch_stdout(raw=True):
             return await client.run()
     client.ui = PlainUI(colour)
-    return await client.run()
+    # Without prompt_toolkit, Ctrl-C is a signal: the first one leaves as
+    # /quit does, a second one does not wait any longer.
+    loop = asyncio.get_running_loop()
+    running = asyncio.current_task()
+
+    def interrupted() -> None:
+        if client.quitting:
+            running.cancel()
+        else:
+            client.quit()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupted)
+    except (NotImplementedError, RuntimeError):
+        pass
+    try:
+        return await client.run()
+    except asyncio.CancelledError:
+        return 130
