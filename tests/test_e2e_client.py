@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -218,7 +217,7 @@ def test_a_refused_connection_is_a_clear_error(tmp_path):
         port = s.getsockname()[1]
     done = run_client_stdin_open(f"{HOST}:{port}")
     assert done.returncode == 1
-    assert done.stdout.startswith(f"--- Cannot connect to {HOST}:{port}"), done
+    assert done.stdout == f"--- Cannot connect to {HOST}:{port}: Connection refused.\n", done
 
 
 # In a terminal
@@ -394,3 +393,22 @@ def test_a_password_is_read_without_echo(terminals, tmp_path):
         ann.wait_exited()
     finally:
         fake.close()
+
+
+def test_an_unknown_host_is_a_clear_error():
+    done = run_client_stdin_open("nosuchhost.invalid")
+    assert done.returncode == 1
+    # "Cannot connect ...: Name or service not known", or, with no resolver
+    # at all, "... did not answer within 10 s".
+    assert done.stdout.startswith("--- ") and "nosuchhost.invalid:8000" in done.stdout, done
+    assert "Traceback" not in done.stderr
+
+
+def test_the_installed_command_runs():
+    """pip installs the console script chatservice-client beside python."""
+    command = shutil.which("chatservice-client", path=os.path.dirname(sys.executable))
+    if command is None:
+        pytest.skip("chatservice is not installed in this environment (pip install .)")
+    done = subprocess.run([command, "--help"], capture_output=True, text=True,
+                          timeout=CLIENT_TIMEOUT, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0 and "--cafile FILE" in done.stdout, done

@@ -17,7 +17,9 @@ event loop serves the terminal and the socket without a reactor bridge.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -179,8 +181,10 @@ class Client:
         except asyncio.TimeoutError:
             return self._failed(f"{self.where} did not answer within {timeout:g} s.")
         except OSError as problem:
-            return self._failed(f"Cannot connect to {self.where}: "
-                                f"{problem.strerror or problem}.")
+            # asyncio's own strerror is "Connect call failed (address)".
+            detail = (problem.strerror if isinstance(problem, socket.gaierror)
+                      else os.strerror(problem.errno) if problem.errno else str(problem))
+            return self._failed(f"Cannot connect to {self.where}: {detail}.")
         self._writer = writer
         self._send(self.session.connected())
         try:
