@@ -2,9 +2,10 @@
 Everything that happens in a room or between two people, as immutable events.
 
 Events are protocol-neutral: each front end renders them into its own wire
-format.  Every event has an id (increasing, unique within a hub) and the time
-it happened, so that history stores and later front ends can order and replay
-them.
+format.  Every event has an id and the time it happened, so that history
+stores and later front ends can order and replay them.  Ids increase and stay
+unique across restarts: the hub makes each the time in microseconds, or one
+more than the last id if that is later.  An id is also IRC's C{msgid}.
 """
 
 from dataclasses import dataclass
@@ -140,3 +141,41 @@ class AwayChanged(Event):
 
     source: Source
     message: str
+
+
+# Client tags: metadata a sender attaches to what it says (IRC's client-only
+# message tags: a reply to a message, a reaction, "typing..."), as (name,
+# value) pairs.  They travel with the message to everyone concerned and are
+# never kept; a front end with no way to show them ignores them.
+Tags = tuple[tuple[str, str], ...]
+
+
+# Events that exist only while they are handed out: history keeps the plain
+# message, without its tags.
+
+@dataclass(frozen=True, slots=True)
+class TaggedMessage(Message):
+    """A L{Message} with the client tags its sender attached; history keeps the plain one."""
+
+    tags: Tags = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedPrivateMessage(PrivateMessage):
+    """A L{PrivateMessage} with the client tags its sender attached."""
+
+    tags: Tags = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Signal(Event):
+    """
+    Client tags sent on their own to a room or a person (IRC's TAGMSG: typing
+    notifications, reactions), under the rules for speaking there.
+
+    @ivar target: the room's name or the person's nick.
+    """
+
+    source: Source
+    target: str
+    tags: Tags

@@ -33,7 +33,11 @@ from .events import (
     Parted,
     PrivateMessage,
     Quit,
+    Signal,
     Source,
+    TaggedMessage,
+    TaggedPrivateMessage,
+    Tags,
     TopicChanged,
 )
 from .history import History, Store, stored_form
@@ -46,44 +50,6 @@ AWAY_MAX_LENGTH = 300
 WHOWAS_KEPT = 200
 ROOMS_PER_USER = 50
 DEFAULT_ROOM_MODES = frozenset({RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE})
-
-# Client tags: metadata a sender attaches to what it says (IRC's client-only
-# message tags: a reply to a message, a reaction, "typing..."), as (name,
-# value) pairs.  They travel with the message to everyone concerned and are
-# never kept; a front end with no way to show them ignores them.
-Tags = tuple[tuple[str, str], ...]
-
-
-# Events that exist only while they are handed out.  (They belong beside the
-# others in events.py; they are here until that module can take them.)
-
-@dataclass(frozen=True, slots=True)
-class TaggedMessage(Message):
-    """A L{Message} with the client tags its sender attached; history keeps the plain one."""
-
-    tags: Tags = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TaggedPrivateMessage(PrivateMessage):
-    """A L{PrivateMessage} with the client tags its sender attached."""
-
-    tags: Tags = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Signal(Event):
-    """
-    Client tags sent on their own to a room or a person (IRC's TAGMSG: typing
-    notifications, reactions), under the rules for speaking there.
-
-    @ivar target: the room's name or the person's nick.
-    """
-
-    source: Source
-    target: str
-    tags: Tags
-
 
 class Client(Protocol):
     """

@@ -26,10 +26,11 @@ from ...core.events import (
     Parted,
     PrivateMessage,
     Quit,
+    Signal,
     Source,
+    Tags,
     TopicChanged,
 )
-from ...core.hub import Signal, Tags
 from ...core.rooms import ModeChange, RoomMode
 from .wire import BODY_MAX_BYTES, escape_tag, format_line
 
