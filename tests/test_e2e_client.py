@@ -289,10 +289,13 @@ def test_a_half_typed_line_survives_a_flood(server, terminals, tmp_path):
     liz.read_until(f"[#lobby] <ann> {half} done\r\n", timeout=CLIENT_TIMEOUT)
 
     # Tab completes a nickname seen, and a command.
+    # Completion runs asynchronously: wait for each to show before typing on.
     type_keys(ann, "/ms")
     ann._run("send-keys", "-t", ann.session, "Tab")
+    ann.wait_for(re.compile(r"^> /msg$", re.M), timeout=TIMEOUT)
     type_keys(ann, " bo")
     ann._run("send-keys", "-t", ann.session, "Tab")
+    ann.wait_for(re.compile(r"^> /msg bob$", re.M), timeout=TIMEOUT)
     type_keys(ann, " hi")
     ann._run("send-keys", "-t", ann.session, "Enter")
     bob.wait_for("[private] <ann> hi", timeout=CLIENT_TIMEOUT)
