@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sqlite3
 import stat
+import subprocess
 import time
 
 import pytest
@@ -177,3 +179,35 @@ def test_data_dir_created_private(server):
     data = server.directory / "chatservice-data"
     assert (data / "chatservice.sqlite3").exists()
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+# Backing up, as README says
+
+def test_online_backup_with_sqlite3_restores_history(start_server, tmp_path):
+    """README's backup (sqlite3's .backup while the server runs) holds the history; a server started on the copy serves it."""
+    sqlite3_cli = shutil.which("sqlite3")
+    assert sqlite3_cli, "sqlite3 is not installed (tests/run.sh installs it)"
+    server = start_server()
+    liz = server.user("liz")
+    liz.send_line("/topic kept in the backup")
+    liz.read_until("*** You set the topic of #lobby")
+    liz.send_line("before the backup")
+    liz.send_line("/history 5")
+    liz.read_until("*** End of history.\r\n")  # read after the message: it is written
+    backup = tmp_path / "backup.sqlite3"
+    database = server.directory / "chatservice-data" / "chatservice.sqlite3"
+    done = subprocess.run([sqlite3_cli, str(database), f".backup '{backup}'"],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    liz.send_line("after the backup")
+
+    restored = tmp_path / "restored"
+    (restored / "chatservice-data").mkdir(parents=True)
+    shutil.copy(backup, restored / "chatservice-data" / "chatservice.sqlite3")
+    other = start_server("--data-dir", str(restored / "chatservice-data"))
+    neo = other.user("neo")
+    neo.send_line("/history 10")
+    shown = neo.read_until("*** End of history.\r\n").decode()
+    assert "<liz> before the backup" in shown and "after the backup" not in shown
+    neo.send_line("/topic")
+    neo.read_until("*** Topic of #lobby: kept in the backup (set by liz)\r\n")
