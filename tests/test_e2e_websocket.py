@@ -316,17 +316,17 @@ def assert_security_headers(response) -> None:
 # Subprotocol negotiation
 
 def test_offered_subprotocol_is_chosen(start_server, open_ws):
-    """A client offering text.ircv3.net (among others) gets text.ircv3.net."""
+    """A client offering text.ircv3.net first (among others) gets text.ircv3.net."""
     server = web_server(start_server)
     port = server.web_ports[0]
     assert open_ws(port).subprotocol == SUBPROTOCOL
-    both = open_ws(port, subprotocols=("binary.ircv3.net", SUBPROTOCOL))
+    both = open_ws(port, subprotocols=("chat", SUBPROTOCOL, "binary.ircv3.net"))
     assert both.subprotocol == SUBPROTOCOL
     both.register("alice", room=None)
 
 
 def test_no_subprotocol_is_accepted(start_server, open_ws):
-    """A client offering no subprotocol is accepted without one and speaks IRC in text messages."""
+    """A client offering no subprotocol is accepted without one; one whose first message is text speaks IRC in text messages."""
     server = web_server(start_server)
     client = open_ws(server.web_ports[0], subprotocols=None)
     assert client.subprotocol is None
@@ -337,7 +337,7 @@ def test_only_other_subprotocols_are_refused(start_server, open_ws):
     """A client offering only other subprotocols is refused with HTTP 406, and the server goes on serving."""
     server = web_server(start_server)
     port = server.web_ports[0]
-    assert refused_status(open_ws, port, subprotocols=("binary.ircv3.net",)) == 406
+    assert refused_status(open_ws, port, subprotocols=("irc",)) == 406
     assert refused_status(open_ws, port, subprotocols=("chat", "mqtt")) == 406
     still_serving(port, open_ws)
 
@@ -478,17 +478,15 @@ def test_invalid_utf8_text_closes_with_1007(start_server, open_ws):
     still_serving(port, open_ws, alice)
 
 
-def test_binary_message_closes_with_1003(start_server, open_ws):
-    """A binary message closes the connection with 1003 and is not taken as a line."""
+def test_binary_message_on_a_text_connection_is_a_line(start_server, open_ws):
+    """A text.ircv3.net client's binary message is taken as one line (bytes not UTF-8 replaced, as on IRC's TCP port); the server's replies stay text."""
     server = web_server(start_server)
     port = server.web_ports[0]
     alice, bob = users(open_ws, port, "alice", "bob")
-    bob.send(b"PRIVMSG #lobby :binary")
-    _, close = bob.read_until_closed()
-    assert close is not None and close.code == 1003, close
-    alice.read_until(re.compile(r"^:bob!\S+ QUIT "))
-    assert not any("binary" in m for m in alice.received)
-    still_serving(port, open_ws, alice)
+    bob.send(b"PRIVMSG #lobby :binary caf\xe9")
+    alice.read_until(":bob!~bob@127.0.0.1 PRIVMSG #lobby :binary caf\ufffd")
+    bob.send(b"PING :after")
+    bob.read_until(re.compile(r"PONG .*after$"))
 
 
 def test_nothing_runs_or_is_sent_while_a_websocket_closes(start_server, open_ws):
@@ -501,14 +499,14 @@ def test_nothing_runs_or_is_sent_while_a_websocket_closes(start_server, open_ws)
     alice.read_until(re.compile(r"^:bob!\S+ JOIN #lobby$"))
     carol, = users(open_ws, port, "carol")  # after bob among #lobby's members
     alice.read_until(re.compile(r"^:carol!\S+ JOIN #lobby$"))
-    # A binary message, and lines after it in the same write: bob does not
+    # A text message that is not UTF-8, and lines after it: bob does not
     # answer the close, so his connection stays closing for a while.
     mark = len(alice.received)
-    bob.send_frame(0x2, b"binary")
+    bob.send_frame(0x1, b"\xff")
     bob.send_frame(0x1, b"PRIVMSG #lobby :after the close")
-    bob.send_frame(0x1, b"NICK robert")
+    bob.send_frame(0x2, b"NICK robert")
     _, code = bob.read_until_close()
-    assert code == 1003
+    assert code == 1007
     alice.send("PRIVMSG #lobby :while bob is closing")
     carol.read_until(":alice!~alice@127.0.0.1 PRIVMSG #lobby :while bob is closing")
     alice.send("PING :done")

@@ -25,6 +25,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from chatservice.core.limits import Limits
 from chatservice.frontends.web import STATIC, _Static, web_site
 from chatservice.frontends.web.websocket import (
+    BINARY,
     MAX_MESSAGE_BYTES,
     SUBPROTOCOL,
     IRCWebSocketFactory,
@@ -138,7 +139,8 @@ class FakeSocket:
     STATE_OPEN = 1
     STATE_CLOSING = 2
 
-    def __init__(self) -> None:
+    def __init__(self, binary: bool | None = False) -> None:
+        self.binary = binary
         self.state = self.STATE_OPEN
         self.messages: list[tuple[bytes, bool]] = []
         self.closes: list[int] = []
@@ -156,8 +158,8 @@ class FakeSocket:
         self.dropped.append(abort)
 
 
-def line_transport():
-    socket = FakeSocket()
+def line_transport(binary: bool | None = False):
+    socket = FakeSocket(binary)
     return socket, _LineTransport(socket, PEER)
 
 
@@ -169,6 +171,15 @@ def test_each_written_line_is_one_text_message():
     assert socket.messages == [(b":server 001 alice :Welcome", False),
                                (b":server 002 alice :Host", False),
                                (b"PING :a", False), (b"PING :b", False)]
+
+
+@pytest.mark.parametrize("binary", [True, None])
+def test_each_written_line_is_one_binary_message(binary):
+    """With binary.ircv3.net, or no subprotocol and nothing heard yet, each line becomes one binary message."""
+    socket, transport = line_transport(binary)
+    transport.write(b":server 001 alice :Welcome\r\n:server 002 alice :Host\r\n")
+    assert socket.messages == [(b":server 001 alice :Welcome", True),
+                               (b":server 002 alice :Host", True)]
 
 
 def test_nothing_is_sent_once_the_socket_is_closing():
@@ -266,10 +277,11 @@ class Browser:
         return self.transport.protocol
 
     def handshake(self, protocols=(SUBPROTOCOL,), origin: str | None = None,
-                  extra: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
-        """Send an upgrade request for /ws; return the status and the headers."""
+                  extra: dict[str, str] | None = None,
+                  path: str = "/ws") -> tuple[int, dict[str, str]]:
+        """Send an upgrade request for C{path}; return the status and the headers."""
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = ["GET /ws HTTP/1.1", f"Host: {HOST_HEADER}", "Upgrade: websocket",
+        lines = [f"GET {path} HTTP/1.1", f"Host: {HOST_HEADER}", "Upgrade: websocket",
                  "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
                  "Sec-WebSocket-Version: 13"]
         if protocols:
@@ -313,6 +325,12 @@ class Browser:
         frames = self.frames()
         assert all(opcode == OP_TEXT for opcode, _ in frames), frames
         return [payload.decode() for _, payload in frames]
+
+    def binary_messages(self) -> list[bytes]:
+        """The binary messages the server sent since the last call (no other frames allowed)."""
+        frames = self.frames()
+        assert all(opcode == OP_BINARY for opcode, _ in frames), frames
+        return [payload for _, payload in frames]
 
     def closing(self) -> tuple[list[str], int]:
         """
@@ -366,12 +384,23 @@ class Web:
         return Browser(self.site, self.irc.clock).handshake(**options)
 
 
-def test_handshake_chooses_the_irc_subprotocol():
-    """The upgrade answers 101 with text.ircv3.net when offered, and with no subprotocol when none is offered."""
-    web = Web()
-    status, found = web.handshake(protocols=("binary.ircv3.net", SUBPROTOCOL))
-    assert status == 101 and found["sec-websocket-protocol"] == SUBPROTOCOL
-    status, found = web.handshake(protocols=())
+@pytest.mark.parametrize("offered, chosen", [
+    ((SUBPROTOCOL,), SUBPROTOCOL),
+    ((BINARY,), BINARY),
+    ((BINARY, SUBPROTOCOL), BINARY),
+    ((SUBPROTOCOL, BINARY), SUBPROTOCOL),
+    (("mqtt", BINARY, "chat", SUBPROTOCOL), BINARY),
+    (("chat", SUBPROTOCOL), SUBPROTOCOL),
+])
+def test_handshake_chooses_the_clients_first_irc_subprotocol(offered, chosen):
+    """The upgrade answers 101 with the first of the client's subprotocols that the server speaks (the client's order of preference)."""
+    status, found = Web().handshake(protocols=offered)
+    assert status == 101 and found["sec-websocket-protocol"] == chosen
+
+
+def test_handshake_without_a_subprotocol():
+    """A client offering no subprotocol is answered 101 without one."""
+    status, found = Web().handshake(protocols=())
     assert status == 101 and "sec-websocket-protocol" not in found
 
 
@@ -417,16 +446,17 @@ def test_web_and_tcp_irc_users_share_a_room():
     assert bob.take() == [":alice!~alice@1.2.3.4 PRIVMSG #lobby :from the web"]
 
 
-def test_binary_message_closes_with_1003_and_nothing_after_it_runs():
-    """A binary message gets a 1003 close; the text after it does not run, and the room's messages to the closing user are dropped."""
+def test_a_close_and_nothing_after_it_runs():
+    """After a close (here 1007 for a text message that is not UTF-8) the messages after it do not run, and the room's messages to the closing user are dropped."""
     web = Web()
     alice, bob = web.browser(), web.browser()
     alice.register("alice")
     bob.register("bob")
     alice.messages()
-    bob.protocol.dataReceived(frame(OP_BINARY, b"PRIVMSG #lobby :bin")
-                              + frame(OP_TEXT, b"PRIVMSG #lobby :after"))
-    assert bob.close_code() == 1003
+    bob.protocol.dataReceived(frame(OP_TEXT, b"PRIVMSG #lobby :\xff")
+                              + frame(OP_TEXT, b"PRIVMSG #lobby :after")
+                              + frame(OP_BINARY, b"PRIVMSG #lobby :binary after"))
+    assert bob.close_code() == 1007
     assert alice.messages() == []
     alice.say("PRIVMSG #lobby :to the closing bob")
     assert bob.frames() == []

@@ -1,5 +1,7 @@
 """
-The web front end: a chat page at ``/`` and IRC over WebSocket at ``/ws``.
+The web front end: a chat page at ``/`` and IRC over WebSocket at ``/ws``
+(and at ``/`` too, for a request that asks to upgrade: IRC clients given
+only ``ws://host:port`` connect there).
 
 The page (``static/``: plain HTML, CSS and JavaScript, no build step) is a
 small IRC client of ``/ws``; existing web IRC clients can use ``/ws`` too.
@@ -45,12 +47,25 @@ class _Static(File):
         return self.forbidden
 
 
+def _wants_websocket(request) -> bool:
+    """Whether C{request} asks to upgrade to a WebSocket."""
+    upgrade = request.getHeader(b"upgrade") or b""
+    return b"websocket" in [token.strip().lower() for token in upgrade.split(b",")]
+
+
 class _Root(Resource):
     def __init__(self, websocket: IRCWebSocketResource):
         super().__init__()
+        self._websocket = websocket
         self.putChild(b"", _Static(str(STATIC / "index.html")))
         self.putChild(b"static", _Static(str(STATIC)))
         self.putChild(b"ws", websocket)
+
+    def getChildWithDefault(self, path, request):
+        # ``/`` is the page, unless the request is a WebSocket upgrade.
+        if path == b"" and not request.postpath and _wants_websocket(request):
+            return self._websocket
+        return super().getChildWithDefault(path, request)
 
 
 class WebSite(Site):

@@ -3,19 +3,37 @@ IRC over WebSocket, as the IRCv3 WebSocket specification describes it.
 
 Wire protocol
 =============
-An HTTP GET of ``/ws`` upgrades to a WebSocket.  A client that offers the
-``text.ircv3.net`` subprotocol gets it; one that offers no subprotocol is
-served the same way; one that offers only others is refused (406).  Each text
-message carries one IRC line, UTF-8, without its CR LF, in both directions;
-what the lines say is exactly the IRC front end's protocol, run by the same
-L{IRCConnection} code with every limit it has (flood control, send queue,
-per-address count, registration timeout, ping timeout).
+An HTTP GET of ``/ws`` or ``/`` with ``Upgrade: websocket`` upgrades to a
+WebSocket (a plain GET of ``/`` gets the page).  The two subprotocols of the
+IRCv3 WebSocket specification are spoken:
 
-A text message that is not UTF-8 closes the connection (1007), a binary
-message closes it (1003), and a frame or message longer than an IRC line with
-its tags closes it (1009).  Browsers may connect only from an allowed origin:
-the page's own (the Origin's host and port equal the Host header) and any
-listed with --web-origin.
+``binary.ircv3.net``
+    Each binary message carries one IRC line as bytes, without its CR LF, in
+    both directions.  Bytes that are not UTF-8 are replaced, as on IRC's TCP
+    port.
+``text.ircv3.net``
+    Each text message carries one IRC line, UTF-8, without its CR LF, in
+    both directions.
+
+A client offering both gets the one it lists first (the specification asks
+the server to respect the client's order of preference).  A client offering
+no subprotocol is answered without one, in binary messages, unless its first
+message is a text message: then in text messages (the specification leaves
+this case to the server, and suggests both).  A client offering only other
+subprotocols is refused (406).
+
+Whatever was negotiated, the server takes both kinds of message from the
+client: a message is one line, and a line break inside it ends that line
+(what follows is dropped, never run as a second command).  What the lines say
+is exactly the IRC front end's protocol, run by the same L{IRCConnection} code
+with every limit it has (flood control, send queue, per-address count,
+registration timeout, ping timeout).  The server sends only UTF-8 in text
+messages.
+
+A text message that is not UTF-8 closes the connection (1007), and a frame or
+message longer than an IRC line with its tags closes it (1009).  Browsers may
+connect only from an allowed origin: the page's own (the Origin's host and
+port equal the Host header) and any listed with --web-origin.
 
 The client's address is the TCP peer's, unless the peer is a trusted proxy:
 then it is the last address in the proxy's ``X-Forwarded-For`` header.
@@ -45,7 +63,11 @@ from ..irc.wire import BODY_MAX_BYTES, TAGS_MAX_BYTES
 txaio.use_twisted()
 txaio.set_global_log_level("warn")
 
-SUBPROTOCOL = "text.ircv3.net"
+TEXT = "text.ircv3.net"
+BINARY = "binary.ircv3.net"
+#: The subprotocols spoken, each with whether its messages are binary.
+SUBPROTOCOLS = {BINARY: True, TEXT: False}
+SUBPROTOCOL = TEXT  # the page's
 MAX_MESSAGE_BYTES = TAGS_MAX_BYTES + BODY_MAX_BYTES
 
 
@@ -53,7 +75,7 @@ MAX_MESSAGE_BYTES = TAGS_MAX_BYTES + BODY_MAX_BYTES
 class _LineTransport:
     """
     What the IRC connection writes to: each IRC line it writes becomes one
-    WebSocket text message.
+    WebSocket message, binary or text as the socket's C{binary} says.
     """
 
     def __init__(self, socket: IRCWebSocket, peer):
@@ -67,9 +89,10 @@ class _LineTransport:
             # The WebSocket is closing: nothing more may be sent (autobahn
             # would raise), and the IRC connection hears of it in onClose.
             return
+        binary = socket.binary is not False
         for line in data.split(b"\r\n"):
             if line:
-                socket.sendMessage(line, isBinary=False)
+                socket.sendMessage(line, isBinary=binary)
 
     def writeSequence(self, data) -> None:
         self.write(b"".join(data))
@@ -106,6 +129,10 @@ class IRCWebSocket(WebSocketServerProtocol):
     factory: IRCWebSocketFactory
 
     _irc = None
+    #: Whether messages to the client are binary; C{None} while that waits
+    #: for the first message of a client that negotiated no subprotocol
+    #: (binary until then).
+    binary: bool | None = None
 
     def onConnect(self, request):
         settings = self.factory
@@ -114,11 +141,22 @@ class IRCWebSocket(WebSocketServerProtocol):
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "Origin not allowed")
         self._peer = settings.client_address(self.transport.getPeer(),
                                              request.headers.get("x-forwarded-for", ""))
-        if SUBPROTOCOL in request.protocols:
-            return SUBPROTOCOL
-        if request.protocols:
+        return self._choose(request.protocols)
+
+    def _choose(self, offered) -> str | None:
+        """
+        The first subprotocol in the client's list that this server speaks;
+        C{None} (and replies decided by the client's first message) when the
+        client offers none.
+        """
+        for protocol in offered:
+            if protocol in SUBPROTOCOLS:
+                self.binary = SUBPROTOCOLS[protocol]
+                return protocol
+        if offered:
             raise ConnectionDeny(ConnectionDeny.NOT_ACCEPTABLE,
-                                 f"This server speaks the {SUBPROTOCOL} subprotocol")
+                                 f"This server speaks the {BINARY} and {TEXT} subprotocols")
+        self.binary = None
         return None
 
     def onOpen(self) -> None:
@@ -130,12 +168,13 @@ class IRCWebSocket(WebSocketServerProtocol):
             # Autobahn still delivers what arrives after the server's close
             # frame; the connection is ending, so none of it runs.
             return
-        if isBinary:
-            # Not sendClose: it allows applications only 1000 and 3000-4999.
-            self.sendCloseFrame(1003, b"This server takes IRC lines as text messages")
-            return
+        if self.binary is None:
+            # No subprotocol: answer in the kind the client speaks.
+            self.binary = isBinary
         # One message is one line; a line break inside it is not a second
-        # line but the end of this one.
+        # line but the end of this one.  A text message is UTF-8 (autobahn
+        # checked); a binary one may not be, and the IRC connection replaces
+        # what is not, as for its TCP clients.
         self._irc.dataReceived(payload.split(b"\n", 1)[0].rstrip(b"\r") + b"\r\n")
 
     def onClose(self, wasClean: bool, code, reason) -> None:
