@@ -1,0 +1,41 @@
+"""
+IRC commands: a declarative table checked before any handler runs.
+
+The table (L{COMMANDS}, L{Command}, the L{command} decorator and L{run}) is
+in L{table}; each module here registers its commands into it, by subject:
+
+ - L{registration}: CAP, PASS, NICK, USER, PING, PONG, QUIT, AWAY;
+ - L{channels}: JOIN, PART, TOPIC, KICK, INVITE, MODE;
+ - L{messages}: PRIVMSG, NOTICE, TAGMSG;
+ - L{queries}: NAMES, LIST, WHO, WHOIS, WHOWAS, ISON, USERHOST;
+ - L{operators}: OPER, KILL;
+ - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP.
+
+L{common} holds the helpers they share.  CHATHISTORY and SEARCH register
+from L{chatservice.frontends.irc.history}.  Importing this package imports
+every module, so the table is complete; the names below are re-exported so
+that C{from chatservice.frontends.irc.commands import X} keeps working.
+"""
+
+from .table import COMMANDS, Command, Handler, command, run
+from .registration import (
+    CAPABILITIES, HISTORY_CAPABILITIES, away, cap, capabilities, nick, pass_, ping, pong,
+    quit_, user_)
+from .channels import (
+    MAX_KICK_TARGETS, invite, join, kick, mode, part, send_names, send_topic, topic)
+from .messages import MAX_MESSAGE_TARGETS, notice, privmsg, tagmsg
+from .queries import ison, list_, names_, userhost, who, whois, whowas
+from .operators import kill, oper
+from .serverinfo import (
+    VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
+    version)
+
+__all__ = [
+    "CAPABILITIES", "COMMANDS", "Command", "HISTORY_CAPABILITIES", "Handler",
+    "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
+    "command", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
+    "lusers", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
+    "pong", "privmsg", "quit_", "run", "send_isupport", "send_lusers", "send_motd",
+    "send_names", "send_topic", "tagmsg", "time", "topic", "user_", "userhost", "version",
+    "who", "whois", "whowas",
+]

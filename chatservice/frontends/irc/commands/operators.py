@@ -1,0 +1,48 @@
+"""
+Server operators: OPER, and KILL (for operators only).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ....core import errors
+from ....core.hub import User
+from .. import numerics as N
+from ..render import mask
+from ..wire import Message
+from .common import _refusal
+from .table import command
+
+if TYPE_CHECKING:
+    from ..protocol import IRCConnection
+
+
+@command("OPER", 2)
+def oper(conn: IRCConnection, user: User, message: Message) -> None:
+    if not conn.hub.operators:
+        conn.numeric(N.ERR_NOOPERHOST, "No O-lines for your host")
+        return
+    try:
+        conn.hub.become_operator(user, message.params[0], message.params[1])
+    except errors.PasswordMismatch:
+        conn.log.info("{nick} failed to become an operator", nick=user.nick)
+        conn.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+        return
+    conn.log.info("{nick} is now a server operator", nick=user.nick)
+    conn.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
+    conn.line("MODE", user.nick, "+o", source=mask(user.source))
+
+
+@command("KILL", 2, oper_only=True)
+def kill(conn: IRCConnection, user: User, message: Message) -> None:
+    try:
+        target, _ = conn.hub.kill(user, message.params[0], message.params[1])
+    except errors.ChatError as refusal:
+        _refusal(conn, refusal, message.params[0])
+        return
+    conn.log.info("{oper} killed {nick}", oper=user.nick, nick=target.nick)
+    client = target.client
+    closer = getattr(client, "close", None)
+    if closer is not None:
+        closer(f"Killed by {user.nick} ({message.params[1]})")

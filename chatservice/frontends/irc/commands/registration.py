@@ -1,0 +1,169 @@
+"""
+Registration and capabilities: CAP (and the capabilities offered), PASS,
+NICK, USER, PING, PONG and QUIT; and AWAY, the connection's own state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ....core import errors, names
+from ....core.hub import User
+from .. import numerics as N
+from ..wire import Message
+from .table import command
+
+if TYPE_CHECKING:
+    from ..protocol import IRCConnection
+
+
+CAPABILITIES = (
+    "away-notify",
+    "batch",
+    "cap-notify",
+    "echo-message",
+    "message-tags",
+    "multi-prefix",
+    "server-time",
+    "userhost-in-names",
+)
+
+# Offered only when the server keeps history (the hub has a store).
+HISTORY_CAPABILITIES = (
+    "draft/chathistory",
+    "draft/event-playback",
+    "soju.im/search",
+)
+
+
+def capabilities(conn: IRCConnection) -> tuple[str, ...]:
+    """The capabilities this server offers C{conn}, in name order."""
+    if conn.hub.history is None:
+        return CAPABILITIES
+    return tuple(sorted(CAPABILITIES + HISTORY_CAPABILITIES))
+
+
+# Registration
+
+@command("CAP", 1, before_registration=True)
+def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
+    sub = message.params[0].upper()
+    if sub == "LS":
+        if user is None:
+            conn.cap_negotiating = True
+        version = message.params[1] if len(message.params) > 1 else ""
+        if version.isascii() and version.isdigit() and int(version) >= 302:
+            conn.set_caps(conn.caps | {"cap-notify"})
+        conn.line("CAP", conn.nick, "LS", " ".join(capabilities(conn)))
+    elif sub == "LIST":
+        conn.line("CAP", conn.nick, "LIST", " ".join(sorted(conn.caps)))
+    elif sub == "REQ":
+        if user is None:
+            conn.cap_negotiating = True
+        wanted = message.params[1] if len(message.params) > 1 else ""
+        requested = wanted.split()
+        names_only = [name.lstrip("-") for name in requested]
+        offered = capabilities(conn)
+        if not requested or any(name not in offered for name in names_only):
+            conn.line("CAP", conn.nick, "NAK", wanted)
+            return
+        caps = set(conn.caps)
+        for name in requested:
+            if name.startswith("-"):
+                caps.discard(name[1:])
+            else:
+                caps.add(name)
+        conn.set_caps(caps)
+        conn.line("CAP", conn.nick, "ACK", wanted)
+    elif sub == "END":
+        if user is None:
+            conn.cap_negotiating = False
+            conn.try_register()
+    else:
+        conn.numeric("410", message.params[0], "Invalid CAP command")
+
+
+@command("PASS", 1, before_registration=True)
+def pass_(conn: IRCConnection, user: User | None, message: Message) -> None:
+    if user is not None:
+        conn.numeric(N.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    conn.password_given = message.params[0]
+
+
+@command("NICK", before_registration=True)
+def nick(conn: IRCConnection, user: User | None, message: Message) -> None:
+    if not message.params or not message.params[0]:
+        conn.numeric(N.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    wanted = message.params[0]
+    if user is None:
+        problem = names.nick_problem(wanted)
+        if problem:
+            conn.numeric(N.ERR_ERRONEUSNICKNAME, wanted, "Erroneous nickname")
+            return
+        try:
+            conn.hub.find_user(wanted)
+        except errors.NoSuchNick:
+            conn.nick = wanted
+            conn.try_register()
+        else:
+            conn.numeric(N.ERR_NICKNAMEINUSE, wanted, "Nickname is already in use")
+        return
+    old = user.nick
+    try:
+        event = conn.hub.rename(user, wanted)
+    except errors.ErroneousNick:
+        conn.numeric(N.ERR_ERRONEUSNICKNAME, wanted, "Erroneous nickname")
+        return
+    except errors.NickInUse:
+        conn.numeric(N.ERR_NICKNAMEINUSE, wanted, "Nickname is already in use")
+        return
+    if event is not None:
+        conn.nick = user.nick
+        conn.log.info("{old} is now {new}", old=old, new=user.nick)
+        conn.echo(event)
+
+
+# The user name and the real name may not be empty; nor, for simplicity,
+# the two unused parameters between them.
+@command("USER", 4, before_registration=True, nonempty=4)
+def user_(conn: IRCConnection, user: User | None, message: Message) -> None:
+    if user is not None or conn.username is not None:
+        conn.numeric(N.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    username = message.params[0]
+    # No ident lookup: the name the client gave is shown with a ~, and kept
+    # to characters that cannot break a nick!user@host mask.
+    safe = "".join(c for c in username if c.isalnum() or c in "-_.")[:10] or "user"
+    conn.username = "~" + safe
+    conn.realname = message.params[3]
+    conn.try_register()
+
+
+@command("PING", before_registration=True)
+def ping(conn: IRCConnection, user: User | None, message: Message) -> None:
+    if not message.params:
+        conn.numeric(N.ERR_NOORIGIN, "No origin specified")
+        return
+    conn.line("PONG", conn.server, message.params[0])
+
+
+@command("PONG", before_registration=True)
+def pong(conn: IRCConnection, user: User | None, message: Message) -> None:
+    """Any line shows the client is alive; nothing more to do."""
+
+
+@command("QUIT", before_registration=True)
+def quit_(conn: IRCConnection, user: User | None, message: Message) -> None:
+    reason = message.params[0] if message.params else ""
+    conn.close(f"Quit: {reason}" if reason else "Quit")
+
+
+@command("AWAY")
+def away(conn: IRCConnection, user: User, message: Message) -> None:
+    conn.hub.set_away(user, message.params[0] if message.params else "")
+    if user.away:
+        conn.numeric(N.RPL_NOWAWAY, "You have been marked as being away")
+    else:
+        conn.numeric(N.RPL_UNAWAY, "You are no longer marked as being away")
