@@ -38,9 +38,12 @@ from test_e2e_websocket import (  # noqa: E402
     STATIC,
     SUBPROTOCOL,
     http_get,
-    open_ws,  # noqa: F401  (a fixture)
+    open_ws,
     web_server,
 )
+
+# Fixtures this module takes from test_e2e_websocket by importing them.
+FIXTURES = (open_ws,)
 
 BINARY = "binary.ircv3.net"
 
