@@ -194,12 +194,10 @@ class History:
         room when the client does not fetch history itself.
     """
 
-    def __init__(self, hub: Hub, store: HistoryStore, since_join: bool = False,
-                 replay_lines: int = 15, max_limit: int = MAX_LIMIT,
+    def __init__(self, hub: Hub, store: HistoryStore, replay_lines: int = 15, max_limit: int = MAX_LIMIT,
                  request_rate: float = REQUEST_RATE, request_burst: int = REQUEST_BURST):
         self.hub = hub
         self.store = store
-        self.since_join = since_join
         self.replay_lines = replay_lines
         self.max_limit = max_limit
         self._rate = request_rate
@@ -217,7 +215,7 @@ class History:
         problem = names.room_problem(room_name)
         if problem:
             raise errors.InvalidRoomName(problem, room_name)
-        return key, self.hub.history_floor(user, room_name, self.since_join)
+        return key, self.hub.history_floor(user, room_name)
 
     def _take_request(self, user: User) -> None:
         bucket = user.history_bucket

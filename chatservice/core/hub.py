@@ -186,7 +186,7 @@ class Hub:
         """
         self.store = store
         self.since_join = since_join
-        self.history = History(self, store, since_join, replay_lines)
+        self.history = History(self, store, replay_lines)
         self._last_id = max(self._last_id, store.last_id())
         for state in store.load_rooms():
             room = Room.from_state(state)
@@ -573,7 +573,7 @@ class Hub:
             self.store.save_room(room.key, room.state())
             room.stored = True
 
-    def history_floor(self, user: User, room_name: str, since_join: bool) -> int:
+    def history_floor(self, user: User, room_name: str) -> int:
         """
         The lowest event id C{user} may read in a room's history: 0 for all
         of it, or, under since-join visibility, the id of their own join.
@@ -587,7 +587,7 @@ class Hub:
             if RoomMode.SECRET in room.flags:
                 raise errors.NoSuchRoom(f"There is no room called {room_name}.", room_name)
             self._check_may_join(user, room, None, for_reading=True)
-        if not since_join:
+        if not self.since_join:
             return 0
         if room is None or not room.is_member(user):
             raise errors.NotInRoom(
@@ -613,9 +613,8 @@ class Hub:
             raise errors.InviteOnly(f"{room.name} is invite-only.")
         if room.password is not None and password != room.password:
             raise errors.BadRoomPassword(f"{room.name} needs the right password.")
-        if for_reading:
-            pass  # a full room's history is not refused
-        elif room.limit is not None and len(room.members) >= room.limit:
+        # A full room refuses joining, not reading its history.
+        if not for_reading and room.limit is not None and len(room.members) >= room.limit:
             raise errors.RoomFull(f"{room.name} is full.")
         if not invited and room.is_banned(user):
             raise errors.Banned(f"You are banned from {room.name}.")
