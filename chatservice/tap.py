@@ -24,33 +24,34 @@ _IRC_DEFAULTS = IRCSettings()
 _HISTORY_DEFAULTS = HistorySettings()
 
 
-def _positive(kind, option: str):
+def _number(kind, option: str, accepts, wanted: str, doc: str):
+    """
+    A coercer for a numeric option: C{kind} of the text, refused with one
+    sentence naming the option unless C{accepts} it.
+    """
+    whole = "whole " if kind is int else ""
+
     def coerce(value: str):
         try:
             number = kind(value)
         except ValueError:
             number = None
-        # "not > 0" also refuses NaN, which callLater cannot take.
-        if number is None or not number > 0:
-            raise ValueError(f"--{option} must be a positive "
-                             f"{'whole ' if kind is int else ''}number, not {value!r}")
+        if number is None or not accepts(number):
+            raise ValueError(f"--{option} must be {wanted.format(whole=whole)}, not {value!r}")
         return number
-    coerce.coerceDoc = "Must be positive."
+    coerce.coerceDoc = doc
     return coerce
+
+
+def _positive(kind, option: str):
+    # "not > 0" also refuses NaN, which callLater cannot take.
+    return _number(kind, option, lambda number: number > 0,
+                   "a positive {whole}number", "Must be positive.")
 
 
 def _not_negative(kind, option: str):
-    def coerce(value: str):
-        try:
-            number = kind(value)
-        except ValueError:
-            number = None
-        if number is None or not number >= 0 or number == float("inf"):
-            raise ValueError(f"--{option} must be a {'whole ' if kind is int else ''}"
-                             f"number of 0 or more, not {value!r}")
-        return number
-    coerce.coerceDoc = "0 or more."
-    return coerce
+    return _number(kind, option, lambda number: 0 <= number < float("inf"),
+                   "a {whole}number of 0 or more", "0 or more.")
 
 
 def _visibility(value: str) -> str:
