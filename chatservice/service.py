@@ -20,8 +20,6 @@ from .frontends.line import LineChatFactory
 from .frontends.web import web_site
 from .store.memory import MemoryStore
 
-DATA_FILE = "chatservice.sqlite3"
-
 
 @dataclass(frozen=True)
 class HistorySettings:
