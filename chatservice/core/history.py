@@ -171,6 +171,15 @@ class Store(HistoryStore, RoomStore, Protocol):
         """Write what is queued and let go of the storage (at shutdown)."""
 
 
+def contains_words(text: str, words: str) -> bool:
+    """
+    Whether C{text} contains every one of C{words}, anywhere, case-folded:
+    what a history search matches, whichever store answers it.
+    """
+    text = text.casefold()
+    return all(word in text for word in words.casefold().split())
+
+
 def stored_form(event: Event) -> Event:
     """
     The event as history keeps it: a room password set by a mode change is

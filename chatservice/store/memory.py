@@ -13,7 +13,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from ..core.events import Event, Message
-from ..core.history import Point, Query, RoomState
+from ..core.history import Point, Query, RoomState, contains_words
 
 DAY = 24 * 60 * 60
 
@@ -37,12 +37,9 @@ def selects(query: Query, event: Event) -> bool:
     return query.before is None or _before(event, query.before)
 
 
-def contains_words(event: Event, words: str) -> bool:
+def _found(event: Event, words: str) -> bool:
     """Whether C{event} is a message containing every one of C{words}."""
-    if not isinstance(event, Message):
-        return False
-    text = event.text.casefold()
-    return all(word in text for word in words.casefold().split())
+    return isinstance(event, Message) and contains_words(event.text, words)
 
 
 class MemoryStore:
@@ -90,7 +87,7 @@ class MemoryStore:
     def search(self, room: str, words: str, limit: int,
                floor: int = 0) -> Deferred[list[Event]]:
         found = [event for event in self._events.get(room, ())
-                 if event.id >= floor and contains_words(event, words)]
+                 if event.id >= floor and _found(event, words)]
         return succeed(found[-limit:])
 
     def targets(self, rooms: Sequence[str], start: float, end: float,

@@ -38,7 +38,7 @@ from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.logger import Logger
 
 from ..core.events import Event
-from ..core.history import Point, Query, RoomState
+from ..core.history import Point, Query, RoomState, contains_words
 from . import StoreError, schema
 from .writer import FORGET, ROOM_OP, SAVE, Writer
 
@@ -61,14 +61,10 @@ SIEVE_WORDS = 8
 
 def _has_words(text: str | None, words: str) -> bool:
     """
-    Whether C{text} contains every one of C{words}, case-folded: the
-    in-memory store's rule, as an SQL function, so that both stores find the
-    same messages.
+    The core's search rule (L{contains_words}) as an SQL function, so that
+    every store finds the same messages.
     """
-    if text is None:
-        return False
-    text = text.casefold()
-    return all(word in text for word in words.split())
+    return text is not None and contains_words(text, words)
 
 
 def prepare_reader(db: sqlite3.Connection) -> None:
