@@ -27,7 +27,6 @@ from ...core.events import Event, Joined, Message
 from ...core.history import SEARCH_LIMIT, History, Point, Query
 from ...core.hub import User
 from ...core.rooms import Room
-from . import numerics as N
 from .commands import command
 from .render import parse_server_time, server_time
 from .wire import Message as Line
@@ -210,12 +209,9 @@ def parse_chathistory(params: Sequence[str], history: History,
     return subcommand, target, lambda user, room: history.query(user, room, query)
 
 
-@command("CHATHISTORY")
+@command("CHATHISTORY", needs_history=True)
 def chathistory(conn: IRCConnection, user: User, message: Line) -> None:
     history = conn.hub.history
-    if history is None:
-        conn.numeric(N.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
-        return
     try:
         if message.params and message.params[0].upper() == "TARGETS":
             _targets(conn, user, message.params, history)
@@ -405,12 +401,9 @@ def _search_time(name: str, attributes: dict[str, str]) -> float | None:
     return when
 
 
-@command("SEARCH")
+@command("SEARCH", needs_history=True)
 def search(conn: IRCConnection, user: User, message: Line) -> None:
     history = conn.hub.history
-    if history is None:
-        conn.numeric(N.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
-        return
     try:
         _search(conn, user, history, parse_attributes(message.params))
     except Fail as fail:

@@ -2,9 +2,10 @@
 IRC commands: a declarative table checked before any handler runs.
 
 Each entry says how many parameters a command needs (and how many of them
-may not be empty), whether it may be used before registration, and whether
-it needs a server operator; L{run} answers 421, 451, 461 and 481 from the
-table, so handlers only do their own work.
+may not be empty), whether it may be used before registration, whether it
+needs a server operator, and whether it exists only when the server keeps
+history; L{run} answers 421, 451, 461 and 481 from the table, so handlers
+only do their own work.
 """
 
 from __future__ import annotations
@@ -31,16 +32,18 @@ class Command:
     oper_only: bool = False
     # How many of the first parameters may not be empty (461 if one is).
     nonempty: int = 0
+    # Unknown (421) on a server that keeps no history.
+    needs_history: bool = False
 
 
 COMMANDS: dict[str, Command] = {}
 
 
 def command(name: str, min_params: int = 0, before_registration: bool = False,
-            oper_only: bool = False, nonempty: int = 0):
+            oper_only: bool = False, nonempty: int = 0, needs_history: bool = False):
     def register(handler: Handler) -> Handler:
         COMMANDS[name] = Command(handler, min_params, before_registration, oper_only,
-                                 nonempty)
+                                 nonempty, needs_history)
         return handler
     return register
 
@@ -52,6 +55,8 @@ def run(conn: IRCConnection, user: User | None, message: Message) -> None:
         conn.numeric(N.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
     elif user is None and not found.before_registration:
         conn.numeric(N.ERR_NOTREGISTERED, "You have not registered")
+    elif found.needs_history and conn.hub.history is None:
+        conn.numeric(N.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
     elif len(message.params) < found.min_params or not all(
             message.params[:found.nonempty]):
         conn.numeric(N.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters")
