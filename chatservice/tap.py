@@ -10,6 +10,7 @@ from twisted.internet import endpoints
 from twisted.python import usage
 from twisted.python.filepath import FilePath
 
+from .config import ConfigFileOptions
 from .core import names
 from .core.limits import Limits
 from .core.operators import Operators
@@ -60,7 +61,7 @@ def _visibility(value: str) -> str:
     return value
 
 
-class Options(usage.Options):
+class Options(ConfigFileOptions):
     synopsis = "[options]"
     longdesc = (
         "A multi-protocol chat server.  Line chat (nc, telnet, openssl s_client) "
