@@ -182,7 +182,9 @@ class ConfigFileOptions(usage.Options):
     """
     Options that may also come from a TOML file given with --config; see
     the module's docstring.  C{argv} keeps the arguments, so that a reload
-    can read the file (and the command line's files) again.
+    can read the file (and the command line's files) again, and
+    C{config_file} the file's path (or None): the value under C{"config"}
+    is the plugin's to replace with what it builds from the options.
     """
 
     optParameters = [
@@ -192,6 +194,7 @@ class ConfigFileOptions(usage.Options):
     ]
 
     argv: list[str] = []
+    config_file: str | None = None
 
     def parseOptions(self, options=None) -> None:
         """Parse the command line over the config file; a file's problem is one line."""
@@ -208,6 +211,7 @@ class ConfigFileOptions(usage.Options):
         """
         self.argv = list(argv)
         given, path = given_on_command_line(type(self), self.argv)
+        self.config_file = path
         from_file = [] if path is None else file_arguments(path, type(self), given)
         try:
             super().parseOptions(from_file + self.argv)

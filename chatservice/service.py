@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorTime
@@ -18,7 +17,9 @@ from .core.rooms import RoomMode
 from .frontends.irc import IRCFactory, IRCSettings
 from .frontends.line import LineChatFactory
 from .frontends.web import web_site
+from .listeners import Listeners
 from .store.memory import MemoryStore
+from . import systemd
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,17 @@ class ChatService(MultiService):
     thread nor a database connection survives a fork.  A store or a listener
     that cannot be used stops start-up with one line saying which and why,
     rather than a traceback or a half-started server.
+
+    Once listening it tells systemd (when C{NOTIFY_SOCKET} is set), and,
+    with a C{reloader} and C{handle_signals}, reloads on SIGHUP.
     """
 
     hub: Hub
+    listeners: Listeners
     store = None
+    reloader = None
+    handle_signals = False
+    _restore_sighup = None
 
     def __init__(self, reactor: IReactorTime, config: ServerConfig):
         super().__init__()
@@ -124,7 +132,22 @@ class ChatService(MultiService):
         except CannotListenError as problem:
             raise SystemExit(f"chatservice: cannot listen: {problem}") from None
 
+    def startService(self) -> None:
+        super().startService()
+        if self.reloader is not None and self.handle_signals:
+            from .reload import install_sighup
+            self._restore_sighup = install_sighup(self.reactor, self._sighup)
+        systemd.ready("Listening")
+
+    def _sighup(self) -> None:
+        # A failure is logged by the reloader; nobody else is waiting.
+        self.reloader.reload("SIGHUP").addErrback(lambda failure: None)
+
     def stopService(self):
+        systemd.stopping()
+        if self._restore_sighup is not None:
+            self._restore_sighup()
+            self._restore_sighup = None
         stopped = super().stopService()
         if self.store is not None:
             stopped.addBoth(self._close_store)
@@ -143,18 +166,19 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     """
     hub = Hub(reactor, name=config.name, default_room=config.default_room,
               room_modes=config.room_modes, operators=config.operators)
-    addresses = AddressLimiter(config.limits.max_per_address)
     top = ChatService(reactor, config)
     top.hub = hub
+    # Kept on the service so that a reload can change their settings.
+    top.addresses = AddressLimiter(config.limits.max_per_address)
+    top.line = LineChatFactory(hub, config.limits, top.addresses)
     # IRC over TCP and IRC over WebSocket are one wire format: one factory,
     # so that both share its renderers.
-    irc = IRCFactory(hub, config.limits, addresses, config.irc)
-    front_ends = [
-        (LineChatFactory(hub, config.limits, addresses), config.line_endpoints),
-        (irc, config.irc_endpoints),
-        (web_site(irc, config.web_origins, config.trusted_proxies), config.web_endpoints),
-    ]
-    for factory, endpoints in front_ends:
+    top.irc = IRCFactory(hub, config.limits, top.addresses, config.irc)
+    top.web = web_site(top.irc, config.web_origins, config.trusted_proxies)
+    top.listeners = Listeners(reactor, {"port": top.line, "irc": top.irc, "web": top.web})
+    top.listeners.setServiceParent(top)
+    for kind, endpoints in (("port", config.line_endpoints), ("irc", config.irc_endpoints),
+                            ("web", config.web_endpoints)):
         for description in endpoints:
-            strports.service(description, factory, reactor=reactor).setServiceParent(top)
+            top.listeners.add(kind, description)
     return top

@@ -293,4 +293,17 @@ def _operators(given: list[tuple[str, str]], path: str | None) -> Operators:
 def makeService(options: Options):
     from twisted.internet import reactor
 
-    return chat_service(reactor, options["config"])
+    from .reload import Reloader
+
+    service = chat_service(reactor, options["config"])
+    service.reloader = service.hub.reloader = Reloader(
+        service, lambda: _parse_again(options.argv), options)
+    service.handle_signals = True
+    return service
+
+
+def _parse_again(argv: list[str]) -> Options:
+    """The options C{argv} gives now, its files read again (for a reload)."""
+    options = Options()
+    options.parse_with_file(argv)
+    return options

@@ -360,7 +360,7 @@ class ChatServer:
     def __init__(self, directory: Path, options: Sequence[str] = (), plain: int = 1,
                  tls: int = 0, irc: int = 0, certificate: tuple[Path, Path] | None = None,
                  pythonpath: str | os.PathLike = REPO, web: int = 0,
-                 web_tls: int = 0) -> None:
+                 web_tls: int = 0, environment: dict[str, str] | None = None) -> None:
         if (tls or web_tls) and certificate is None:
             raise ValueError("a TLS port needs a certificate")
         self.directory = directory
@@ -372,6 +372,8 @@ class ChatServer:
         self.web_tls_count = web_tls
         self.certificate = certificate
         self.pythonpath = pythonpath
+        # Extra environment variables for twistd (NOTIFY_SOCKET, say).
+        self.environment = dict(environment or {})
         self.log_path = directory / "twistd.out"
         self.process: subprocess.Popen | None = None
         self.plain_ports: list[int] = []
@@ -427,7 +429,8 @@ class ChatServer:
             out.write(f"\n=== {' '.join(self._argv())}\n".encode())
             out.flush()
             self.process = subprocess.Popen(
-                self._argv(), cwd=self.directory, env=twistd_env(self.pythonpath),
+                self._argv(), cwd=self.directory,
+                env={**twistd_env(self.pythonpath), **self.environment},
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )

@@ -163,7 +163,8 @@ def test_make_service():
                     "--name", "unit", "--default-room", "#home")
     service = makeService(options)
     assert isinstance(service, MultiService)
-    assert len(list(service)) == 2
+    assert [listener.description for listener in service.listeners] == [
+        "tcp:0", "tcp:0:interface=127.0.0.1"]
     assert not service.running
     assert (service.hub.name, service.hub.default_room) == ("unit", "#home")
 

@@ -95,5 +95,9 @@ class NoPrivileges(ChatError):
     """The request needs a server operator."""
 
 
+class ReloadFailed(ChatError):
+    """The configuration could not be reloaded; nothing changed."""
+
+
 class RateLimited(ChatError):
     """The request came too soon after too many others; try again later."""

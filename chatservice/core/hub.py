@@ -142,7 +142,12 @@ class Hub:
         store, rooms whose operators set something outlive their members and
         restarts, and C{history} reads what was said.
     @ivar history: reading rooms' history, with a store; else C{None}.
+    @ivar reloader: what reloads the server's configuration for an operator
+        (C{.label}, and C{.reload(asked_by)} returning a Deferred), if the
+        server can.
     """
+
+    reloader = None
 
     def __init__(self, clock: IReactorTime, name: str = "chatservice",
                  default_room: str = "#lobby",
@@ -528,6 +533,17 @@ class Hub:
         if user.is_operator:
             user.is_operator = False
             self.operator_count -= 1
+
+    def rehash(self, user: User):
+        """
+        As a server operator, reload the server's configuration; return a
+        Deferred firing with a summary, or failing with L{errors.ReloadFailed}.
+        """
+        if not user.is_operator:
+            raise errors.NoPrivileges("Only server operators may do that.")
+        if self.reloader is None:
+            raise errors.ReloadFailed("This server cannot reload its configuration.")
+        return self.reloader.reload(f"operator {user.nick}")
 
     def set_invisible(self, user: User, invisible: bool) -> None:
         """Hide C{user} from wildcard searches by strangers, or stop hiding them."""

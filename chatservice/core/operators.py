@@ -50,6 +50,9 @@ class Operators:
     def __bool__(self) -> bool:
         return bool(self._hashes)
 
+    def names(self) -> frozenset[str]:
+        return frozenset(self._hashes)
+
     def add(self, name: str, password_or_hash: str) -> None:
         """Add an operator; a plain password is hashed at once and not kept."""
         if not is_hash(password_or_hash):

@@ -34,9 +34,16 @@ class GuardedFactory(ServerFactory):
 
     def __init__(self, hub: Hub, limits: Limits, addresses: AddressLimiter):
         self.hub = hub
-        self.limits = limits
         self.addresses = addresses
+        self.set_limits(limits)
         self.flusher = Flusher(hub.clock)
+
+    def set_limits(self, limits: Limits) -> None:
+        """
+        Use C{limits} from now on (a reload may change them): new connections
+        get all of them, existing ones those read per line.
+        """
+        self.limits = limits
 
     @property
     def clock(self) -> IReactorTime:

@@ -69,13 +69,15 @@ class IRCFactory(connection.GuardedFactory):
 
     def __init__(self, hub: Hub, limits: Limits, addresses: AddressLimiter,
                  settings: IRCSettings = IRCSettings()):
-        # A line may carry 4096 bytes of tags before IRC's 512-byte body.
-        limits = dataclasses.replace(limits,
-                                     max_line_length=TAGS_MAX_BYTES + BODY_MAX_BYTES - 2)
         super().__init__(hub, limits, addresses)
         self.settings = settings
         self.deadlines = Deadlines(hub.clock)
         self._renderers: dict[tuple[bool, bool, bool], IRCRenderer] = {}
+
+    def set_limits(self, limits: Limits) -> None:
+        # A line may carry 4096 bytes of tags before IRC's 512-byte body.
+        super().set_limits(dataclasses.replace(
+            limits, max_line_length=TAGS_MAX_BYTES + BODY_MAX_BYTES - 2))
 
     def protocol(self) -> IRCConnection:
         return IRCConnection()

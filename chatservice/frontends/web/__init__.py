@@ -82,4 +82,7 @@ def web_site(irc: IRCFactory, allowed_origins=(), trusted_proxies=()) -> WebSite
     Build the web front end around the IRC front end's factory C{irc}.
     """
     sockets = IRCWebSocketFactory(irc, allowed_origins, trusted_proxies)
-    return WebSite(_Root(IRCWebSocketResource(sockets)))
+    site = WebSite(_Root(IRCWebSocketResource(sockets)))
+    # Kept so that a reload can change the origins and proxies.
+    site.sockets = sockets
+    return site

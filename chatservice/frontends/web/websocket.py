@@ -199,9 +199,7 @@ class IRCWebSocketFactory(WebSocketServerFactory):
     def __init__(self, irc: IRCFactory, allowed_origins=(), trusted_proxies=()):
         super().__init__()
         self.irc = irc
-        self.allowed_origins = frozenset(origin.rstrip("/").lower() for origin in allowed_origins)
-        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False)
-                                     for p in trusted_proxies)
+        self.configure(allowed_origins, trusted_proxies)
         self.setProtocolOptions(
             maxFramePayloadSize=MAX_MESSAGE_BYTES,
             maxMessagePayloadSize=MAX_MESSAGE_BYTES,
@@ -213,6 +211,12 @@ class IRCWebSocketFactory(WebSocketServerFactory):
             # Ping and registration deadlines are the IRC connection's.
             autoPingInterval=0,
         )
+
+    def configure(self, allowed_origins=(), trusted_proxies=()) -> None:
+        """Set the allowed origins and trusted proxies (again, on a reload)."""
+        self.allowed_origins = frozenset(origin.rstrip("/").lower() for origin in allowed_origins)
+        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False)
+                                     for p in trusted_proxies)
 
     def origin_allowed(self, origin: str | None, headers: dict) -> bool:
         host = headers.get("host", "")

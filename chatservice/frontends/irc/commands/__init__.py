@@ -8,7 +8,7 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{channels}: JOIN, PART, TOPIC, KICK, INVITE, MODE;
  - L{messages}: PRIVMSG, NOTICE, TAGMSG;
  - L{queries}: NAMES, LIST, WHO, WHOIS, WHOWAS, ISON, USERHOST;
- - L{operators}: OPER, KILL;
+ - L{operators}: OPER, KILL, REHASH;
  - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP.
 
 L{common} holds the helpers they share.  CHATHISTORY and SEARCH register
@@ -25,7 +25,7 @@ from .channels import (
     MAX_KICK_TARGETS, invite, join, kick, mode, part, send_names, send_topic, topic)
 from .messages import MAX_MESSAGE_TARGETS, notice, privmsg, tagmsg
 from .queries import ison, list_, names_, userhost, who, whois, whowas
-from .operators import kill, oper
+from .operators import kill, oper, rehash
 from .serverinfo import (
     VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
     version)
@@ -35,7 +35,7 @@ __all__ = [
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
     "command", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
     "lusers", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
-    "pong", "privmsg", "quit_", "run", "send_isupport", "send_lusers", "send_motd",
+    "pong", "privmsg", "quit_", "rehash", "run", "send_isupport", "send_lusers", "send_motd",
     "send_names", "send_topic", "tagmsg", "time", "topic", "user_", "userhost", "version",
     "who", "whois", "whowas",
 ]

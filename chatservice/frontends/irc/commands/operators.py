@@ -1,5 +1,5 @@
 """
-Server operators: OPER, and KILL (for operators only).
+Server operators: OPER, and KILL and REHASH (for operators only).
 """
 
 from __future__ import annotations
@@ -46,3 +46,28 @@ def kill(conn: IRCConnection, user: User, message: Message) -> None:
     closer = getattr(client, "close", None)
     if closer is not None:
         closer(f"Killed by {user.nick} ({message.params[1]})")
+
+
+@command("REHASH", oper_only=True)
+def rehash(conn: IRCConnection, user: User, message: Message) -> None:
+    """
+    Reload the configuration: 382 at once, then a NOTICE saying what
+    changed or why nothing did.
+    """
+    try:
+        reloading = conn.hub.rehash(user)
+    except errors.ChatError as refusal:
+        conn.line("NOTICE", user.nick, f"*** {refusal}")
+        return
+    conn.numeric(N.RPL_REHASHING, conn.hub.reloader.label, "Rehashing")
+
+    def tell(text: str) -> None:
+        if conn.serving(user):
+            conn.line("NOTICE", user.nick, f"*** {text}")
+
+    def failed(failure) -> None:
+        failure.trap(errors.ReloadFailed)
+        tell(f"Rehash failed, nothing changed: {failure.value}")
+
+    reloading.addCallback(lambda summary: tell(f"Rehash: {summary}"))
+    reloading.addErrback(failed)

@@ -1,0 +1,163 @@
+"""
+The server's listening ports, which a reload may add, remove, or give a new
+TLS certificate.
+
+Each listener is a Twisted endpoint string for one front end.  A TLS
+endpoint's certificate options sit behind a L{SwappableTLS}: a reload swaps
+in the certificate now on disk, so that new connections get it while the
+connections already open keep the one they were made with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService
+from twisted.internet import defer, endpoints
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from zope.interface import implementer
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class SwappableTLS:
+    """
+    A TLS server connection creator whose certificate options can be
+    replaced; each connection is made with the options of its moment.
+    """
+
+    def __init__(self, options):
+        self.options = options
+
+    def serverConnectionForTLS(self, protocol):
+        return self.options.serverConnectionForTLS(protocol)
+
+
+def _tls_endpoint(endpoint):
+    """The TLS endpoint inside C{endpoint} (perhaps behind wrappers), or None."""
+    seen = 0
+    while endpoint is not None and seen < 10:
+        if isinstance(endpoint, endpoints.SSL4ServerEndpoint):
+            return endpoint
+        endpoint = getattr(endpoint, "_wrappedEndpoint", None)
+        seen += 1
+    return None
+
+
+def build(reactor, description: str):
+    """
+    The endpoint C{description} names, with its TLS options (if any) behind
+    a L{SwappableTLS}; return (endpoint, swappable or None).  Raises as
+    C{serverFromString} does for a bad string or an unreadable certificate.
+    """
+    endpoint = endpoints.serverFromString(reactor, description)
+    tls = _tls_endpoint(endpoint)
+    if tls is None:
+        return endpoint, None
+    swappable = SwappableTLS(tls._sslContextFactory)
+    tls._sslContextFactory = swappable
+    return endpoint, swappable
+
+
+class Listener(StreamServerEndpointService):
+    """One endpoint of one front end."""
+
+    _raiseSynchronously = True
+
+    def __init__(self, kind: str, description: str, endpoint, factory, tls):
+        super().__init__(endpoint, factory)
+        self.kind = kind
+        self.description = description
+        self.tls = tls
+
+
+@dataclass
+class Plan:
+    """What a reload does to the listeners, prepared before anything changes."""
+
+    added: list[Listener] = field(default_factory=list)
+    removed: list[Listener] = field(default_factory=list)
+    # (listener kept, its new TLS options)
+    certificates: list[tuple[Listener, object]] = field(default_factory=list)
+
+
+class Listeners(MultiService):
+    """
+    Every listener, by front end (C{kind}: C{"port"}, C{"irc"}, C{"web"})
+    and endpoint string.
+    """
+
+    def __init__(self, reactor, factories: Mapping[str, object]):
+        super().__init__()
+        self.reactor = reactor
+        self.factories = dict(factories)
+
+    def add(self, kind: str, description: str) -> Listener:
+        """Listen (now, if running) on C{description} for front end C{kind}."""
+        endpoint, tls = build(self.reactor, description)
+        listener = Listener(kind, description, endpoint, self.factories[kind], tls)
+        listener.setServiceParent(self)
+        return listener
+
+    def wanted(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {kind: [] for kind in self.factories}
+        for listener in self:
+            found[listener.kind].append(listener.description)
+        return {kind: tuple(descriptions) for kind, descriptions in found.items()}
+
+    def plan(self, wanted: Mapping[str, tuple[str, ...]]) -> Plan:
+        """
+        What it takes to listen on C{wanted} instead: endpoints to add (built
+        now, so that a bad certificate fails here), listeners to stop, and a
+        fresh copy of each kept TLS listener's certificate.
+        """
+        plan = Plan()
+        current = {(listener.kind, listener.description): listener for listener in self}
+        for kind, descriptions in wanted.items():
+            for description in dict.fromkeys(descriptions):
+                kept = current.pop((kind, description), None)
+                endpoint, tls = build(self.reactor, description)
+                if kept is None:
+                    plan.added.append(Listener(kind, description, endpoint,
+                                               self.factories[kind], tls))
+                elif kept.tls is not None and tls is not None:
+                    plan.certificates.append((kept, tls.options))
+        plan.removed = list(current.values())
+        return plan
+
+    @defer.inlineCallbacks
+    def carry_out(self, plan: Plan):
+        """
+        Stop the removed listeners, start the added ones, and swap the kept
+        ones' certificates.  If an added one cannot listen, the ones started
+        are stopped, the removed ones listen again, and the error is raised:
+        the listeners are as they were.
+        """
+        for listener in plan.removed:
+            yield listener.disownServiceParent()
+        started = []
+        try:
+            for listener in plan.added:
+                self._start(listener)
+                started.append(listener)
+        except Exception:
+            for listener in started:
+                yield listener.disownServiceParent()
+            for listener in plan.removed:
+                self._start(listener)
+            raise
+        for listener, options in plan.certificates:
+            listener.tls.options = options
+
+    def _start(self, listener: Listener) -> None:
+        """Listen now; if that fails, leave C{listener} out and raise."""
+        listener._raiseSynchronously = True
+        try:
+            listener.setServiceParent(self)
+        except Exception:
+            if listener in self.services:
+                self.services.remove(listener)
+            listener.parent = None
+            listener.running = False
+            raise
