@@ -333,6 +333,8 @@ def test_help(pair):
         "(default 50, at most 200)",
         "***   /search words           show the latest 20 messages of the current room "
         "containing all the words",
+        "***   /oper NAME PASSWORD     become a server operator",
+        "***   /rehash                 reload the server's configuration (server operators)",
         "***   /help                   list the commands",
         "***   /quit [reason]          leave the server",
         "***   //text                  say a line that starts with /",

@@ -647,34 +647,6 @@ class LineChatProtocol(GuardedLineReceiver):
         event = self.hub.kick(user, self._needs_room(user).name, nick, reason.strip())
         self.tell(f"You kicked {event.target} from {event.room}.")
 
-    @command("oper", "/oper NAME PASSWORD", "become a server operator", needs_argument=True)
-    def _cmd_oper(self, user: User, argument: str) -> None:
-        name, _, password = argument.strip().partition(" ")
-        if not password:
-            self.tell("Usage: /oper NAME PASSWORD")
-            return
-        try:
-            self.hub.become_operator(user, name, password.strip())
-        except errors.PasswordMismatch:
-            self.log.info("{nick} failed to become an operator", nick=user.nick)
-            raise
-        self.log.info("{nick} is now a server operator", nick=user.nick)
-        self.tell("You are now a server operator.")
-
-    @command("rehash", "/rehash", "reload the server's configuration (server operators)")
-    def _cmd_rehash(self, user: User, argument: str) -> None:
-        reloading = self.hub.rehash(user)
-        self.tell(f"Rehashing {self.hub.reloader.label}...")
-
-        def failed(failure) -> None:
-            failure.trap(errors.ReloadFailed)
-            if self._still_here(user):
-                self.tell(f"Rehash failed, nothing changed: {failure.value}")
-
-        reloading.addCallback(
-            lambda summary: self._still_here(user) and self.tell(f"Rehash: {summary}"))
-        reloading.addErrback(failed)
-
     @command("invite", "/invite NICK", "invite someone to the current room",
              needs_argument=True)
     def _cmd_invite(self, user: User, argument: str) -> None:
@@ -741,6 +713,34 @@ class LineChatProtocol(GuardedLineReceiver):
         self._show_history(where, shown, now,
                            f"{found}, {_since(shown, now, self.localtime)}:",
                            "End of search results.")
+
+    @command("oper", "/oper NAME PASSWORD", "become a server operator", needs_argument=True)
+    def _cmd_oper(self, user: User, argument: str) -> None:
+        name, _, password = argument.strip().partition(" ")
+        if not password:
+            self.tell("Usage: /oper NAME PASSWORD")
+            return
+        try:
+            self.hub.become_operator(user, name, password.strip())
+        except errors.PasswordMismatch:
+            self.log.info("{nick} failed to become an operator", nick=user.nick)
+            raise
+        self.log.info("{nick} is now a server operator", nick=user.nick)
+        self.tell("You are now a server operator.")
+
+    @command("rehash", "/rehash", "reload the server's configuration (server operators)")
+    def _cmd_rehash(self, user: User, argument: str) -> None:
+        reloading = self.hub.rehash(user)
+        self.tell(f"Rehashing {self.hub.reloader.label}...")
+
+        def failed(failure) -> None:
+            failure.trap(errors.ReloadFailed)
+            if self._still_here(user):
+                self.tell(f"Rehash failed, nothing changed: {failure.value}")
+
+        reloading.addCallback(
+            lambda summary: self._still_here(user) and self.tell(f"Rehash: {summary}"))
+        reloading.addErrback(failed)
 
     @command("help", "/help", "list the commands")
     def _cmd_help(self, user: User, argument: str) -> None:
