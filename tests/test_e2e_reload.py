@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from server import HOST, TIMEOUT, Client, free_ports, is_listening, make_certificate
+from server import (HOST, STOP_TIMEOUT, TIMEOUT, TWISTD, Client, free_ports, is_listening,
+                    make_certificate, twistd_env)
 
 
 class Notifications:
@@ -216,3 +218,64 @@ def test_line_rehash_adds_and_removes_listeners(start_server, tmp_path):
     assert not is_listening(extra)
     guest.send("PRIVMSG boss :the old listener's connection still works\r\n")
     boss.read_until("[private] <guest> the old listener's connection still works", timeout=10)
+
+
+def test_systemd_socket_activation(tmp_path, notifications):
+    """Started as systemd would start it, with sockets passed in and systemd: endpoints, twistd says READY and serves line chat and IRC on those sockets, and reloads on SIGHUP keeping them."""
+    listening = []
+    for _ in range(2):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((HOST, 0))
+        sock.listen(16)
+        listening.append(sock)
+    line_port, irc_port = (sock.getsockname()[1] for sock in listening)
+
+    def as_systemd_passes_them():
+        # File descriptors 3 and 4, in the socket unit's order.
+        high = [os.dup(sock.fileno()) for sock in listening]
+        for number, fd in enumerate(high, 3):
+            os.dup2(fd, number)
+            os.set_inheritable(number, True)
+
+    command = (f"LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=line:irc exec {TWISTD} -n --pidfile= chat "
+               "--port systemd:domain=INET:index=0 --irc systemd:domain=INET:index=1 "
+               "--no-persistence")
+    log_path = tmp_path / "twistd.out"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            ["sh", "-c", command], cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, preexec_fn=as_systemd_passes_them, pass_fds=(3, 4),
+            env={**twistd_env(), "NOTIFY_SOCKET": notifications.path})
+    for sock in listening:
+        sock.close()
+    clients = []
+    try:
+        ready = notifications.next(timeout=20)
+        assert ready["READY"] == "1" and ready["MAINPID"] == str(process.pid)
+        alice = Client.connect(line_port, name="alice")
+        clients.append(alice)
+        alice.sign_in("alice")
+        bob = irc_client(irc_port, "bob")
+        clients.append(bob)
+        bob.send("JOIN #lobby\r\n")
+        alice.read_until("*** bob joined #lobby\r\n")
+        process.send_signal(signal.SIGHUP)
+        assert notifications.next()["RELOADING"] == "1"
+        assert notifications.next()["READY"] == "1"
+        bob.send("PRIVMSG #lobby :over systemd's socket\r\n")
+        alice.read_until("[#lobby] <bob> over systemd's socket\r\n")
+        late = Client.connect(line_port, name="late")
+        clients.append(late)
+        late.sign_in("late")
+        process.send_signal(signal.SIGTERM)
+        assert notifications.next()["STOPPING"] == "1"
+        # Twisted re-raises the signal that stopped it once it has shut down.
+        assert process.wait(STOP_TIMEOUT) in (0, -signal.SIGTERM)
+    finally:
+        for client in clients:
+            client.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+    log = log_path.read_text(errors="replace")
+    assert "Traceback" not in log, log
