@@ -149,8 +149,16 @@ def _check(options_class, path: str, key: str, value: str) -> None:
         else:
             handler(key, value)
     except (usage.UsageError, ValueError) as problem:
+        if _secret(probe, key):
+            raise ConfigError(f"{path}: {key}: not accepted (the value is not shown: it "
+                              f"holds a password); see twistd chat --help") from None
         message = str(problem).removeprefix("Parameter type enforcement failed: ")
         raise ConfigError(_about(path, key, message)) from None
+
+
+def _secret(probe: usage.Options, key: str) -> bool:
+    """Whether option C{key}'s value holds a password, by its help text."""
+    return "password" in (probe.docs.get(key) or "").lower()
 
 
 def _about(path: str, key: str, message: str) -> str:

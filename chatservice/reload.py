@@ -94,7 +94,7 @@ class Reloader:
         try:
             options = self._parse()
         except (ConfigError, usage.UsageError) as problem:
-            raise ReloadFailed(str(problem)) from None
+            raise ReloadFailed(_one_line(problem)) from None
         service = self.service
         old, new = service.config, options["config"]
         try:
@@ -102,11 +102,11 @@ class Reloader:
                                            "irc": new.irc_endpoints,
                                            "web": new.web_endpoints})
         except Exception as problem:
-            raise ReloadFailed(f"{problem.__class__.__name__}: {problem}") from None
+            raise ReloadFailed(f"{problem.__class__.__name__}: {_one_line(problem)}") from None
         try:
             yield service.listeners.carry_out(plan)
         except Exception as problem:
-            raise ReloadFailed(f"cannot listen: {problem}") from None
+            raise ReloadFailed(f"cannot listen: {_one_line(problem)}") from None
 
         service.line.set_limits(new.limits)
         service.irc.set_limits(new.limits)
@@ -146,6 +146,10 @@ class Reloader:
         if ignored:
             parts.append("ignored until restart: " + ", ".join(ignored))
         return "; ".join(parts)
+
+
+def _one_line(problem: Exception) -> str:
+    return " ".join(str(problem).split())
 
 
 def install_sighup(reactor, reload: Callable[[], object]) -> Callable[[], None]:

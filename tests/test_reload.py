@@ -301,7 +301,8 @@ def test_irc_rehash():
     assert boss.take() == [":chatservice 382 boss chat.toml Rehashing"]
     assert reloader.asked[0][0] == "operator boss"
     reloader.asked[0][1].callback("reloaded chat.toml; changed: motd")
-    assert boss.take() == [":chatservice NOTICE boss :*** Rehash: reloaded chat.toml; changed: motd"]
+    assert boss.take() == [":chatservice NOTICE boss :*** Rehash: reloaded chat.toml",
+                           ":chatservice NOTICE boss :*** changed: motd"]
     boss.line("REHASH")
     boss.take()
     reloader.asked[1][1].errback(errors.ReloadFailed("chat.toml: unknown key 'x'"))

@@ -51,8 +51,8 @@ def kill(conn: IRCConnection, user: User, message: Message) -> None:
 @command("REHASH", oper_only=True)
 def rehash(conn: IRCConnection, user: User, message: Message) -> None:
     """
-    Reload the configuration: 382 at once, then a NOTICE saying what
-    changed or why nothing did.
+    Reload the configuration: 382 at once, then NOTICEs saying what
+    changed (one per part, so that each line stays short) or why nothing did.
     """
     try:
         reloading = conn.hub.rehash(user)
@@ -63,7 +63,8 @@ def rehash(conn: IRCConnection, user: User, message: Message) -> None:
 
     def tell(text: str) -> None:
         if conn.serving(user):
-            conn.line("NOTICE", user.nick, f"*** {text}")
+            for part in text.split("; "):
+                conn.line("NOTICE", user.nick, f"*** {part}")
 
     def failed(failure) -> None:
         failure.trap(errors.ReloadFailed)
