@@ -75,6 +75,8 @@ def test_installed_files(installed):
     for module in (REPO / "chatservice").rglob("*.py"):
         relative = module.relative_to(REPO)
         assert (installed / relative).is_file(), f"{relative} was not installed"
+    # The example config file ships with the package.
+    assert (installed / "chatservice" / "chatservice.example.toml").is_file()
 
 
 def test_imports_come_from_the_installed_copy(installed, tmp_path):
