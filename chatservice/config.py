@@ -23,6 +23,7 @@ key with its default (``chatservice.example.toml`` is one).
 from __future__ import annotations
 
 import getopt
+import re
 import sys
 import textwrap
 
@@ -37,6 +38,10 @@ else:  # pragma: no cover - setup.cfg installs tomli there
 _NOT_KEYS = frozenset({"help", "version", "config"})
 
 EXAMPLE_NAME = "chatservice.example.toml"
+
+# What no option value needs, and a command line cannot even carry (NUL):
+# C0 controls but tab and newline, DEL and C1 controls.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class ConfigError(Exception):
@@ -123,6 +128,10 @@ def file_arguments(path: str, options_class: type[usage.Options],
         problem = _type_problem(kind, starts[key], value)
         if problem:
             raise ConfigError(f"{path}: {key} {problem}, not {_shown(value)}")
+        if any(isinstance(item, str) and _CONTROL.search(item)
+               for item in (value if isinstance(value, list) else [value])):
+            raise ConfigError(f"{path}: {key} must not hold control characters "
+                              "(other than tab and newline)")
         if key in overridden:
             continue
         if kind == "flag":

@@ -136,6 +136,8 @@ def test_argv_kept_for_reload(tmp_path):
     ("name = ", "not valid TOML"),
     ("[irc]\nport = 1", "irc must be an array of strings, not a table"),
     ('name = "\x00"', "not valid TOML"),
+    ('name = "a\\u0000b"', "name must not hold control characters"),
+    ('port = ["tcp:1", "tcp:2\\u001b[31m"]', "port must not hold control characters"),
 ])
 def test_bad_file_is_one_line_naming_file_and_key(tmp_path, text, expected):
     """An unknown key, a wrong type or a bad value is one line naming the file and the key."""
