@@ -62,6 +62,14 @@ def serial_of(port: int) -> int:
     return x509.load_der_x509_certificate(der).serial_number
 
 
+def serial_from_openssl(openssl: str, port: int) -> int:
+    """The serial number that C{openssl s_client} is shown by a new connection to C{port}."""
+    shown = subprocess.run([openssl, "s_client", "-connect", f"{HOST}:{port}"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT)
+    certificate = x509.load_pem_x509_certificate(shown.stdout)
+    return certificate.serial_number
+
+
 def serial_in(path: Path) -> int:
     return x509.load_pem_x509_certificate(path.read_bytes()).serial_number
 
@@ -89,7 +97,7 @@ def write_config(path: Path, *lines: str) -> str:
 
 
 def test_sighup_serves_a_replaced_certificate_to_new_clients_only(
-        start_server, tmp_path, notifications, tls_context):
+        start_server, tmp_path, notifications, openssl):
     """After the certificate is replaced on disk and twistd gets SIGHUP, a new TLS client sees the new certificate while an old one stays connected and chats."""
     first = make_certificate(tmp_path / "first")
     second = make_certificate(tmp_path / "second")
@@ -116,6 +124,7 @@ def test_sighup_serves_a_replaced_certificate_to_new_clients_only(
                         "the reload's summary")
 
     assert serial_of(tls_port) == serial_in(second[1])
+    assert serial_from_openssl(openssl, tls_port) == serial_in(second[1])
     new_context = ssl.create_default_context(cafile=str(second[1]))
     new = server.user("new", tls=new_context, port=tls_port)
     old.read_until("*** new joined #lobby\r\n")
