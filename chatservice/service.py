@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
+from .core.errors import ReloadFailed
 from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
 from .core.operators import Operators
@@ -112,6 +114,7 @@ class ChatService(MultiService):
 
     hub: Hub
     listeners: Listeners
+    log = Logger()
     store = None
     reloader = None
     handle_signals = False
@@ -140,8 +143,12 @@ class ChatService(MultiService):
         systemd.ready("Listening")
 
     def _sighup(self) -> None:
-        # A failure is logged by the reloader; nobody else is waiting.
-        self.reloader.reload("SIGHUP").addErrback(lambda failure: None)
+        self.reloader.reload("SIGHUP").addErrback(self._sighup_failed)
+
+    def _sighup_failed(self, failure) -> None:
+        # The reloader logged why a reload failed; anything else is a bug.
+        if not failure.check(ReloadFailed):
+            self.log.failure("Reloading on SIGHUP went wrong", failure)
 
     def stopService(self):
         systemd.stopping()

@@ -34,6 +34,10 @@ class PortsReactor(MemoryReactorClock):
         super().__init__()
         self.open: set[int] = set()
         self.taken: set[int] = set()
+        self.from_threads: list = []
+
+    def callFromThread(self, function, *args, **kwargs):
+        self.from_threads.append((function, args, kwargs))
 
     def listenTCP(self, port, factory, backlog=50, interface=""):
         if port in self.taken or port in self.open:
@@ -47,14 +51,15 @@ class PortsReactor(MemoryReactorClock):
 class Running:
     """A chat service built from C{argv} on a L{PortsReactor}, started, with its reloader."""
 
-    def __init__(self, *argv: str):
+    def __init__(self, *argv: str, signals: bool = False):
         self.argv = list(argv)
         self.reactor = PortsReactor()
         options = Options()
         options.parseOptions(self.argv)
         self.service = chat_service(self.reactor, options["config"])
         self.reloader = Reloader(self.service, lambda: _parse_again(self.argv), options)
-        self.service.hub.reloader = self.reloader
+        self.service.hub.reloader = self.service.reloader = self.reloader
+        self.service.handle_signals = signals
         self.service.privilegedStartService()
         self.service.startService()
 
@@ -270,6 +275,27 @@ def test_sighup_handler_only_schedules():
     finally:
         restore()
     assert calls == [reload]
+    assert signal.getsignal(signal.SIGHUP) == previous
+
+
+def test_service_reloads_on_sighup():
+    """A started service reloads on SIGHUP, from the reactor's loop; stopping puts the old handler back."""
+    previous = signal.getsignal(signal.SIGHUP)
+    running = Running("--port", "tcp:7001", signals=True)
+    try:
+        running.argv[:] = ["--port", "tcp:7002"]
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert running.reactor.open == {7001}
+        for function, args, kwargs in running.reactor.from_threads:
+            function(*args, **kwargs)
+        assert running.reactor.open == {7002}
+        running.argv[:] = ["--port", "tcp:7002", "--max-line-length", "nope"]
+        os.kill(os.getpid(), signal.SIGHUP)
+        function, args, kwargs = running.reactor.from_threads[-1]
+        function(*args, **kwargs)
+        assert running.reactor.open == {7002}
+    finally:
+        running.service.stopService()
     assert signal.getsignal(signal.SIGHUP) == previous
 
 
