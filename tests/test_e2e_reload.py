@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+import test_e2e_websocket as websocket_tests
 from server import (HOST, STOP_TIMEOUT, TIMEOUT, TWISTD, Client, free_ports, is_listening,
                     make_certificate, twistd_env)
 
@@ -306,3 +307,27 @@ def test_sighup_applies_new_limits_from_the_file(start_server, tmp_path):
     alice.read_until("*** Line too long (the limit is 20 ")
     alice.send_line("short and sweet")
     bob.read_until("[#lobby] <alice> short and sweet\r\n")
+
+
+open_ws = websocket_tests.open_ws
+
+
+def test_sighup_applies_web_origins_and_trusted_proxies(start_server, tmp_path, open_ws):
+    """After SIGHUP, an origin and a trusted proxy added to the config file take effect for new WebSockets."""
+    config = tmp_path / "chat.toml"
+    write_config(config, "")
+    server = websocket_tests.web_server(start_server, "--config", str(config))
+    port = server.web_ports[0]
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    assert websocket_tests.refused_status(open_ws, port, origin="https://chat.example") == 403
+    open_ws(port, "before", headers=forwarded).register("before")
+    assert "Connection from 203.0.113.9" not in server.current_log()
+
+    write_config(config, 'web-origin = ["https://chat.example"]',
+                 f'trusted-proxy = ["{HOST}"]')
+    server.process.send_signal(signal.SIGHUP)
+    server.wait_for_log(lambda log: "changed: web-origin, trusted-proxy" in log,
+                        "the reload's summary")
+    open_ws(port, "after", origin="https://chat.example", headers=forwarded).register("after")
+    server.wait_for_log(lambda log: "Connection from 203.0.113.9" in log,
+                        "the forwarded address")
