@@ -49,10 +49,13 @@ class PortsReactor(MemoryReactorClock):
 
 
 class Running:
-    """A chat service built from C{argv} on a L{PortsReactor}, started, with its reloader."""
+    """
+    A chat service built from C{argv} on a L{PortsReactor}, started, with its
+    reloader; in memory, so that it leaves no database behind.
+    """
 
     def __init__(self, *argv: str, signals: bool = False):
-        self.argv = list(argv)
+        self.argv = ["--no-persistence", *argv]
         self.reactor = PortsReactor()
         options = Options()
         options.parseOptions(self.argv)
@@ -65,7 +68,7 @@ class Running:
 
     def reload(self, *argv: str):
         """Reload with C{argv} as the command line; return the summary or the failure."""
-        self.argv[:] = argv
+        self.argv[:] = ["--no-persistence", *argv]
         results = []
         self.reloader.reload("test").addBoth(results.append)
         assert results, "the reload did not finish"
@@ -186,7 +189,7 @@ def test_reloads_run_one_at_a_time():
         return gate.addCallback(lambda _: carry_out(plan))
 
     listeners.carry_out = slow
-    running.argv[:] = ["--port", "tcp:7002"]
+    running.argv[:] = ["--no-persistence", "--port", "tcp:7002"]
     first = running.reloader.reload("one").addCallback(lambda s: order.append("first done"))
     second = running.reloader.reload("two").addCallback(lambda s: order.append("second done"))
     assert order == ["first starts"] and not second.called
@@ -283,13 +286,13 @@ def test_service_reloads_on_sighup():
     previous = signal.getsignal(signal.SIGHUP)
     running = Running("--port", "tcp:7001", signals=True)
     try:
-        running.argv[:] = ["--port", "tcp:7002"]
+        running.argv[:] = ["--no-persistence", "--port", "tcp:7002"]
         os.kill(os.getpid(), signal.SIGHUP)
         assert running.reactor.open == {7001}
         for function, args, kwargs in running.reactor.from_threads:
             function(*args, **kwargs)
         assert running.reactor.open == {7002}
-        running.argv[:] = ["--port", "tcp:7002", "--max-line-length", "nope"]
+        running.argv[:] = ["--no-persistence", "--port", "tcp:7002", "--max-line-length", "nope"]
         os.kill(os.getpid(), signal.SIGHUP)
         function, args, kwargs = running.reactor.from_threads[-1]
         function(*args, **kwargs)
