@@ -97,6 +97,25 @@ def test_limits_operators_origins_applied():
         assert key in summary
 
 
+def test_files_named_on_the_command_line_are_read_again(tmp_path):
+    """Without a config file, a reload reads the MOTD and operators files again."""
+    motd, opers = tmp_path / "motd.txt", tmp_path / "opers"
+    motd.write_text("Old news\n")
+    opers.write_text("boss:" + cheap_hash("pw") + "\n")
+    argv = ["--port", "tcp:7001", "--motd-file", str(motd), "--oper-file", str(opers)]
+    running = Running(*argv)
+    motd.write_text("Fresh news\nand more\n")
+    opers.write_text("boss:" + cheap_hash("pw") + "\nsecond:" + cheap_hash("pw2") + "\n")
+    summary = running.reload(*argv)
+    assert summary == "reloaded command-line; changed: motd-file contents, operators"
+    assert running.service.irc.settings.motd == ("Fresh news", "and more")
+    assert running.service.hub.operators.names() == {"boss", "second"}
+    opers.write_text("no colon here\n")
+    failure = running.reload(*argv)
+    assert "line 1: expected NAME:PASSWORD-HASH" in str(failure.value)
+    assert running.service.hub.operators.names() == {"boss", "second"}
+
+
 def test_unchanged_reload_changes_nothing():
     """Reloading the same configuration reports no change."""
     running = Running("--port", "tcp:7001")
