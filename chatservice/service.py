@@ -1,20 +1,26 @@
 """
-Wiring: one hub, shared limits, and one listening service per endpoint.
+Wiring: one hub, shared limits, and one listening service per endpoint; the
+metrics listener beside them; and the order in which it all stops.
 """
 
 from __future__ import annotations
 
+import re
+import signal
 from dataclasses import dataclass, field
 
 from twisted.application import strports
 from twisted.application.service import MultiService
-from twisted.internet.error import CannotListenError
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.error import CannotListenError, ReactorNotRunning
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
 from .core.operators import Operators
 from .core.rooms import RoomMode
+from .frontends.connection import GuardedFactory
 from .frontends.irc import IRCFactory, IRCSettings
 from .frontends.line import LineChatFactory
 from .frontends.web import web_site
@@ -60,6 +66,10 @@ class ServerConfig:
         means the page's own.
     @ivar trusted_proxies: addresses or networks whose X-Forwarded-For is
         believed.
+    @ivar metrics_endpoint: Twisted endpoint string of the Prometheus
+        metrics listener, or C{None} for none.
+    @ivar log_format: how twistd writes the log: text, or json (one object
+        per line).
     """
 
     line_endpoints: tuple[str, ...] = ("tcp:8000",)
@@ -74,6 +84,41 @@ class ServerConfig:
     irc: IRCSettings = field(default_factory=IRCSettings)
     operators: Operators = field(default_factory=Operators)
     history: HistorySettings = field(default_factory=HistorySettings)
+    metrics_endpoint: str | None = None
+    log_format: str = "text"
+
+
+# Connections a TCP or TLS listener lets wait to be accepted, unless its
+# endpoint string says otherwise: Twisted's default of 50 drops connections
+# when many clients come back at once (after a restart, say).
+LISTEN_BACKLOG = 1024
+# Endpoint types whose parser takes a backlog= argument.
+_BACKLOG_TYPES = frozenset({"tcp", "tcp6", "ssl", "unix"})
+# Endpoint types that wrap another endpoint string (the rest of the string).
+_WRAPPERS = frozenset({"haproxy"})
+_UNESCAPED_COLON = re.compile(r"(?<!\\):")
+
+
+def with_backlog(description: str, backlog: int = LISTEN_BACKLOG) -> str:
+    """
+    C{description} with C{backlog=} added when it listens on a socket and
+    gives no backlog of its own; any other endpoint string unchanged.
+    """
+    kind, colon, rest = description.partition(":")
+    kind = kind.strip().lower()
+    if kind in _WRAPPERS and colon:
+        return f"{description[:len(description) - len(rest)]}{with_backlog(rest, backlog)}"
+    if kind not in _BACKLOG_TYPES:
+        return description
+    arguments = _UNESCAPED_COLON.split(rest) if colon else []
+    if any(argument.strip().lower().startswith("backlog=") for argument in arguments):
+        return description
+    return f"{description}:backlog={backlog}"
+
+
+# Seconds connections have, once told that the server is stopping, to take
+# their last output before they are dropped: the process exits within 5 s.
+GOODBYE_TIMEOUT = 3.0
 
 
 def open_store(reactor: IReactorTime, settings: HistorySettings):
@@ -108,11 +153,13 @@ class ChatService(MultiService):
 
     hub: Hub
     store = None
+    log = Logger()
 
     def __init__(self, reactor: IReactorTime, config: ServerConfig):
         super().__init__()
         self.reactor = reactor
         self.config = config
+        self.front_ends: list[GuardedFactory] = []
 
     def privilegedStartService(self) -> None:
         if self.store is None:
@@ -125,14 +172,64 @@ class ChatService(MultiService):
             raise SystemExit(f"chatservice: cannot listen: {problem}") from None
 
     def stopService(self):
+        """
+        Stop listening, tell every client goodbye and let its last output
+        go, then write what history is still queued.
+        """
         stopped = super().stopService()
+        stopped.addBoth(self._say_goodbye)
         if self.store is not None:
             stopped.addBoth(self._close_store)
         return stopped
 
+    def _say_goodbye(self, result):
+        done: Deferred = Deferred()
+        timer = self.reactor.callLater(GOODBYE_TIMEOUT, done.callback, None)
+
+        def all_gone(_):
+            if timer.active():
+                timer.cancel()
+                done.callback(None)
+
+        gatherResults([front_end.shut_down() for front_end in self.front_ends]
+                      ).addCallback(all_gone)
+        done.addCallback(self._drop_the_rest)
+        done.addCallback(lambda _: result)
+        return done
+
+    def _drop_the_rest(self, _) -> None:
+        for front_end in self.front_ends:
+            for connection in list(front_end.connections):
+                connection.transport.abortConnection()
+
     def _close_store(self, result):
         self.store.close()
         return result
+
+    def stop_on_signals(self) -> None:
+        """
+        Once the reactor runs, take over SIGTERM and SIGINT: both stop the
+        server cleanly and the process exits 0 (Twisted's own handlers make
+        it die of the signal instead, which service managers report as a
+        failure).  A second signal while stopping is ignored.
+        """
+        reactor = self.reactor
+
+        def stop() -> None:
+            try:
+                reactor.stop()
+            except ReactorNotRunning:
+                pass
+
+        def handler(number, frame) -> None:
+            self.log.info("Stopping on signal {signal}", signal=signal.Signals(number).name)
+            reactor.callFromThread(stop)
+
+        def install() -> None:
+            signal.signal(signal.SIGTERM, handler)
+            signal.signal(signal.SIGINT, handler)
+
+        reactor.callWhenRunning(install)
 
 
 def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
@@ -149,12 +246,28 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     # IRC over TCP and IRC over WebSocket are one wire format: one factory,
     # so that both share its renderers.
     irc = IRCFactory(hub, config.limits, addresses, config.irc)
+    line = LineChatFactory(hub, config.limits, addresses)
+    top.front_ends = [line, irc]
     front_ends = [
-        (LineChatFactory(hub, config.limits, addresses), config.line_endpoints),
+        (line, config.line_endpoints),
         (irc, config.irc_endpoints),
         (web_site(irc, config.web_origins, config.trusted_proxies), config.web_endpoints),
     ]
     for factory, endpoints in front_ends:
         for description in endpoints:
-            strports.service(description, factory, reactor=reactor).setServiceParent(top)
+            strports.service(with_backlog(description), factory,
+                             reactor=reactor).setServiceParent(top)
+    if config.metrics_endpoint is not None:
+        add_metrics(top, config.metrics_endpoint, {"line": line.stats, "irc": irc.stats})
     return top
+
+
+def add_metrics(top: ChatService, description: str, front_ends) -> None:
+    """Serve the server's metrics for Prometheus on their own listener."""
+    from .metrics import ChatCollector, ReactorLag, metrics_site, registry_for
+
+    lag = ReactorLag(top.reactor)
+    lag.setServiceParent(top)
+    registry = registry_for(ChatCollector(top.hub, front_ends, lag))
+    strports.service(with_backlog(description), metrics_site(registry),
+                     reactor=top.reactor).setServiceParent(top)

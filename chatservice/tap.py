@@ -54,6 +54,12 @@ def _not_negative(kind, option: str):
                    "a {whole}number of 0 or more", "0 or more.")
 
 
+def _log_format(value: str) -> str:
+    if value not in ("text", "json"):
+        raise ValueError(f"--log-format must be text or json, not {value!r}")
+    return value
+
+
 def _visibility(value: str) -> str:
     if value not in ("all", "since-join"):
         raise ValueError(f"--history-visibility must be all or since-join, not {value!r}")
@@ -130,6 +136,11 @@ class Options(usage.Options):
         ["history-queue", None, _HISTORY_DEFAULTS.queue_limit,
          "Events that may wait for a slow disk before new ones are dropped "
          "(and counted).", _positive(int, "history-queue")],
+        ["metrics", None, None,
+         "Serve metrics for Prometheus at /metrics on this Twisted endpoint, "
+         "e.g. tcp:9100:interface=127.0.0.1 (off by default; never on a chat port)."],
+        ["log-format", None, "text",
+         "How the log is written: text, or json (one JSON object per line).", _log_format],
     ]
 
     def __init__(self) -> None:
@@ -184,12 +195,31 @@ class Options(usage.Options):
             raise usage.UsageError(f"--oper wants NAME:PASSWORD, not {credentials!r}")
         self["oper"].append((name, password))
 
+    def parseOptions(self, options=None) -> None:
+        """
+        Parse.  Under twistd, a problem exits non-zero with one line saying
+        what: twistd itself would print its whole --help before that line.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as problem:
+            if self.parent is None:
+                raise
+            raise SystemExit(f"twistd chat: {problem}") from None
+
     def postOptions(self) -> None:
         if not self["port"] and not self["irc"] and not self["web"]:
             self["port"] = [DEFAULT_PORT]
         for option in ("port", "irc", "web"):
             for description in self[option]:
                 _check_endpoint(option, description)
+        if self["metrics"] is not None:
+            _check_endpoint("metrics", self["metrics"])
+        if self["log-format"] == "json" and self.parent is not None:
+            from .logs import json_logger
+
+            if not self.parent.get("logger"):
+                self.parent["logger"] = json_logger(self.parent)
         problem = names.room_problem(self["default-room"])
         if problem:
             raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
@@ -231,6 +261,8 @@ class Options(usage.Options):
                 replay_lines=self["replay-lines"],
                 queue_limit=self["history-queue"],
             ),
+            metrics_endpoint=self["metrics"],
+            log_format=self["log-format"],
         )
 
 
@@ -292,4 +324,6 @@ def _operators(given: list[tuple[str, str]], path: str | None) -> Operators:
 def makeService(options: Options):
     from twisted.internet import reactor
 
-    return chat_service(reactor, options["config"])
+    service = chat_service(reactor, options["config"])
+    service.stop_on_signals()
+    return service
