@@ -4,8 +4,8 @@ Metrics for Prometheus, served on a listener of their own (``--metrics``).
 Wire protocol
 =============
 HTTP/1.1.  ``GET /metrics`` answers 200 with the Prometheus text exposition
-format (version 0.0.4, ``text/plain; version=0.0.4; charset=utf-8``), as
-C{prometheus_client} writes it; ``/`` answers with a line pointing there;
+format, as C{prometheus_client} writes it and with its content type
+(``text/plain; version=...; charset=utf-8``); ``/`` answers with a line pointing there;
 anything else is 404.  Nothing is written to the log per request: a scraper
 asks every few seconds.
 
