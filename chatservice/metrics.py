@@ -34,6 +34,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from twisted.application.service import Service
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
@@ -196,6 +197,13 @@ class MetricsPage(Resource):
 
 
 class _Root(Resource):
+    """``/``: says where the metrics are; any other path is not found."""
+
+    def getChild(self, path: bytes, request) -> Resource:
+        if path == b"":
+            return self
+        return notFound()
+
     def render_GET(self, request) -> bytes:
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
         return b"chatservice metrics: GET /metrics\n"
