@@ -3,16 +3,17 @@ The log in JSON (``--log-format json``): one JSON object per line, as
 twisted.logger's C{eventAsJSON} writes each event, for log shippers that
 parse JSON lines (journald, Loki, Elasticsearch).
 
-twistd builds its log observer itself; an observer of our own goes in
-through twistd's ``logger`` option, which twistd calls with no arguments.
-It writes where twistd would have: standard output under ``-n`` (or with
-``--logfile -``), else the ``--logfile`` (``twistd.log`` by default).
+twistd uses the log observer it finds as a component of its application
+(the way a .tac file sets one) unless ``--logger`` names another; the chat
+service sets this one there when it joins the application.  It writes where
+twistd would have: standard output under ``-n`` (or with ``--logfile -``),
+else the ``--logfile`` (``twistd.log`` by default).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Callable, TextIO
+from typing import TextIO
 
 from twisted.logger import FileLogObserver, jsonFileLogObserver
 from twisted.python import logfile
@@ -25,14 +26,12 @@ def json_observer(out: TextIO) -> FileLogObserver:
     return jsonFileLogObserver(out, recordSeparator="")
 
 
-def json_logger(twistd_options) -> Callable[[], FileLogObserver]:
+def json_observer_for(twistd_options) -> FileLogObserver:
     """
-    The observer factory to give twistd's C{logger} option, given twistd's
-    own options (for C{--logfile} and C{--nodaemon}).
+    The JSON observer for twistd's own options (C{--logfile} and
+    C{--nodaemon}).
     """
-    def make() -> FileLogObserver:
-        name = twistd_options.get("logfile") or ""
-        if name == "-" or (not name and twistd_options.get("nodaemon")):
-            return json_observer(sys.stdout)
-        return json_observer(logfile.LogFile.fromFullPath(name or "twistd.log"))
-    return make
+    name = twistd_options.get("logfile") or ""
+    if name == "-" or (not name and twistd_options.get("nodaemon")):
+        return json_observer(sys.stdout)
+    return json_observer(logfile.LogFile.fromFullPath(name or "twistd.log"))

@@ -14,7 +14,7 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.error import CannotListenError, ReactorNotRunning
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 
 from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
@@ -154,12 +154,21 @@ class ChatService(MultiService):
     hub: Hub
     store = None
     log = Logger()
+    # A log observer for twistd to use instead of its own (--log-format).
+    log_observer: ILogObserver | None = None
 
     def __init__(self, reactor: IReactorTime, config: ServerConfig):
         super().__init__()
         self.reactor = reactor
         self.config = config
         self.front_ends: list[GuardedFactory] = []
+
+    def setServiceParent(self, parent) -> None:
+        # twistd hands over its application, which is where it looks for a
+        # log observer of the service's own when it starts logging.
+        if self.log_observer is not None and hasattr(parent, "setComponent"):
+            parent.setComponent(ILogObserver, self.log_observer)
+        super().setServiceParent(parent)
 
     def privilegedStartService(self) -> None:
         if self.store is None:
@@ -180,6 +189,7 @@ class ChatService(MultiService):
         stopped.addBoth(self._say_goodbye)
         if self.store is not None:
             stopped.addBoth(self._close_store)
+        stopped.addErrback(lambda failure: self.log.failure("Stopping failed", failure))
         return stopped
 
     def _say_goodbye(self, result):

@@ -215,11 +215,6 @@ class Options(usage.Options):
                 _check_endpoint(option, description)
         if self["metrics"] is not None:
             _check_endpoint("metrics", self["metrics"])
-        if self["log-format"] == "json" and self.parent is not None:
-            from .logs import json_logger
-
-            if not self.parent.get("logger"):
-                self.parent["logger"] = json_logger(self.parent)
         problem = names.room_problem(self["default-room"])
         if problem:
             raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
@@ -326,4 +321,8 @@ def makeService(options: Options):
 
     service = chat_service(reactor, options["config"])
     service.stop_on_signals()
+    if options["log-format"] == "json" and options.parent is not None:
+        from .logs import json_observer_for
+
+        service.log_observer = json_observer_for(options.parent)
     return service

@@ -156,6 +156,10 @@ class FakeSocket:
         self.closes.append(code)
         self.state = self.STATE_CLOSING
 
+    def sendCloseFrame(self, code: int, reasonUtf8: bytes = b"", isReply: bool = False) -> None:
+        self.closes.append(code)
+        self.state = self.STATE_CLOSING
+
     def dropConnection(self, abort: bool = False) -> None:
         self.dropped.append(abort)
 

@@ -63,7 +63,13 @@ class GuardedFactory(ServerFactory):
         self.shutting_down = True
         self._all_gone = Deferred()
         for connection in list(self.connections):
-            connection.close(SHUTTING_DOWN)
+            try:
+                connection.close(SHUTTING_DOWN)
+            except Exception:
+                # One connection's failure must not cost the others their goodbye.
+                GuardedLineReceiver.log.failure("Closing {peer} failed",
+                                                peer=connection.peer_host)
+                connection.transport.abortConnection()
         self._connection_gone()
         return self._all_gone
 

@@ -106,9 +106,12 @@ class _LineTransport:
     def loseConnection(self) -> None:
         if not self.disconnecting:
             self.disconnecting = True
-            # 1001, "going away", when the server is stopping.
-            going_away = self._socket.factory.irc.shutting_down
-            self._socket.sendClose(1001 if going_away else 1000)
+            if self._socket.factory.irc.shutting_down:
+                # 1001, "going away": autobahn's sendClose allows only 1000
+                # and application codes, so the frame is sent as it would.
+                self._socket.sendCloseFrame(code=1001, reasonUtf8=b"Server shutting down")
+            else:
+                self._socket.sendClose(1000)
 
     def abortConnection(self) -> None:
         self.disconnecting = True
