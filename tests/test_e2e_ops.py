@@ -18,7 +18,10 @@ import urllib.request
 import pytest
 
 from server import HOST, TIMEOUT, Client, free_ports, is_listening, run_twistd
-from test_e2e_websocket import WebSocketUser, open_ws  # noqa: F401 (a fixture)
+from test_e2e_websocket import open_ws
+
+# Fixtures this module takes from test_e2e_websocket by importing them.
+FIXTURES = (open_ws,)
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -69,7 +72,7 @@ QUITS = 'chatservice_disconnects_total{frontend="line",reason="quit"}'
 STORED = "chatservice_history_events_stored_total"
 
 
-def test_metrics_move_during_a_chat(start_server, open_ws):  # noqa: F811
+def test_metrics_move_during_a_chat(start_server, open_ws):
     """Scraped over HTTP, the counters follow a chat between a line user, an IRC client and a WebSocket client."""
     [metrics] = free_ports()
     server = start_server("--metrics", f"tcp:{metrics}:interface={HOST}", irc=1, web=1)
@@ -153,7 +156,7 @@ def test_metrics_lag_histogram_fills(start_server):
 # Shutdown
 
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
-def test_shutdown_says_goodbye_to_every_client(start_server, open_ws, number):  # noqa: F811
+def test_shutdown_says_goodbye_to_every_client(start_server, open_ws, number):
     """On SIGTERM or SIGINT every kind of client is told before its connection closes, and twistd exits 0 within 5 s."""
     server = start_server(irc=1, web=1)
     alice = server.user("alice")
