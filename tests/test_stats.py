@@ -114,6 +114,22 @@ def test_failed_oper_counts_a_failed_login():
     assert mixed.hub.stats.logins_failed == 1
 
 
+def test_wrong_server_password_counts_a_failed_login():
+    """An IRC client with a wrong server password counts one failed login and a bad_password disconnect."""
+    from chatservice.frontends.irc import IRCSettings
+
+    mixed = MixedServer(settings=IRCSettings(password="letmein"))
+    client = mixed.connect()
+    client.line("PASS guess")
+    client.line("NICK mallory")
+    client.line("USER mallory 0 * :M")
+    client.lose(error.ConnectionDone())
+    assert mixed.hub.stats.logins_failed == 1
+    assert mixed.irc_factory.stats.disconnects == {"bad_password": 1}
+    mixed.register("alice", password="letmein")
+    assert mixed.hub.stats.logins_failed == 1
+
+
 def test_connections_counted_by_transport(mixed):
     """Accepted and open connections are counted per transport, and open ones go down on disconnect."""
     stats = mixed.irc_factory.stats
