@@ -321,7 +321,7 @@ def makeService(options: Options):
 
     service = chat_service(reactor, options["config"])
     service.stop_on_signals()
-    if options["log-format"] == "json" and options.parent is not None:
+    if options["config"].log_format == "json" and options.parent is not None:
         from .logs import json_observer_for
 
         service.log_observer = json_observer_for(options.parent)
