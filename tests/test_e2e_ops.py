@@ -138,6 +138,27 @@ def test_metrics_are_not_on_the_web_port(start_server):
     assert "chatservice_users_signed_in" in scrape(metrics)
 
 
+def test_metrics_listener_survives_hostile_requests(start_server):
+    """Garbage, other methods, odd paths and a client that hangs up mid-request get errors, and scraping goes on."""
+    [metrics] = free_ports()
+    start_server("--metrics", f"tcp:{metrics}:interface={HOST}")
+    garbage = Client.connect(metrics, name="garbage")
+    garbage.send(b"\x16\x03\x01\x00\xff" + b"\xff" * 300 + b"\r\n\r\n")
+    assert garbage.read_until_closed().startswith(b"HTTP/1.1 400")
+    post = Client.connect(metrics, name="post")
+    post.send(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+              b"Connection: close\r\n\r\nabc")
+    assert post.read_until_closed().startswith(b"HTTP/1.1 405")
+    for path in ("/../../etc/passwd", "/%00", "/metricsx", "/" + "m" * 5000):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://{HOST}:{metrics}{path}", timeout=TIMEOUT)
+        assert refused.value.code == 404
+    quitter = Client.connect(metrics, name="quitter")
+    quitter.send(b"GET /metr")
+    quitter.close()
+    assert scrape(metrics)["chatservice_users_signed_in"] == 0
+
+
 def test_no_metrics_listener_by_default(server):
     """Without --metrics nothing serves metrics: the log names no metrics site."""
     assert "MetricsSite" not in server.log()
