@@ -10,6 +10,7 @@ connections already open keep the one they were made with.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -18,6 +19,33 @@ from twisted.application.service import MultiService
 from twisted.internet import defer, endpoints
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from zope.interface import implementer
+
+# Connections a TCP or TLS listener lets wait to be accepted, unless its
+# endpoint string says otherwise: Twisted's default of 50 drops connections
+# when many clients come back at once (after a restart, say).
+LISTEN_BACKLOG = 1024
+# Endpoint types whose parser takes a backlog= argument.
+_BACKLOG_TYPES = frozenset({"tcp", "tcp6", "ssl", "unix"})
+# Endpoint types that wrap another endpoint string (the rest of the string).
+_WRAPPERS = frozenset({"haproxy"})
+_UNESCAPED_COLON = re.compile(r"(?<!\\):")
+
+
+def with_backlog(description: str, backlog: int = LISTEN_BACKLOG) -> str:
+    """
+    C{description} with C{backlog=} added when it listens on a socket and
+    gives no backlog of its own; any other endpoint string unchanged.
+    """
+    kind, colon, rest = description.partition(":")
+    kind = kind.strip().lower()
+    if kind in _WRAPPERS and colon:
+        return f"{description[:len(description) - len(rest)]}{with_backlog(rest, backlog)}"
+    if kind not in _BACKLOG_TYPES:
+        return description
+    arguments = _UNESCAPED_COLON.split(rest) if colon else []
+    if any(argument.strip().lower().startswith("backlog=") for argument in arguments):
+        return description
+    return f"{description}:backlog={backlog}"
 
 
 @implementer(IOpenSSLServerConnectionCreator)
@@ -51,7 +79,7 @@ def build(reactor, description: str):
     a L{SwappableTLS}; return (endpoint, swappable or None).  Raises as
     C{serverFromString} does for a bad string or an unreadable certificate.
     """
-    endpoint = endpoints.serverFromString(reactor, description)
+    endpoint = endpoints.serverFromString(reactor, with_backlog(description))
     tls = _tls_endpoint(endpoint)
     if tls is None:
         return endpoint, None

@@ -1,25 +1,30 @@
 """
-Wiring: one hub, shared limits, and one listening service per endpoint.
+Wiring: one hub, shared limits, and one listening service per endpoint; the
+metrics listener beside them; and the order in which it all stops.
 """
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 
+from twisted.application import strports
 from twisted.application.service import MultiService
-from twisted.internet.error import CannotListenError
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.error import CannotListenError, ReactorNotRunning
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 
 from .core.errors import ReloadFailed
 from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
 from .core.operators import Operators
 from .core.rooms import RoomMode
+from .frontends.connection import GuardedFactory
 from .frontends.irc import IRCFactory, IRCSettings
 from .frontends.line import LineChatFactory
 from .frontends.web import web_site
-from .listeners import Listeners
+from .listeners import Listeners, with_backlog
 from .store.memory import MemoryStore
 from . import systemd
 
@@ -63,6 +68,10 @@ class ServerConfig:
         means the page's own.
     @ivar trusted_proxies: addresses or networks whose X-Forwarded-For is
         believed.
+    @ivar metrics_endpoint: Twisted endpoint string of the Prometheus
+        metrics listener, or C{None} for none.
+    @ivar log_format: how twistd writes the log: text, or json (one object
+        per line).
     """
 
     line_endpoints: tuple[str, ...] = ("tcp:8000",)
@@ -77,6 +86,13 @@ class ServerConfig:
     irc: IRCSettings = field(default_factory=IRCSettings)
     operators: Operators = field(default_factory=Operators)
     history: HistorySettings = field(default_factory=HistorySettings)
+    metrics_endpoint: str | None = None
+    log_format: str = "text"
+
+
+# Seconds connections have, once told that the server is stopping, to take
+# their last output before they are dropped: the process exits within 5 s.
+GOODBYE_TIMEOUT = 3.0
 
 
 def open_store(reactor: IReactorTime, settings: HistorySettings):
@@ -119,11 +135,21 @@ class ChatService(MultiService):
     reloader = None
     handle_signals = False
     _restore_sighup = None
+    # A log observer for twistd to use instead of its own (--log-format).
+    log_observer: ILogObserver | None = None
 
     def __init__(self, reactor: IReactorTime, config: ServerConfig):
         super().__init__()
         self.reactor = reactor
         self.config = config
+        self.front_ends: list[GuardedFactory] = []
+
+    def setServiceParent(self, parent) -> None:
+        # twistd hands over its application, which is where it looks for a
+        # log observer of the service's own when it starts logging.
+        if self.log_observer is not None and hasattr(parent, "setComponent"):
+            parent.setComponent(ILogObserver, self.log_observer)
+        super().setServiceParent(parent)
 
     def privilegedStartService(self) -> None:
         if self.store is None:
@@ -151,18 +177,69 @@ class ChatService(MultiService):
             self.log.failure("Reloading on SIGHUP went wrong", failure)
 
     def stopService(self):
+        """
+        Stop listening, tell every client goodbye and let its last output
+        go, then write what history is still queued.
+        """
         systemd.stopping()
         if self._restore_sighup is not None:
             self._restore_sighup()
             self._restore_sighup = None
         stopped = super().stopService()
+        stopped.addBoth(self._say_goodbye)
         if self.store is not None:
             stopped.addBoth(self._close_store)
+        stopped.addErrback(lambda failure: self.log.failure("Stopping failed", failure))
         return stopped
+
+    def _say_goodbye(self, result):
+        done: Deferred = Deferred()
+        timer = self.reactor.callLater(GOODBYE_TIMEOUT, done.callback, None)
+
+        def all_gone(_):
+            if timer.active():
+                timer.cancel()
+                done.callback(None)
+
+        gatherResults([front_end.shut_down() for front_end in self.front_ends]
+                      ).addCallback(all_gone)
+        done.addCallback(self._drop_the_rest)
+        done.addCallback(lambda _: result)
+        return done
+
+    def _drop_the_rest(self, _) -> None:
+        for front_end in self.front_ends:
+            for connection in list(front_end.connections):
+                connection.transport.abortConnection()
 
     def _close_store(self, result):
         self.store.close()
         return result
+
+    def stop_on_signals(self) -> None:
+        """
+        Once the reactor runs, take over SIGTERM and SIGINT: both stop the
+        server cleanly and the process exits 0 (Twisted's own handlers make
+        it die of the signal instead, which service managers report as a
+        failure).  A second signal while stopping is ignored.
+        """
+        reactor = self.reactor
+
+        def stop() -> None:
+            try:
+                reactor.stop()
+            except ReactorNotRunning:
+                pass
+
+        def handler(number, frame) -> None:
+            self.log.info("Stopping on signal {signal}", signal=signal.Signals(number).name)
+            reactor.callFromThread(stop)
+
+        def install() -> None:
+            signal.signal(signal.SIGTERM, handler)
+            signal.signal(signal.SIGINT, handler)
+
+        reactor.callWhenRunning(install)
 
 
 def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
@@ -181,6 +258,7 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     # IRC over TCP and IRC over WebSocket are one wire format: one factory,
     # so that both share its renderers.
     top.irc = IRCFactory(hub, config.limits, top.addresses, config.irc)
+    top.front_ends = [top.line, top.irc]
     top.web = web_site(top.irc, config.web_origins, config.trusted_proxies)
     top.listeners = Listeners(reactor, {"port": top.line, "irc": top.irc, "web": top.web})
     top.listeners.setServiceParent(top)
@@ -188,4 +266,18 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
                             ("web", config.web_endpoints)):
         for description in endpoints:
             top.listeners.add(kind, description)
+    if config.metrics_endpoint is not None:
+        add_metrics(top, config.metrics_endpoint,
+                    {"line": top.line.stats, "irc": top.irc.stats})
     return top
+
+
+def add_metrics(top: ChatService, description: str, front_ends) -> None:
+    """Serve the server's metrics for Prometheus on their own listener."""
+    from .metrics import ChatCollector, ReactorLag, metrics_site, registry_for
+
+    lag = ReactorLag(top.reactor)
+    lag.setServiceParent(top)
+    registry = registry_for(ChatCollector(top.hub, front_ends, lag))
+    strports.service(with_backlog(description), metrics_site(registry),
+                     reactor=top.reactor).setServiceParent(top)

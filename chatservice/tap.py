@@ -55,6 +55,12 @@ def _not_negative(kind, option: str):
                    "a {whole}number of 0 or more", "0 or more.")
 
 
+def _log_format(value: str) -> str:
+    if value not in ("text", "json"):
+        raise ValueError(f"--log-format must be text or json, not {value!r}")
+    return value
+
+
 def _visibility(value: str) -> str:
     if value not in ("all", "since-join"):
         raise ValueError(f"--history-visibility must be all or since-join, not {value!r}")
@@ -131,6 +137,11 @@ class Options(ConfigFileOptions):
         ["history-queue", None, _HISTORY_DEFAULTS.queue_limit,
          "Events that may wait for a slow disk before new ones are dropped "
          "(and counted).", _positive(int, "history-queue")],
+        ["metrics", None, None,
+         "Serve metrics for Prometheus at /metrics on this Twisted endpoint, "
+         "e.g. tcp:9100:interface=127.0.0.1 (off by default; never on a chat port)."],
+        ["log-format", None, "text",
+         "How the log is written: text, or json (one JSON object per line).", _log_format],
     ]
 
     def __init__(self) -> None:
@@ -185,12 +196,26 @@ class Options(ConfigFileOptions):
             raise usage.UsageError(f"--oper wants NAME:PASSWORD, not {credentials!r}")
         self["oper"].append((name, password))
 
+    def parseOptions(self, options=None) -> None:
+        """
+        Parse.  Under twistd, a problem exits non-zero with one line saying
+        what: twistd itself would print its whole --help before that line.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as problem:
+            if self.parent is None:
+                raise
+            raise SystemExit(f"twistd chat: {problem}") from None
+
     def postOptions(self) -> None:
         if not self["port"] and not self["irc"] and not self["web"]:
             self["port"] = [DEFAULT_PORT]
         for option in ("port", "irc", "web"):
             for description in self[option]:
                 _check_endpoint(option, description)
+        if self["metrics"] is not None:
+            _check_endpoint("metrics", self["metrics"])
         problem = names.room_problem(self["default-room"])
         if problem:
             raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
@@ -232,6 +257,8 @@ class Options(ConfigFileOptions):
                 replay_lines=self["replay-lines"],
                 queue_limit=self["history-queue"],
             ),
+            metrics_endpoint=self["metrics"],
+            log_format=self["log-format"],
         )
 
 
@@ -299,6 +326,11 @@ def makeService(options: Options):
     service.reloader = service.hub.reloader = Reloader(
         service, lambda: _parse_again(options.argv), options)
     service.handle_signals = True
+    service.stop_on_signals()
+    if options["config"].log_format == "json" and options.parent is not None:
+        from .logs import json_observer_for
+
+        service.log_observer = json_observer_for(options.parent)
     return service
 
 

@@ -12,6 +12,7 @@ import base64
 import os
 import struct
 from itertools import count
+from types import SimpleNamespace
 
 import pytest
 from twisted.internet import error
@@ -146,11 +147,16 @@ class FakeSocket:
         self.closes: list[int] = []
         self.dropped: list[bool] = []
         self.transport = StringTransport(hostAddress=SERVER_ADDRESS)
+        self.factory = SimpleNamespace(irc=SimpleNamespace(shutting_down=False))
 
     def sendMessage(self, payload: bytes, isBinary: bool = False) -> None:
         self.messages.append((payload, isBinary))
 
     def sendClose(self, code: int) -> None:
+        self.closes.append(code)
+        self.state = self.STATE_CLOSING
+
+    def sendCloseFrame(self, code: int, reasonUtf8: bytes = b"", isReply: bool = False) -> None:
         self.closes.append(code)
         self.state = self.STATE_CLOSING
 
@@ -196,6 +202,25 @@ def test_lose_connection_closes_once_with_1000():
     transport.loseConnection()
     transport.loseConnection()
     assert socket.closes == [1000] and transport.disconnecting
+
+
+def test_lose_connection_while_the_server_stops_closes_with_1001():
+    """While the server shuts down, loseConnection closes with 1001 (going away)."""
+    socket, transport = line_transport()
+    socket.factory.irc.shutting_down = True
+    transport.loseConnection()
+    assert socket.closes == [1001]
+
+
+def test_transport_names_itself_ws_or_wss():
+    """The WebSocket line transport is called ws, or wss over TLS, for monitoring."""
+    from twisted.internet.interfaces import ISSLTransport
+    from zope.interface import alsoProvides
+
+    socket, transport = line_transport()
+    assert transport.transport_name == "ws"
+    alsoProvides(socket.transport, ISSLTransport)
+    assert _LineTransport(socket, PEER).transport_name == "wss"
 
 
 def test_abort_connection_drops_the_connection():

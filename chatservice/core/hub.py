@@ -43,6 +43,7 @@ from .events import (
 from .history import History, Store, stored_form
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
+from .stats import ChatStats
 
 TOPIC_MAX_LENGTH = 390
 REASON_MAX_LENGTH = 300
@@ -145,6 +146,7 @@ class Hub:
     @ivar reloader: what reloads the server's configuration for an operator
         (C{.label}, and C{.reload(asked_by)} returning a Deferred), if the
         server can.
+    @ivar stats: counts of messages and deliveries, for monitoring.
     """
 
     reloader = None
@@ -164,6 +166,7 @@ class Hub:
         self.room_modes = frozenset(room_modes) & FLAGS
         self.operators = operators or Operators()
         self.started = clock.seconds()
+        self.stats = ChatStats()
         self._users: dict[str, User] = {}
         self._rooms: dict[str, Room] = {}
         self._whowas: deque[Departed] = deque(maxlen=WHOWAS_KEPT)
@@ -203,6 +206,10 @@ class Hub:
     @property
     def user_count(self) -> int:
         return len(self._users)
+
+    @property
+    def room_count(self) -> int:
+        return len(self._rooms)
 
     def users(self) -> list[User]:
         return list(self._users.values())
@@ -466,6 +473,7 @@ class Hub:
         event = Message(*self._stamp(), user.source, room.name,
                         self._text(message), kind)
         user.last_spoke = event.time
+        self.stats.room_messages += 1
         store = self.store
         if store is not None:
             store.record(room.key, event)
@@ -488,6 +496,7 @@ class Hub:
         else:
             event = PrivateMessage(*self._stamp(), user.source, target.nick, text_, kind)
         user.last_spoke = event.time
+        self.stats.private_messages += 1
         if target is not user:
             self._fan_out(event, (target,))
         return event
@@ -523,6 +532,7 @@ class Hub:
     def become_operator(self, user: User, name: str, password: str) -> None:
         """Make C{user} a server operator if C{name} and C{password} match."""
         if not self.operators.check(name, password):
+            self.stats.logins_failed += 1
             raise errors.PasswordMismatch("Wrong operator name or password.")
         if not user.is_operator:
             user.is_operator = True
@@ -732,24 +742,27 @@ class Hub:
         seen.pop(id(user), None)
         return list(seen.values())
 
-    @staticmethod
-    def _tell_room(event: Event, audience: Audience, skip: User | None = None) -> None:
+    def _tell_room(self, event: Event, audience: Audience, skip: User | None = None) -> None:
         """
         Give C{event} to a room's audience but C{skip}.  This is the hot
-        path: render once per renderer, then one call per member.
+        path: render once per renderer, then one call per member; deliveries
+        are counted per renderer, not per member.
         """
         skip_send = audience.send_of(skip.client) if skip is not None else None
+        skip_renderer = skip.client.renderer if skip_send is not None else None
+        delivered = 0
         for renderer, sends in audience.groups:
             if len(sends) == 1 and sends[0] is skip_send:
                 continue
             data = renderer(event)
             if data:
+                delivered += len(sends) - (renderer is skip_renderer)
                 for send in sends:
                     if send is not skip_send:
                         send(data)
+        self.stats.deliveries += delivered
 
-    @staticmethod
-    def _fan_out(event: Event, recipients: Iterable[User]) -> None:
+    def _fan_out(self, event: Event, recipients: Iterable[User]) -> None:
         """Give C{event} to people outside one room (neighbours, one target)."""
         rendered: dict[object, bytes] = {}
         # A copy: sending may drop a member (a full send queue), which signs
@@ -761,4 +774,5 @@ class Hub:
             if data is None:
                 data = rendered[renderer] = renderer(event)
             if data:
+                self.stats.deliveries += 1
                 client.send(data)

@@ -15,7 +15,8 @@ from collections import deque
 from typing import Callable
 
 from twisted.internet import error
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ISSLTransport
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -23,20 +24,58 @@ from twisted.python.failure import Failure
 
 from ..core.hub import Hub
 from ..core.limits import AddressLimiter, Limits, TokenBucket
+from ..core.stats import ConnectionStats
 from .sendqueue import Flusher, SendQueue
+
+
+# The reason given to every client when the server stops.
+SHUTTING_DOWN = "Server shutting down"
 
 
 class GuardedFactory(ServerFactory):
     """
     Builds a front end's protocols, sharing the hub, the limits and the
     per-address counts among them.
+
+    @ivar stats: the front end's counts of connections and bytes.
+    @ivar connections: the connections open now, to say goodbye to when the
+        server stops.
+    @ivar shutting_down: the server is stopping; connections are closing.
     """
+
+    shutting_down = False
+    _all_gone: Deferred | None = None
 
     def __init__(self, hub: Hub, limits: Limits, addresses: AddressLimiter):
         self.hub = hub
         self.addresses = addresses
         self.set_limits(limits)
-        self.flusher = Flusher(hub.clock)
+        self.stats = ConnectionStats()
+        self.flusher = Flusher(hub.clock, self.stats)
+        self.connections: set[GuardedLineReceiver] = set()
+
+    def shut_down(self) -> Deferred:
+        """
+        Tell every connection that the server is stopping and close it once
+        its pending output is written; refuse new ones from now on.  The
+        Deferred fires when every connection is gone.
+        """
+        self.shutting_down = True
+        self._all_gone = Deferred()
+        for connection in list(self.connections):
+            try:
+                connection.close(SHUTTING_DOWN)
+            except Exception:
+                # One connection's failure must not cost the others their goodbye.
+                GuardedLineReceiver.log.failure("Closing {peer} failed",
+                                                peer=connection.peer_host)
+                connection.transport.abortConnection()
+        self._connection_gone()
+        return self._all_gone
+
+    def _connection_gone(self) -> None:
+        if self._all_gone is not None and not self.connections and not self._all_gone.called:
+            self._all_gone.callback(None)
 
     def set_limits(self, limits: Limits) -> None:
         """
@@ -83,9 +122,13 @@ class GuardedLineReceiver(LineReceiver):
     # Connection life
 
     def connectionMade(self) -> None:
-        limits = self.factory.limits
-        self.clock = self.factory.clock
+        factory = self.factory
+        limits = factory.limits
+        self.clock = factory.clock
         self.peer_host = _host(self.transport)
+        self.transport_name = _transport_name(self.transport)
+        factory.stats.connected(self.transport_name)
+        factory.connections.add(self)
         # Output is already coalesced per reactor turn; Nagle's algorithm
         # would only hold the next turn's bytes back for an acknowledgement.
         set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
@@ -100,6 +143,9 @@ class GuardedLineReceiver(LineReceiver):
         self.send = self.send_queue.write
         if limits.flood_control:
             self._bucket = TokenBucket(self.clock, limits.flood_rate, limits.flood_burst)
+        if factory.shutting_down:
+            self.close(SHUTTING_DOWN)
+            return
         if not self.factory.addresses.acquire(self.peer_host):
             self.log.info("Refused {peer}: too many connections from its address",
                           peer=self.peer_host)
@@ -129,6 +175,11 @@ class GuardedLineReceiver(LineReceiver):
             why = "Connection reset"
         self.log.info("Disconnected {peer}: {why}", peer=self.peer_host, why=why)
         self.connection_closed(why)
+        factory = self.factory
+        factory.connections.discard(self)
+        factory.stats.disconnected(self.transport_name, why)
+        if factory.shutting_down:
+            factory._connection_gone()
 
     def close(self, reason: str, abort: bool = False) -> None:
         """
@@ -253,6 +304,17 @@ class GuardedLineReceiver(LineReceiver):
 
     def connection_closed(self, reason: str) -> None:
         """The connection is gone, for C{reason}; called exactly once."""
+
+
+def _transport_name(transport) -> str:
+    """
+    What carries a connection, as monitoring labels it: tcp, tls, or what a
+    transport that wraps another (a WebSocket's) calls itself.
+    """
+    name = getattr(transport, "transport_name", None)
+    if name is not None:
+        return name
+    return "tls" if ISSLTransport.providedBy(transport) else "tcp"
 
 
 def _host(transport) -> str:

@@ -100,7 +100,7 @@ from ..core.events import (
 )
 from ..core.hub import Room, User
 from ..core.rooms import ModeChange, RoomMode
-from .connection import GuardedFactory, GuardedLineReceiver
+from .connection import SHUTTING_DOWN, GuardedFactory, GuardedLineReceiver
 from .session import Session, SessionMachine
 from .telnet import TelnetFilter
 
@@ -394,7 +394,10 @@ class LineChatProtocol(GuardedLineReceiver):
                   "bytes); it was discarded.")
 
     def connection_closing(self, reason: str) -> None:
-        self.tell(f"Closing the connection: {reason}.")
+        if reason == SHUTTING_DOWN:
+            self.tell("The server is shutting down.")
+        else:
+            self.tell(f"Closing the connection: {reason}.")
         self.session.hang_up(reason)
 
     def connection_closed(self, reason: str) -> None:

@@ -24,6 +24,8 @@ from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITransport
 from zope.interface import implementer
 
+from ..core.stats import ConnectionStats
+
 
 def _idle(transport: tcp.Connection) -> bool:
     """
@@ -38,11 +40,12 @@ def _idle(transport: tcp.Connection) -> bool:
 class Flusher:
     """
     Flushes, once per reactor turn, every send queue that has output
-    pending.
+    pending, and counts the bytes it hands over in C{stats.bytes_out}.
     """
 
-    def __init__(self, clock: IReactorTime):
+    def __init__(self, clock: IReactorTime, stats=None):
         self._clock = clock
+        self.stats = stats if stats is not None else ConnectionStats()
         self._due: list[SendQueue] = []
         self._call: IDelayedCall | None = None
 
@@ -117,6 +120,7 @@ class SendQueue:
             return
         pending, self._pending = self._pending, []
         data = pending[0] if len(pending) == 1 else b"".join(pending)
+        self._flusher.stats.bytes_out += len(data)
         transport = self._transport
         if self._socket is not None and _idle(transport):
             # Nothing is queued in Twisted's own buffer, so the bytes can go
@@ -146,6 +150,7 @@ class SendQueue:
         self._paused = self._stopped = True
         self._pending, self._held_bytes = [], 0
         if pending:
+            self._flusher.stats.bytes_out += sum(map(len, pending))
             self._transport.writeSequence(pending)
         self._transport.unregisterProducer()
 

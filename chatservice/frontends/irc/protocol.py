@@ -260,6 +260,7 @@ class IRCConnection(connection.GuardedLineReceiver):
         if password is not None and not (
                 self.password_given is not None
                 and hmac.compare_digest(self.password_given.encode(), password.encode())):
+            self.hub.stats.logins_failed += 1
             self.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
             self.close("Bad password")
             return

@@ -35,6 +35,10 @@ message longer than an IRC line with its tags closes it (1009).  Browsers may
 connect only from an allowed origin: the page's own (the Origin's host and
 port equal the Host header) and any listed with --web-origin.
 
+When the server stops, each client gets IRC's ``ERROR`` line and then a
+close frame with code 1001 (going away); otherwise the server closes with
+1000.
+
 The client's address is the TCP peer's, unless the peer is a trusted proxy:
 then it is the last address in the proxy's ``X-Forwarded-For`` header.
 """
@@ -50,7 +54,7 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import error
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.interfaces import IPushProducer, ISSLTransport, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -82,6 +86,8 @@ class _LineTransport:
         self._socket = socket
         self._peer = peer
         self.disconnecting = False
+        # What monitoring calls this transport.
+        self.transport_name = "wss" if ISSLTransport.providedBy(socket.transport) else "ws"
 
     def write(self, data: bytes) -> None:
         socket = self._socket
@@ -100,7 +106,12 @@ class _LineTransport:
     def loseConnection(self) -> None:
         if not self.disconnecting:
             self.disconnecting = True
-            self._socket.sendClose(1000)
+            if self._socket.factory.irc.shutting_down:
+                # 1001, "going away": autobahn's sendClose allows only 1000
+                # and application codes, so the frame is sent as it would.
+                self._socket.sendCloseFrame(code=1001, reasonUtf8=b"Server shutting down")
+            else:
+                self._socket.sendClose(1000)
 
     def abortConnection(self) -> None:
         self.disconnecting = True
