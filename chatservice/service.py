@@ -10,7 +10,10 @@ from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
 
+from .core.files import FileLimits, Files
 from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
 from .core.operators import Operators
@@ -60,6 +63,9 @@ class ServerConfig:
         means the page's own.
     @ivar trusted_proxies: addresses or networks whose X-Forwarded-For is
         believed.
+    @ivar web_url: where people reach the web front end, for shared files'
+        links; C{None} for one made from the first web endpoint.
+    @ivar files: the limits on shared files.
     """
 
     line_endpoints: tuple[str, ...] = ("tcp:8000",)
@@ -74,6 +80,8 @@ class ServerConfig:
     irc: IRCSettings = field(default_factory=IRCSettings)
     operators: Operators = field(default_factory=Operators)
     history: HistorySettings = field(default_factory=HistorySettings)
+    web_url: str | None = None
+    files: FileLimits = field(default_factory=FileLimits)
 
 
 def open_store(reactor: IReactorTime, settings: HistorySettings):
@@ -95,6 +103,73 @@ def open_store(reactor: IReactorTime, settings: HistorySettings):
         raise SystemExit(f"chatservice: {problem}") from None
 
 
+# How often expired shared files are removed.
+EXPIRY_INTERVAL = 10 * 60
+
+
+def web_url(endpoint: str) -> str:
+    """
+    The address a web endpoint string is reached at: its interface, or
+    this machine's name when it listens on all of them.
+    """
+    import socket
+
+    parts = endpoint.split(":")
+    scheme = "https" if parts[0] == "ssl" else "http"
+    port = next((p for p in parts[1:] if p.isdigit()), "80")
+    interface = next((p.partition("=")[2] for p in parts if p.startswith("interface=")), "")
+    host = interface if interface not in ("", "0.0.0.0", "::") else socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+class FileSharing:
+    """
+    Shared files, once the server has started with a web front end:
+    C{files} (the records and limits) and C{uploads} (the bytes).
+    """
+
+    log = Logger()
+    files: Files | None = None
+    uploads = None
+
+    def start(self, hub: Hub, store, config: ServerConfig, reactor) -> None:
+        from .store.uploads import UploadDirectory
+
+        history = config.history
+        try:
+            self.uploads = UploadDirectory.open(history.data_dir if history.persistence
+                                                else None)
+        except Exception as problem:
+            raise SystemExit(f"chatservice: {problem}") from None
+        base = config.web_url or web_url(config.web_endpoints[0])
+        self.files = hub.files = Files(hub, store, base, config.files, self.uploads.remove)
+        self._tidy()
+        self._expiry = LoopingCall(self.expire)
+        self._expiry.clock = reactor
+        self._expiry.start(EXPIRY_INTERVAL, now=True)
+
+    def _tidy(self) -> None:
+        """Remove bytes no live record names: partial uploads cut by a crash."""
+        import os
+
+        live = self.files.live_ids()
+        for name in os.listdir(self.uploads.path):
+            if name not in live:
+                self.uploads.remove(name)
+
+    def expire(self) -> None:
+        """Mark expired files so, and remove their bytes (every few minutes)."""
+        self.files.expire()
+
+    def stop(self) -> None:
+        if self.files is not None and self._expiry.running:
+            self._expiry.stop()
+        if self.uploads is not None:
+            self.uploads.close()
+
+
 class ChatService(MultiService):
     """
     All of the server's listeners, and the store behind the hub.
@@ -113,12 +188,15 @@ class ChatService(MultiService):
         super().__init__()
         self.reactor = reactor
         self.config = config
+        self.sharing = FileSharing()
 
     def privilegedStartService(self) -> None:
         if self.store is None:
             settings = self.config.history
             self.store = open_store(self.reactor, settings)
             self.hub.attach_store(self.store, settings.since_join, settings.replay_lines)
+            if self.config.web_endpoints:
+                self.sharing.start(self.hub, self.store, self.config, self.reactor)
         try:
             super().privilegedStartService()
         except CannotListenError as problem:
@@ -131,6 +209,7 @@ class ChatService(MultiService):
         return stopped
 
     def _close_store(self, result):
+        self.sharing.stop()
         self.store.close()
         return result
 
@@ -152,7 +231,8 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     front_ends = [
         (LineChatFactory(hub, config.limits, addresses), config.line_endpoints),
         (irc, config.irc_endpoints),
-        (web_site(irc, config.web_origins, config.trusted_proxies), config.web_endpoints),
+        (web_site(irc, config.web_origins, config.trusted_proxies, top.sharing),
+         config.web_endpoints),
     ]
     for factory, endpoints in front_ends:
         for description in endpoints:
