@@ -11,6 +11,7 @@ from twisted.python import usage
 from twisted.python.filepath import FilePath
 
 from .core import names
+from .core.files import GiB, MiB, FileLimits
 from .core.limits import Limits
 from .core.operators import Operators
 from .frontends.irc import IRCSettings
@@ -22,6 +23,7 @@ DEFAULT_PORT = "tcp:8000"
 _DEFAULTS = Limits()
 _IRC_DEFAULTS = IRCSettings()
 _HISTORY_DEFAULTS = HistorySettings()
+_FILE_DEFAULTS = FileLimits()
 
 
 def _number(kind, option: str, accepts, wanted: str, doc: str):
@@ -130,6 +132,21 @@ class Options(usage.Options):
         ["history-queue", None, _HISTORY_DEFAULTS.queue_limit,
          "Events that may wait for a slow disk before new ones are dropped "
          "(and counted).", _positive(int, "history-queue")],
+        ["web-url", None, None,
+         "Address people reach the web front end at, for shared files' links "
+         "(default: made from the first --web endpoint)."],
+        ["upload-max-size", None, _FILE_DEFAULTS.max_size // MiB,
+         "Largest shared file, in MiB.", _positive(float, "upload-max-size")],
+        ["uploads-per-hour", None, _FILE_DEFAULTS.per_hour,
+         "Files one person may share in an hour.", _positive(int, "uploads-per-hour")],
+        ["upload-storage", None, _FILE_DEFAULTS.total // GiB,
+         "GiB all shared files may take together.", _positive(float, "upload-storage")],
+        ["upload-days", None, _FILE_DEFAULTS.days,
+         "Days a shared file is kept; 0 keeps it for ever.",
+         _not_negative(float, "upload-days")],
+        ["upload-timeout", None, _FILE_DEFAULTS.idle_timeout,
+         "Seconds an upload may go without a byte arriving before it is abandoned.",
+         _positive(float, "upload-timeout")],
     ]
 
     def __init__(self) -> None:
@@ -231,6 +248,14 @@ class Options(usage.Options):
                 replay_lines=self["replay-lines"],
                 queue_limit=self["history-queue"],
             ),
+            web_url=_web_url(self["web-url"]),
+            files=FileLimits(
+                max_size=int(self["upload-max-size"] * MiB),
+                per_hour=self["uploads-per-hour"],
+                total=int(self["upload-storage"] * GiB),
+                days=self["upload-days"],
+                idle_timeout=self["upload-timeout"],
+            ),
         )
 
 
@@ -247,6 +272,12 @@ def _check_endpoint(option: str, description: str) -> None:
         raise usage.UsageError(
             f"--{option} {description!r}: {problem.__class__.__name__}: {problem}"
         ) from None
+
+
+def _web_url(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise usage.UsageError(f"--web-url must start with http:// or https://, not {url!r}")
+    return url.rstrip("/") if url else None
 
 
 def _room_modes(letters: str):

@@ -18,6 +18,7 @@ overrides never pass through.
        /join #room   /part [#room] [reason]   /rooms   /who [#room]
        /topic [text] /msg NICK text   /me action   /nick NEW   /help
        /history [N]  /search words    /quit [reason]
+       /upload [#room|nick]   /delete LINK
        //text says "/text"
 
 Everything the server itself says starts with ``*** ``.  What people say
@@ -83,6 +84,7 @@ from typing import Callable
 
 
 from ..core import errors, names, text
+from ..core.files import TOKEN_LIFETIME
 from ..core.history import SEARCH_LIMIT, Query
 from ..core.events import (
     Event,
@@ -713,6 +715,31 @@ class LineChatProtocol(GuardedLineReceiver):
         self._show_history(where, shown, now,
                            f"{found}, {_since(shown, now, self.localtime)}:",
                            "End of search results.")
+
+    @command("upload", "/upload [#room|nick]",
+             "share a file in the current room (or a room, or with someone): gives a curl command")
+    def _cmd_upload(self, user: User, argument: str) -> None:
+        files = self.hub.files
+        if files is None:
+            self.tell("This server does not take files (it has no web front end).")
+            return
+        target = argument.split()[0] if argument.strip() else self._needs_room(user).name
+        token = files.issue_token(user, target)
+        self.tell(f"Upload one file to {token.target} within {TOKEN_LIFETIME // 60} "
+                  "minutes, from a shell (the name after -T is yours):")
+        self.tell(f"  {files.curl_command(token, 'report.pdf')}/")
+        self.tell("It is announced here for everyone once it has arrived.")
+
+    @command("delete", "/delete LINK",
+             "delete a file you shared (or, as an operator, one shared in your room)",
+             needs_argument=True)
+    def _cmd_delete(self, user: User, argument: str) -> None:
+        files = self.hub.files
+        if files is None:
+            self.tell("This server does not take files (it has no web front end).")
+            return
+        deleted = files.delete(user, files.parse_link(argument))
+        self.tell(f"Deleted {deleted.name}; its link answers 410 now.")
 
     @command("help", "/help", "list the commands")
     def _cmd_help(self, user: User, argument: str) -> None:
