@@ -303,14 +303,17 @@ class Command:
     usage: str
     summary: str
     needs_argument: bool = False
+    # Shown by /help only on a server that shares files (with --web).
+    needs_files: bool = False
 
 
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, usage: str, summary: str, needs_argument: bool = False):
+def command(name: str, usage: str, summary: str, needs_argument: bool = False,
+            needs_files: bool = False):
     def register(handler):
-        COMMANDS[name] = Command(handler, usage, summary, needs_argument)
+        COMMANDS[name] = Command(handler, usage, summary, needs_argument, needs_files)
         return handler
     return register
 
@@ -717,7 +720,8 @@ class LineChatProtocol(GuardedLineReceiver):
                            "End of search results.")
 
     @command("upload", "/upload [#room|nick]",
-             "share a file in the current room (or a room, or with someone): gives a curl command")
+             "share a file here (or in a room, or with someone): gives a curl command",
+             needs_files=True)
     def _cmd_upload(self, user: User, argument: str) -> None:
         files = self.hub.files
         if files is None:
@@ -732,7 +736,7 @@ class LineChatProtocol(GuardedLineReceiver):
 
     @command("delete", "/delete LINK",
              "delete a file you shared (or, as an operator, one shared in your room)",
-             needs_argument=True)
+             needs_argument=True, needs_files=True)
     def _cmd_delete(self, user: User, argument: str) -> None:
         files = self.hub.files
         if files is None:
@@ -744,8 +748,9 @@ class LineChatProtocol(GuardedLineReceiver):
     @command("help", "/help", "list the commands")
     def _cmd_help(self, user: User, argument: str) -> None:
         self.tell("Commands:")
-        width = max(len(c.usage) for c in COMMANDS.values())
-        for found in COMMANDS.values():
+        shown = [c for c in COMMANDS.values() if self.hub.files is not None or not c.needs_files]
+        width = max(len(c.usage) for c in shown)
+        for found in shown:
             self.tell(f"  {found.usage.ljust(width)}  {found.summary}")
         self.tell("  //text".ljust(width + 4) + "say a line that starts with /")
 
