@@ -145,7 +145,8 @@ class Options(usage.Options):
          "Days a shared file is kept; 0 keeps it for ever.",
          _not_negative(float, "upload-days")],
         ["upload-timeout", None, _FILE_DEFAULTS.idle_timeout,
-         "Seconds an upload may go without a byte arriving before it is abandoned.",
+         "Every so many seconds an upload must have sent 1 KiB a second, else it "
+         "is abandoned.",
          _positive(float, "upload-timeout")],
     ]
 

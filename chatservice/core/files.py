@@ -52,8 +52,8 @@ class FileLimits:
     @ivar total: bytes all shared files may take together
         (C{--upload-storage}).
     @ivar days: days a file is kept (C{--upload-days}); 0 keeps it for ever.
-    @ivar idle_timeout: seconds an upload may go without a byte arriving
-        (C{--upload-timeout}).
+    @ivar idle_timeout: every so many seconds an upload must have sent 1 KiB
+        a second, else it is abandoned (C{--upload-timeout}).
     """
 
     max_size: int = 25 * MiB

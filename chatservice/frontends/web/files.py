@@ -24,8 +24,8 @@ believed.  ``Content-Length`` or a chunked body both work.
    longer share there; ``413`` larger than the size limit (by its
    ``Content-Length`` at once, or as the body arrives); ``429`` too many
    uploads this hour; ``507`` the server's storage for files is full or its
-   disk failed; ``408`` no byte arrived for the idle timeout; ``400`` an
-   empty file.  A refusal before or during the body is answered at once and
+   disk failed; ``408`` less than 1 KiB a second arrived during one idle
+   timeout (C{--upload-timeout}); ``400`` an empty file.  A refusal before or during the body is answered at once and
    the connection is closed; what arrived is removed.
  - ``OPTIONS /upload`` answers ``204`` with ``Allow`` and ``Accept-Post``.
 
@@ -61,6 +61,9 @@ from ...core.files import INLINE_TYPES, Files, Refused, Upload
 
 # The first bytes of a body, kept to sniff the file's type from.
 SNIFF_BYTES = 8192
+# The slowest an upload may go: every --upload-timeout seconds at least this
+# many bytes a second must have arrived (a trickle is abandoned like silence).
+MIN_RATE = 1024
 OCTET_STREAM = "application/octet-stream"
 
 STATUS = {
@@ -163,7 +166,8 @@ class UploadRequest(server.Request):
             self._file = self._uploads.create(upload.id)
         except OSError as problem:
             return self._failed(problem)
-        self._idle = files.clock.callLater(files.limits.idle_timeout, self._timed_out)
+        self._checked = 0
+        self._idle = files.clock.callLater(files.limits.idle_timeout, self._check_pace)
 
     def handleContentChunk(self, data: bytes) -> None:
         if self.upload is None:
@@ -180,11 +184,17 @@ class UploadRequest(server.Request):
             self._file.write(data)
         except OSError as problem:
             return self._failed(problem)
-        self._idle.reset(self._files.limits.idle_timeout)
 
-    def _timed_out(self) -> None:
-        self._idle = None
-        self._refuse(408, "No data arrived for a while; the upload is abandoned.")
+    def _check_pace(self) -> None:
+        """Every idle timeout: abandon an upload that sent too little meanwhile."""
+        timeout = self._files.limits.idle_timeout
+        size = self.upload.size
+        if size - self._checked < max(1, MIN_RATE * timeout):
+            self._idle = None
+            self._refuse(408, "The upload stalled or went too slowly; it is abandoned.")
+            return
+        self._checked = size
+        self._idle = self._files.clock.callLater(timeout, self._check_pace)
 
     def _failed(self, problem: OSError) -> None:
         self.log.error("A shared file could not be written: {problem}",
