@@ -112,11 +112,13 @@ def web_url(endpoint: str) -> str:
     The address a web endpoint string is reached at: its interface, or
     this machine's name when it listens on all of them.
     """
+    import re
     import socket
 
-    parts = endpoint.split(":")
+    parts = [p.replace("\\:", ":") for p in re.split(r"(?<!\\):", endpoint)]
     scheme = "https" if parts[0] == "ssl" else "http"
-    port = next((p for p in parts[1:] if p.isdigit()), "80")
+    port = next((p.partition("port=")[2] or p for p in parts[1:]
+                 if p.isdigit() or p.startswith("port=")), "80")
     interface = next((p.partition("=")[2] for p in parts if p.startswith("interface=")), "")
     host = interface if interface not in ("", "0.0.0.0", "::") else socket.getfqdn()
     if ":" in host:
