@@ -10,7 +10,7 @@ import re
 import time
 
 from browser import expect, needs_browser, screenshot
-from file_helpers import HTML_WITH_SCRIPT, SVG_WITH_SCRIPT, png
+from file_helpers import HTML_WITH_SCRIPT, SVG_WITH_SCRIPT, png, request
 from server import HOST
 from test_e2e_web_browser import line_user
 
@@ -60,7 +60,7 @@ def expect_preview(page, name: str) -> None:
 
 def test_attach_shows_progress_a_card_with_a_preview_for_everyone_and_nc(
         start_server, open_page, nc, tmp_path):
-    """A file attached on one page shows a progress bar, then a card with its preview on both pages, and nc sees the link."""
+    """A file attached on one page shows a progress bar, then a card with its preview on both pages, nc sees the link, and its uploader can delete it."""
     server = start_server(web=1)
     port = server.web_ports[0]
     carol = line_user(server, nc, "carol")
@@ -84,6 +84,11 @@ def test_attach_shows_progress_a_card_with_a_preview_for_everyone_and_nc(
     expect(card(alice, "holiday.png").locator(".file-delete")).to_be_visible()
     expect(card(bob, "holiday.png").locator(".file-delete")).to_have_count(0)
     screenshot(alice, "web-file-card.png")
+    path = card(alice, "holiday.png").locator(".file-name").get_attribute("href")
+    card(alice, "holiday.png").locator(".file-delete").click()
+    expect(card(alice, "holiday.png").locator(".file-state")).to_have_text("deleted")
+    expect(card(alice, "holiday.png").locator("img")).to_have_count(0)
+    assert request(port, "GET", path).status == 410
     for page in (alice, bob):
         page.check_clean()
 

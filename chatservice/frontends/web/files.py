@@ -256,6 +256,8 @@ class UploadRequest(server.Request):
         except Refused as problem:
             self._uploads.remove(upload.id)
             return STATUS[problem.reason], str(problem)
+        self.log.info("{nick} shared a file of {size} bytes", nick=shared.uploader,
+                      size=shared.size)
         return 201, files.link(shared)
 
 

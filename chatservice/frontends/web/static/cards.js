@@ -40,10 +40,11 @@ function markGone(card, why) {
   card.querySelector('.file-state').textContent = why;
 }
 
-// Ask whether the file is still there; mark the card if not.
-export function check(card) {
+// Ask whether the file is still there; mark the card if not (410: as
+// C{gone}, "expired" unless this page deleted it).
+export function check(card, gone = 'expired') {
   fetch(card.dataset.path, { method: 'HEAD', cache: 'no-store' }).then((response) => {
-    if (response.status === 410) markGone(card, 'expired');
+    if (response.status === 410) markGone(card, gone);
     else if (response.status === 404) markGone(card, 'no longer shared');
   }).catch(() => {});
 }

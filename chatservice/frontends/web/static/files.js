@@ -107,7 +107,7 @@ export function share(files) {
 
 cardHooks.remove = (card) => {
   send('DELETEFILE', card.dataset.link);
-  setTimeout(() => check(card), 500);
+  setTimeout(() => check(card, 'deleted'), 500);
 };
 
 ui.attach.addEventListener('click', () => ui.picker.click());
