@@ -182,6 +182,7 @@ def test_an_empty_file_is_refused(start_server):
     ("../../etc/passwd", "passwd"),
     ("..\\..\\boot.ini", "boot.ini"),
     ("evil%0D%0A%2A%2A%2A%20server%20says.txt", "evil*** server says.txt"),
+    ("%FF%FEnot-utf8.txt", "\ufffd\ufffdnot-utf8.txt"),
 ])
 def test_hostile_file_names_are_made_harmless(start_server, given, shown):
     """A name with a path or with CR/LF is shown and offered without them; the bytes stay under the random id."""

@@ -324,3 +324,28 @@ def test_the_uploads_directory_keeps_bytes_under_ids_only(tmp_path):
     assert os.path.isdir(temporary.path)
     temporary.close()
     assert not os.path.exists(temporary.path)
+
+
+def test_the_service_removes_orphans_at_start_and_expired_files_every_ten_minutes(tmp_path):
+    """Starting removes bytes no live record names (a crash's partial uploads); the cleanup removes expired files' bytes."""
+    from chatservice.service import EXPIRY_INTERVAL, FileSharing, ServerConfig, HistorySettings
+
+    chat = Chat()
+    store = MemoryStore(chat.clock)
+    kept = SharedFile("k" * 24, "k.txt", 1, "text/plain", "a", "#r", "#r", 0.0,
+                      chat.clock.seconds() + EXPIRY_INTERVAL / 2)
+    store.save_file(kept)
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / kept.id).write_bytes(b"k")
+    (uploads / ("o" * 24)).write_bytes(b"orphan")
+    config = ServerConfig(web_endpoints=("tcp:8080",),
+                          history=HistorySettings(data_dir=str(tmp_path)))
+    sharing = FileSharing()
+    sharing.start(chat.hub, store, config, chat.clock)
+    assert os.listdir(uploads) == [kept.id]
+    chat.clock.advance(EXPIRY_INTERVAL)
+    assert os.listdir(uploads) == []
+    assert [f.gone for f in store.load_files()] == ["expired"]
+    sharing.stop()
+    assert chat.clock.getDelayedCalls() == []

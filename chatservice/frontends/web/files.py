@@ -113,7 +113,10 @@ def _given_name(request_path: list[bytes], headers) -> str:
     if disposition:
         parsed = email.message.Message()
         parsed["content-disposition"] = disposition.decode("utf-8", "replace")
-        name = parsed.get_filename()
+        try:
+            name = parsed.get_filename()
+        except Exception:  # whatever a client makes of RFC 2231
+            name = None
         if name:
             return name
     if len(request_path) > 1 and request_path[-1]:
