@@ -178,3 +178,17 @@ def test_line_upload_to_the_current_room_or_a_nick(setup):
     assert line.take() == ["*** There is no room called #nowhere."]
     line.line("/help")
     assert any("/upload [#room|nick]" in text for text in line.take())
+
+
+def test_a_refused_upload_whose_body_arrives_gets_one_answer_only(setup):
+    """A reused token's body arriving whole after the 401 adds no second response."""
+    [alice] = setup.room("#lobby", "alice")
+    token = setup.token(alice)
+    first, _ = setup.http()
+    first.dataReceived(f"PUT /upload/{token} HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Length: 2\r\n\r\nhi".encode())
+    channel, transport = setup.http()
+    channel.dataReceived(f"PUT /upload/{token} HTTP/1.1\r\nHost: x\r\n"
+                         "Content-Length: 5\r\n\r\nagain".encode())
+    assert transport.value().count(b"HTTP/1.1 ") == 1
+    assert transport.value().startswith(b"HTTP/1.1 401 ")
