@@ -341,7 +341,8 @@ class _SharedFile(File):
         for name, value in FILE_HEADERS.items():
             request.setHeader(name, value)
         request.setHeader(b"Content-Disposition", self.disposition)
-        request.setHeader(b"Cache-Control", b"private, max-age=3600")
+        # Revalidated each time, so that a deleted file is not shown from a cache.
+        request.setHeader(b"Cache-Control", b"private, no-cache")
         return super().render_GET(request)
 
     render_HEAD = render_GET
