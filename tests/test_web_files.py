@@ -192,3 +192,19 @@ def test_a_refused_upload_whose_body_arrives_gets_one_answer_only(setup):
                          "Content-Length: 5\r\n\r\nagain".encode())
     assert transport.value().count(b"HTTP/1.1 ") == 1
     assert transport.value().startswith(b"HTTP/1.1 401 ")
+
+
+def test_a_file_shared_privately_reads_to_whom_for_both(setup):
+    """A line user's private share shows "[to NICK]" to them and reaches the IRC user as a PRIVMSG action."""
+    erin = setup.sign_in_line("erin")
+    frank = setup.register("frank")
+    erin.line("/upload frank")
+    token = TOKEN.search(" ".join(erin.take())).group(1)
+    channel, transport = setup.http()
+    channel.dataReceived(f"PUT /upload/{token}/n.txt HTTP/1.1\r\nHost: x\r\n"
+                         "Content-Length: 2\r\n\r\nhi".encode())
+    assert transport.value().startswith(b"HTTP/1.1 201 ")
+    [said] = erin.take()
+    assert said.startswith("[to frank] * erin shared n.txt (2 bytes): " + BASE + "/files/")
+    [got] = frank.take()
+    assert got.startswith(":erin!erin@1.2.3.4 PRIVMSG frank :\x01ACTION shared n.txt (2 bytes): ")

@@ -96,6 +96,7 @@ from ..core.events import (
     ModeChanged,
     NickChanged,
     Parted,
+    PrivateFileShared,
     PrivateMessage,
     Quit,
     TopicChanged,
@@ -265,6 +266,9 @@ def render(event: Event) -> bytes:
             # A CTCP request between IRC clients means nothing on a terminal.
             return b""
         where = event.room if isinstance(event, Message) else "private"
+        if isinstance(event, PrivateFileShared):
+            # Its uploader gets it too: say whom it was shared with.
+            where = f"to {event.target}"
         return encode(_said(where, source, event.text, event.kind))
     if isinstance(event, Joined):
         return encode(f"{SERVER}{source} joined {event.room}")
