@@ -10,10 +10,8 @@ from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 
-from .core.files import FileLimits, Files
+from .core.files import FileLimits
 from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
 from .core.operators import Operators
@@ -21,6 +19,7 @@ from .core.rooms import RoomMode
 from .frontends.irc import IRCFactory, IRCSettings
 from .frontends.line import LineChatFactory
 from .frontends.web import web_site
+from .sharing import FileSharing
 from .store.memory import MemoryStore
 
 
@@ -101,75 +100,6 @@ def open_store(reactor: IReactorTime, settings: HistorySettings):
                                 queue_limit=settings.queue_limit)
     except StoreError as problem:
         raise SystemExit(f"chatservice: {problem}") from None
-
-
-# How often expired shared files are removed.
-EXPIRY_INTERVAL = 10 * 60
-
-
-def web_url(endpoint: str) -> str:
-    """
-    The address a web endpoint string is reached at: its interface, or
-    this machine's name when it listens on all of them.
-    """
-    import re
-    import socket
-
-    parts = [p.replace("\\:", ":") for p in re.split(r"(?<!\\):", endpoint)]
-    scheme = "https" if parts[0] == "ssl" else "http"
-    port = next((p.partition("port=")[2] or p for p in parts[1:]
-                 if p.isdigit() or p.startswith("port=")), "80")
-    interface = next((p.partition("=")[2] for p in parts if p.startswith("interface=")), "")
-    host = interface if interface not in ("", "0.0.0.0", "::") else socket.getfqdn()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
-
-
-class FileSharing:
-    """
-    Shared files, once the server has started with a web front end:
-    C{files} (the records and limits) and C{uploads} (the bytes).
-    """
-
-    log = Logger()
-    files: Files | None = None
-    uploads = None
-
-    def start(self, hub: Hub, store, config: ServerConfig, reactor) -> None:
-        from .store.uploads import UploadDirectory
-
-        history = config.history
-        try:
-            self.uploads = UploadDirectory.open(history.data_dir if history.persistence
-                                                else None)
-        except Exception as problem:
-            raise SystemExit(f"chatservice: {problem}") from None
-        base = config.web_url or web_url(config.web_endpoints[0])
-        self.files = hub.files = Files(hub, store, base, config.files, self.uploads.remove)
-        self._tidy()
-        self._expiry = LoopingCall(self.expire)
-        self._expiry.clock = reactor
-        self._expiry.start(EXPIRY_INTERVAL, now=True)
-
-    def _tidy(self) -> None:
-        """Remove bytes no live record names: partial uploads cut by a crash."""
-        import os
-
-        live = self.files.live_ids()
-        for name in os.listdir(self.uploads.path):
-            if name not in live:
-                self.uploads.remove(name)
-
-    def expire(self) -> None:
-        """Mark expired files so, and remove their bytes (every few minutes)."""
-        self.files.expire()
-
-    def stop(self) -> None:
-        if self.files is not None and self._expiry.running:
-            self._expiry.stop()
-        if self.uploads is not None:
-            self.uploads.close()
 
 
 class ChatService(MultiService):

@@ -328,7 +328,8 @@ def test_the_uploads_directory_keeps_bytes_under_ids_only(tmp_path):
 
 def test_the_service_removes_orphans_at_start_and_expired_files_every_ten_minutes(tmp_path):
     """Starting removes bytes no live record names (a crash's partial uploads); the cleanup removes expired files' bytes."""
-    from chatservice.service import EXPIRY_INTERVAL, FileSharing, ServerConfig, HistorySettings
+    from chatservice.service import HistorySettings, ServerConfig
+    from chatservice.sharing import EXPIRY_INTERVAL, FileSharing
 
     chat = Chat()
     store = MemoryStore(chat.clock)
@@ -339,13 +340,14 @@ def test_the_service_removes_orphans_at_start_and_expired_files_every_ten_minute
     uploads.mkdir()
     (uploads / kept.id).write_bytes(b"k")
     (uploads / ("o" * 24)).write_bytes(b"orphan")
+    (uploads / "notes by the admin").write_bytes(b"not ours")
     config = ServerConfig(web_endpoints=("tcp:8080",),
                           history=HistorySettings(data_dir=str(tmp_path)))
     sharing = FileSharing()
     sharing.start(chat.hub, store, config, chat.clock)
-    assert os.listdir(uploads) == [kept.id]
+    assert sorted(os.listdir(uploads)) == [kept.id, "notes by the admin"]
     chat.clock.advance(EXPIRY_INTERVAL)
-    assert os.listdir(uploads) == []
+    assert os.listdir(uploads) == ["notes by the admin"]
     assert [f.gone for f in store.load_files()] == ["expired"]
     sharing.stop()
     assert chat.clock.getDelayedCalls() == []

@@ -11,7 +11,7 @@ import pytest
 from twisted.python import usage
 
 from chatservice.core.files import GiB, MiB, FileLimits
-from chatservice.service import web_url
+from chatservice.sharing import web_url
 from chatservice.tap import Options
 
 
