@@ -351,3 +351,14 @@ def test_the_service_removes_orphans_at_start_and_expired_files_every_ten_minute
     assert [f.gone for f in store.load_files()] == ["expired"]
     sharing.stop()
     assert chat.clock.getDelayedCalls() == []
+
+
+def test_the_cleanup_forgets_departed_uploaders_and_old_hourly_counts():
+    """After its uploader signs out a file is no longer held for them, and hourly counts an hour old are dropped."""
+    chat = Sharing()
+    alice = chat.in_room("alice", "#room")
+    chat.share(alice)
+    chat.hub.quit(alice)
+    chat.clock.advance(HOUR)
+    chat.files.expire()
+    assert chat.files._uploaders == {} and chat.files._started == {}

@@ -401,8 +401,19 @@ class Files:
             return False
 
     def expire(self) -> list[SharedFile]:
-        """Mark every file whose time has come expired (removing its bytes); return them."""
+        """
+        Mark every file whose time has come expired (removing its bytes);
+        return them.  Also forget what is kept only for people who have
+        signed out since (their sessions, their hourly counts), so that
+        nothing grows with the people who ever shared a file.
+        """
         now = self.clock.seconds()
+        for file_id, user in list(self._uploaders.items()):
+            if not self._signed_in(user):
+                del self._uploaders[file_id]
+        for key, started in list(self._started.items()):
+            if not started or started[-1] <= now - HOUR:
+                del self._started[key]
         return [self._forget(file, "expired") for file in list(self._files.values())
                 if not file.gone and file.expires and file.expires <= now]
 
