@@ -354,11 +354,13 @@ def test_the_service_removes_orphans_at_start_and_expired_files_every_ten_minute
 
 
 def test_the_cleanup_forgets_departed_uploaders_and_old_hourly_counts():
-    """After its uploader signs out a file is no longer held for them, and hourly counts an hour old are dropped."""
+    """After its uploader signs out a file is no longer held for them; stale tokens and hourly counts an hour old are dropped."""
     chat = Sharing()
     alice = chat.in_room("alice", "#room")
     chat.share(alice)
+    chat.files.issue_token(alice, "#room")
     chat.hub.quit(alice)
     chat.clock.advance(HOUR)
     chat.files.expire()
     assert chat.files._uploaders == {} and chat.files._started == {}
+    assert chat.files._tokens == {}

@@ -408,6 +408,7 @@ class Files:
         nothing grows with the people who ever shared a file.
         """
         now = self.clock.seconds()
+        self._drop_stale_tokens(now)
         for file_id, user in list(self._uploaders.items()):
             if not self._signed_in(user):
                 del self._uploaders[file_id]
