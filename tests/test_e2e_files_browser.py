@@ -160,3 +160,24 @@ def test_an_expired_file_is_marked_expired_on_the_page(start_server, open_page):
     expect(card(late, "old.txt").locator(".file-state")).to_have_text("expired")
     expect(card(late, "old.txt").locator("a.file-name")).to_have_count(0)
     late.check_clean()
+
+
+def test_a_file_shared_in_a_private_conversation_reaches_only_that_person(
+        start_server, open_page, nc):
+    """A file dropped in a private conversation shows in both people's conversation tabs, and not in the room."""
+    server = start_server(web=1)
+    port = server.web_ports[0]
+    carol = line_user(server, nc, "carol")
+    alice = open_page(port).sign_in("alice")
+    bob = open_page(port).sign_in("bob")
+    alice.member("bob").click()
+    expect(alice.locator(".tab.active .tab-name")).to_have_text("bob")
+    alice.page.evaluate(DROP, ["secret.txt", "for bob only"])
+    expect(card(alice, "secret.txt")).to_be_visible()
+    bob.locator(".tab-name", has_text=re.compile("^alice$")).click()
+    expect(card(bob, "secret.txt")).to_be_visible()
+    expect(bob.locator(".tab.active .tab-name")).to_have_text("alice")
+    carol.send_line("/who")
+    assert b"secret.txt" not in carol.read_until("*** In #lobby (3)")
+    for page in (alice, bob):
+        page.check_clean()
