@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import ILogObserver, Logger
 
 from .core.errors import ReloadFailed
+from .core.files import FileLimits
 from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
 from .core.operators import Operators
@@ -25,6 +26,7 @@ from .frontends.irc import IRCFactory, IRCSettings
 from .frontends.line import LineChatFactory
 from .frontends.web import web_site
 from .listeners import Listeners, with_backlog
+from .sharing import FileSharing
 from .store.memory import MemoryStore
 from . import systemd
 
@@ -72,6 +74,9 @@ class ServerConfig:
         metrics listener, or C{None} for none.
     @ivar log_format: how twistd writes the log: text, or json (one object
         per line).
+    @ivar web_url: where people reach the web front end, for shared files'
+        links; C{None} for one made from the first web endpoint.
+    @ivar files: the limits on shared files.
     """
 
     line_endpoints: tuple[str, ...] = ("tcp:8000",)
@@ -88,6 +93,8 @@ class ServerConfig:
     history: HistorySettings = field(default_factory=HistorySettings)
     metrics_endpoint: str | None = None
     log_format: str = "text"
+    web_url: str | None = None
+    files: FileLimits = field(default_factory=FileLimits)
 
 
 # Seconds connections have, once told that the server is stopping, to take
@@ -143,6 +150,7 @@ class ChatService(MultiService):
         self.reactor = reactor
         self.config = config
         self.front_ends: list[GuardedFactory] = []
+        self.sharing = FileSharing()
 
     def setServiceParent(self, parent) -> None:
         # twistd hands over its application, which is where it looks for a
@@ -156,6 +164,8 @@ class ChatService(MultiService):
             settings = self.config.history
             self.store = open_store(self.reactor, settings)
             self.hub.attach_store(self.store, settings.since_join, settings.replay_lines)
+            if self.config.web_endpoints:
+                self.sharing.start(self.hub, self.store, self.config, self.reactor)
         try:
             super().privilegedStartService()
         except CannotListenError as problem:
@@ -213,6 +223,7 @@ class ChatService(MultiService):
                 connection.transport.abortConnection()
 
     def _close_store(self, result):
+        self.sharing.stop()
         self.store.close()
         return result
 
@@ -259,7 +270,7 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     # so that both share its renderers.
     top.irc = IRCFactory(hub, config.limits, top.addresses, config.irc)
     top.front_ends = [top.line, top.irc]
-    top.web = web_site(top.irc, config.web_origins, config.trusted_proxies)
+    top.web = web_site(top.irc, config.web_origins, config.trusted_proxies, top.sharing)
     top.listeners = Listeners(reactor, {"port": top.line, "irc": top.irc, "web": top.web})
     top.listeners.setServiceParent(top)
     for kind, endpoints in (("port", config.line_endpoints), ("irc", config.irc_endpoints),

@@ -12,6 +12,7 @@ from twisted.python.filepath import FilePath
 
 from .config import ConfigFileOptions
 from .core import names
+from .core.files import GiB, MiB, FileLimits
 from .core.limits import Limits
 from .core.operators import Operators
 from .frontends.irc import IRCSettings
@@ -23,6 +24,7 @@ DEFAULT_PORT = "tcp:8000"
 _DEFAULTS = Limits()
 _IRC_DEFAULTS = IRCSettings()
 _HISTORY_DEFAULTS = HistorySettings()
+_FILE_DEFAULTS = FileLimits()
 
 
 def _number(kind, option: str, accepts, wanted: str, doc: str):
@@ -142,6 +144,22 @@ class Options(ConfigFileOptions):
          "e.g. tcp:9100:interface=127.0.0.1 (off by default; never on a chat port)."],
         ["log-format", None, "text",
          "How the log is written: text, or json (one JSON object per line).", _log_format],
+        ["web-url", None, None,
+         "Address people reach the web front end at, for shared files' links "
+         "(default: made from the first --web endpoint)."],
+        ["upload-max-size", None, _FILE_DEFAULTS.max_size // MiB,
+         "Largest shared file, in MiB.", _positive(float, "upload-max-size")],
+        ["uploads-per-hour", None, _FILE_DEFAULTS.per_hour,
+         "Files one person may share in an hour.", _positive(int, "uploads-per-hour")],
+        ["upload-storage", None, _FILE_DEFAULTS.total // GiB,
+         "GiB all shared files may take together.", _positive(float, "upload-storage")],
+        ["upload-days", None, _FILE_DEFAULTS.days,
+         "Days a shared file is kept; 0 keeps it for ever.",
+         _not_negative(float, "upload-days")],
+        ["upload-timeout", None, _FILE_DEFAULTS.idle_timeout,
+         "Every so many seconds an upload must have sent 1 KiB a second, else it "
+         "is abandoned.",
+         _positive(float, "upload-timeout")],
     ]
 
     def __init__(self) -> None:
@@ -259,6 +277,14 @@ class Options(ConfigFileOptions):
             ),
             metrics_endpoint=self["metrics"],
             log_format=self["log-format"],
+            web_url=_web_url(self["web-url"]),
+            files=FileLimits(
+                max_size=int(self["upload-max-size"] * MiB),
+                per_hour=self["uploads-per-hour"],
+                total=int(self["upload-storage"] * GiB),
+                days=self["upload-days"],
+                idle_timeout=self["upload-timeout"],
+            ),
         )
 
 
@@ -275,6 +301,12 @@ def _check_endpoint(option: str, description: str) -> None:
         raise usage.UsageError(
             f"--{option} {description!r}: {problem.__class__.__name__}: {problem}"
         ) from None
+
+
+def _web_url(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise usage.UsageError(f"--web-url must start with http:// or https://, not {url!r}")
+    return url.rstrip("/") if url else None
 
 
 def _room_modes(letters: str):

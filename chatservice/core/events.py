@@ -179,3 +179,22 @@ class Signal(Event):
     source: Source
     target: str
     tags: Tags
+
+
+@dataclass(frozen=True, slots=True)
+class FileShared(Message):
+    """
+    Somebody shared a file in a room: an action whose text names the file
+    and its link (C{shared report.pdf (1.2 MB): https://.../files/ID/report.pdf}),
+    so that every front end shows it as it shows actions; history keeps the
+    plain message.  C{file_id} lets a front end that knows files do more.
+    """
+
+    file_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateFileShared(PrivateMessage):
+    """Somebody shared a file with one other person (see L{FileShared})."""
+
+    file_id: str = ""

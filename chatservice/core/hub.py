@@ -23,6 +23,7 @@ from . import errors, names, text
 from .events import (
     AwayChanged,
     Event,
+    FileShared,
     Invited,
     Joined,
     Kicked,
@@ -31,6 +32,7 @@ from .events import (
     ModeChanged,
     NickChanged,
     Parted,
+    PrivateFileShared,
     PrivateMessage,
     Quit,
     Signal,
@@ -181,6 +183,8 @@ class Hub:
         self.since_join = since_join
         self.history: History | None = None
         self.store: Store | None = None
+        # Shared files (chatservice.core.files.Files), with a web front end.
+        self.files = None
         self._last_id = 0
         if store is not None:
             self.attach_store(store, since_join, replay_lines)
@@ -516,6 +520,31 @@ class Hub:
         event = Signal(*self._stamp(), user.source, found.nick, tags)
         if found is not user:
             self._fan_out(event, (found,))
+        return event
+
+    def share_file(self, user: User, target: str, announcement: str,
+                   file_id: str) -> Event:
+        """
+        Tell a room (under the rules for speaking there) or one person, and
+        C{user} too, that C{user} shared a file: an action saying
+        C{announcement}.  The upload came from elsewhere, so the uploader's
+        own front end learns it like everyone else.  History keeps the room's
+        plain message.
+        """
+        now = self.clock.seconds()
+        if target.startswith("#"):
+            room = self._room_to_speak_in(user, target)
+            event: Event = FileShared(self._id(now), now, user.source, room.name,
+                                      announcement, Kind.ACTION, file_id)
+            if self.store is not None:
+                self.store.record(room.key, Message(event.id, now, event.source, room.name,
+                                                    announcement, Kind.ACTION))
+            self._tell_room(event, room.audience())
+            return event
+        found = self.find_user(target)
+        event = PrivateFileShared(self._id(now), now, user.source, found.nick,
+                                  announcement, Kind.ACTION, file_id)
+        self._fan_out(event, {id(u): u for u in (found, user)}.values())
         return event
 
     def _room_to_speak_in(self, user: User, room_name: str) -> Room:

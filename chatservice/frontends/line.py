@@ -18,6 +18,7 @@ overrides never pass through.
        /join #room   /part [#room] [reason]   /rooms   /who [#room]
        /topic [text] /msg NICK text   /me action   /nick NEW   /help
        /history [N]  /search words    /quit [reason]
+       /upload [#room|nick]   /delete LINK
        //text says "/text"
 
 Everything the server itself says starts with ``*** ``.  What people say
@@ -83,6 +84,7 @@ from typing import Callable
 
 
 from ..core import errors, names, text
+from ..core.files import TOKEN_LIFETIME
 from ..core.history import SEARCH_LIMIT, Query
 from ..core.events import (
     Event,
@@ -94,6 +96,7 @@ from ..core.events import (
     ModeChanged,
     NickChanged,
     Parted,
+    PrivateFileShared,
     PrivateMessage,
     Quit,
     TopicChanged,
@@ -263,6 +266,9 @@ def render(event: Event) -> bytes:
             # A CTCP request between IRC clients means nothing on a terminal.
             return b""
         where = event.room if isinstance(event, Message) else "private"
+        if isinstance(event, PrivateFileShared):
+            # Its uploader gets it too: say whom it was shared with.
+            where = f"to {event.target}"
         return encode(_said(where, source, event.text, event.kind))
     if isinstance(event, Joined):
         return encode(f"{SERVER}{source} joined {event.room}")
@@ -301,14 +307,17 @@ class Command:
     usage: str
     summary: str
     needs_argument: bool = False
+    # Shown by /help only on a server that shares files (with --web).
+    needs_files: bool = False
 
 
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, usage: str, summary: str, needs_argument: bool = False):
+def command(name: str, usage: str, summary: str, needs_argument: bool = False,
+            needs_files: bool = False):
     def register(handler):
-        COMMANDS[name] = Command(handler, usage, summary, needs_argument)
+        COMMANDS[name] = Command(handler, usage, summary, needs_argument, needs_files)
         return handler
     return register
 
@@ -745,11 +754,38 @@ class LineChatProtocol(GuardedLineReceiver):
             lambda summary: self._still_here(user) and self.tell(f"Rehash: {summary}"))
         reloading.addErrback(failed)
 
+    @command("upload", "/upload [#room|nick]",
+             "share a file here (or in a room, or with someone): gives a curl command",
+             needs_files=True)
+    def _cmd_upload(self, user: User, argument: str) -> None:
+        files = self.hub.files
+        if files is None:
+            self.tell("This server does not take files (it has no web front end).")
+            return
+        target = argument.split()[0] if argument.strip() else self._needs_room(user).name
+        token = files.issue_token(user, target)
+        self.tell(f"Upload one file to {token.target} within {TOKEN_LIFETIME // 60} "
+                  "minutes, from a shell (the name after -T is yours):")
+        self.tell(f"  {files.curl_command(token, 'report.pdf')}/")
+        self.tell("It is announced here for everyone once it has arrived.")
+
+    @command("delete", "/delete LINK",
+             "delete a file you shared (or, as an operator, one shared in your room)",
+             needs_argument=True, needs_files=True)
+    def _cmd_delete(self, user: User, argument: str) -> None:
+        files = self.hub.files
+        if files is None:
+            self.tell("This server does not take files (it has no web front end).")
+            return
+        deleted = files.delete(user, files.parse_link(argument))
+        self.tell(f"Deleted {deleted.name}; its link answers 410 now.")
+
     @command("help", "/help", "list the commands")
     def _cmd_help(self, user: User, argument: str) -> None:
         self.tell("Commands:")
-        width = max(len(c.usage) for c in COMMANDS.values())
-        for found in COMMANDS.values():
+        shown = [c for c in COMMANDS.values() if self.hub.files is not None or not c.needs_files]
+        width = max(len(c.usage) for c in shown)
+        for found in shown:
             self.tell(f"  {found.usage.ljust(width)}  {found.summary}")
         self.tell("  //text".ljust(width + 4) + "say a line that starts with /")
 

@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from ..core.events import Event, Message
+from ..core.files import SharedFile
 from ..core.history import Point, Query, RoomState, contains_words
 
 DAY = 24 * 60 * 60
@@ -57,6 +58,7 @@ class MemoryStore:
         self.dropped = 0
         self._events: dict[str, deque[Event]] = {}
         self._rooms: dict[str, RoomState] = {}
+        self._files: dict[str, SharedFile] = {}
         self._last_id = 0
 
     # Recording
@@ -112,6 +114,14 @@ class MemoryStore:
 
     def forget_room(self, key: str) -> None:
         self._rooms.pop(key, None)
+
+    # Shared files
+
+    def load_files(self) -> list[SharedFile]:
+        return list(self._files.values())
+
+    def save_file(self, file: SharedFile) -> None:
+        self._files[file.id] = file
 
     def close(self) -> None:
         pass

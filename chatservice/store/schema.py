@@ -37,6 +37,7 @@ from ..core.events import (
     Source,
     TopicChanged,
 )
+from ..core.files import SharedFile
 from ..core.history import RoomState
 from ..core.rooms import Ban, ModeChange, RoomMode
 
@@ -54,6 +55,9 @@ SAVE_ROOM = (f"INSERT INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?
              "flags = excluded.flags, password = excluded.password, "
              "member_limit = excluded.member_limit, bans = excluded.bans")
 FORGET_ROOM = "DELETE FROM rooms WHERE key = ?"
+
+FILE_COLUMNS = "id, name, size, type, uploader, target, room, time, expires, gone"
+SAVE_FILE = f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 MESSAGE = "message"
 
@@ -140,9 +144,27 @@ def _add_fts(db: sqlite3.Connection) -> None:
         create_fts(db)
 
 
+def _add_files(db: sqlite3.Connection) -> None:
+    """The records of shared files (their bytes are in the uploads directory)."""
+    db.execute("""
+        CREATE TABLE files (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            uploader TEXT NOT NULL,
+            target TEXT NOT NULL,
+            room TEXT NOT NULL,
+            time REAL NOT NULL,
+            expires REAL NOT NULL,
+            gone TEXT NOT NULL
+        )""")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,  # 1
     _add_fts,  # 2
+    _add_files,  # 3 (issue 12, file sharing)
 ]
 VERSION = len(MIGRATIONS)
 
@@ -369,3 +391,15 @@ def decode_room(row: tuple) -> RoomState:
         frozenset(_MODES[value] for value in json.loads(flags) if value in _MODES),
         password, limit,
         tuple(Ban(mask, set_by, time) for mask, set_by, time in json.loads(bans)))
+
+
+# Shared files
+
+def encode_file(file: SharedFile) -> tuple:
+    """The row for C{file}, in L{FILE_COLUMNS} order."""
+    return (file.id, file.name, file.size, file.type, file.uploader, file.target,
+            file.room, file.time, file.expires, file.gone)
+
+
+def decode_file(row: tuple) -> SharedFile:
+    return SharedFile(*row)

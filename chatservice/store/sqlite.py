@@ -38,9 +38,10 @@ from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.logger import Logger
 
 from ..core.events import Event
+from ..core.files import SharedFile
 from ..core.history import Point, Query, RoomState, contains_words
 from . import StoreError, schema
-from .writer import FORGET, ROOM_OP, SAVE, Writer
+from .writer import FORGET, ROOM_OP, SAVE, SAVE_FILE_OP, Writer
 
 DAY = 24 * 60 * 60
 DATA_FILE = "chatservice.sqlite3"
@@ -477,6 +478,23 @@ class SQLiteStore:
     def forget_room(self, key: str) -> None:
         if not self._closed:
             self._queue.append((ROOM_OP, FORGET, key, None))
+            self._queued += 1
+
+    # Shared files: their records travel in the writer's queue, in order
+    # with the events that announce them.
+
+    def load_files(self) -> list[SharedFile]:
+        self.flush()
+        db = connect(self.path)
+        try:
+            rows = db.execute(f"SELECT {schema.FILE_COLUMNS} FROM files").fetchall()
+        finally:
+            db.close()
+        return [schema.decode_file(row) for row in rows]
+
+    def save_file(self, file: SharedFile) -> None:
+        if not self._closed:
+            self._queue.append((ROOM_OP, SAVE_FILE_OP, file.id, file))
             self._queued += 1
 
     # Retention

@@ -36,7 +36,9 @@ from .schema import (
     ENCODERS,
     EVENT_COLUMNS,
     FORGET_ROOM,
+    SAVE_FILE,
     SAVE_ROOM,
+    encode_file,
     encode_room,
     rooms,
 )
@@ -45,6 +47,7 @@ from .schema import (
 ROOM_OP = object()
 SAVE = "save"
 FORGET = "forget"
+SAVE_FILE_OP = "file"
 
 # Rows per INSERT statement, largest first: a batch is split into statements
 # of these sizes, so that only a few statements are ever prepared (and kept
@@ -68,7 +71,7 @@ class Batch:
     @ivar count: queue items taken (the sequence numbers this batch covers).
     @ivar params: every event row's values, one flat list.
     @ivar rows: how many event rows.
-    @ivar rooms: room operations, in order: (SAVE, row) or (FORGET, key).
+    @ivar rooms: room and shared-file operations, in order, as (statement, row).
     @ivar max_id: the highest event id in the batch, or 0.
     @ivar touched: the rooms that got rows.
     """
@@ -300,8 +303,10 @@ class Writer(threading.Thread):
     def _room_row(self, item: tuple) -> tuple:
         _, operation, key, state = item
         if operation == SAVE:
-            return (SAVE, encode_room(key, state))
-        return (FORGET, (key,))
+            return (SAVE_ROOM, encode_room(key, state))
+        if operation == SAVE_FILE_OP:
+            return (SAVE_FILE, encode_file(state))
+        return (FORGET_ROOM, (key,))
 
     def _unstorable(self, event: object) -> None:
         self.dropped += 1
@@ -321,8 +326,8 @@ class Writer(threading.Thread):
             else:
                 db.execute("BEGIN IMMEDIATE")
                 self._insert(batch)
-                for operation, row in batch.rooms:
-                    db.execute(SAVE_ROOM if operation == SAVE else FORGET_ROOM, row)
+                for statement, row in batch.rooms:
+                    db.execute(statement, row)
                 db.execute("COMMIT")
         except Exception as problem:
             self._rollback()

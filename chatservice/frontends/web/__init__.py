@@ -1,7 +1,8 @@
 """
 The web front end: a chat page at ``/`` and IRC over WebSocket at ``/ws``
 (and at ``/`` too, for a request that asks to upgrade: IRC clients given
-only ``ws://host:port`` connect there).
+only ``ws://host:port`` connect there); shared files' uploads at ``/upload``
+and downloads at ``/files/`` (see L{files}).
 
 The page (``static/``: plain HTML, CSS and JavaScript, no build step) is a
 small IRC client of ``/ws``; existing web IRC clients can use ``/ws`` too.
@@ -18,6 +19,7 @@ from twisted.web.server import Site
 from twisted.web.static import File
 
 from ..irc import IRCFactory
+from .files import FilesResource, UploadRequest, UploadResource
 from .websocket import IRCWebSocketFactory, IRCWebSocketResource
 
 STATIC = Path(__file__).parent / "static"
@@ -54,12 +56,14 @@ def _wants_websocket(request) -> bool:
 
 
 class _Root(Resource):
-    def __init__(self, websocket: IRCWebSocketResource):
+    def __init__(self, websocket: IRCWebSocketResource, sharing, allowed_origins=()):
         super().__init__()
         self._websocket = websocket
         self.putChild(b"", _Static(str(STATIC / "index.html")))
         self.putChild(b"static", _Static(str(STATIC)))
         self.putChild(b"ws", websocket)
+        self.putChild(b"upload", UploadResource(allowed_origins))
+        self.putChild(b"files", FilesResource(sharing))
 
     def getChildWithDefault(self, path, request):
         # ``/`` is the page, unless the request is a WebSocket upgrade.
@@ -72,17 +76,30 @@ class WebSite(Site):
     """The web front end's HTTP site; quiet, because it logs no message bodies anyway."""
 
     noisy = False
+    requestFactory = UploadRequest
 
     def log(self, request):
         """Requests are not logged one by one (the WebSocket's IRC connection logs)."""
 
 
-def web_site(irc: IRCFactory, allowed_origins=(), trusted_proxies=()) -> WebSite:
+class _NoSharing:
+    """File sharing turned off: no files, no uploads."""
+
+    files = None
+    uploads = None
+
+
+def web_site(irc: IRCFactory, allowed_origins=(), trusted_proxies=(),
+             sharing=_NoSharing()) -> WebSite:
     """
     Build the web front end around the IRC front end's factory C{irc}.
+    C{sharing} has the server's C{files} (L{chatservice.core.files.Files})
+    and C{uploads} (L{chatservice.store.uploads.UploadDirectory}) once it
+    has started, or C{None} for each.
     """
     sockets = IRCWebSocketFactory(irc, allowed_origins, trusted_proxies)
-    site = WebSite(_Root(IRCWebSocketResource(sockets)))
+    site = WebSite(_Root(IRCWebSocketResource(sockets), sharing, allowed_origins))
     # Kept so that a reload can change the origins and proxies.
     site.sockets = sockets
+    site.sharing = sharing
     return site

@@ -9,7 +9,8 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{messages}: PRIVMSG, NOTICE, TAGMSG;
  - L{queries}: NAMES, LIST, WHO, WHOIS, WHOWAS, ISON, USERHOST;
  - L{operators}: OPER, KILL, REHASH;
- - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP.
+ - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP;
+ - L{files}: UPLOAD, DELETEFILE.
 
 L{common} holds the helpers they share.  CHATHISTORY and SEARCH register
 from L{chatservice.frontends.irc.history}.  Importing this package imports
@@ -26,6 +27,7 @@ from .channels import (
 from .messages import MAX_MESSAGE_TARGETS, notice, privmsg, tagmsg
 from .queries import ison, list_, names_, userhost, who, whois, whowas
 from .operators import kill, oper, rehash
+from .files import deletefile, upload
 from .serverinfo import (
     VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
     version)
@@ -33,9 +35,10 @@ from .serverinfo import (
 __all__ = [
     "CAPABILITIES", "COMMANDS", "Command", "HISTORY_CAPABILITIES", "Handler",
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
-    "command", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
+    "command", "deletefile", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
     "lusers", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
     "pong", "privmsg", "quit_", "rehash", "run", "send_isupport", "send_lusers", "send_motd",
-    "send_names", "send_topic", "tagmsg", "time", "topic", "user_", "userhost", "version",
+    "send_names", "send_topic", "tagmsg", "time", "topic", "upload", "user_", "userhost",
+    "version",
     "who", "whois", "whowas",
 ]

@@ -46,7 +46,9 @@ def send_isupport(conn: IRCConnection) -> None:
     history = conn.hub.history
     if history is not None:
         tokens += [f"CHATHISTORY={history.max_limit}", "MSGREFTYPES=timestamp,msgid"]
-        tokens.sort()
+    if conn.hub.files is not None:
+        tokens.append(f"draft/FILEHOST={conn.hub.files.base_url}/upload")
+    tokens.sort()
     for start in range(0, len(tokens), 13):
         conn.numeric(N.RPL_ISUPPORT, *tokens[start:start + 13],
                      "are supported by this server")

@@ -11,6 +11,8 @@
  *   events.js      how messages and events read, live or from history
  *   history.js     a room's history (draft/chathistory) and search
  *   days.js        which lines start a new day
+ *   files.js       sharing files: attach, drop, paste, the upload's progress
+ *   cards.js       a shared file's card in a log, with an image's preview
  *
  * It registers with CAP LS 302 / CAP REQ / CAP END, NICK and USER (asking
  * for server-time, echo-message, multi-prefix, away-notify and
@@ -25,6 +27,7 @@
 import { submit, closeBuffer } from './commands.js';
 import { connect, keepAlive, listeners, reconnect, send } from './connection.js';
 import { receive } from './handlers.js';
+import './files.js';
 import { closeSearch, forget, scrolled, search, selected } from './history.js';
 import { hooks, select, serverBuffer, ui } from './render.js';
 import { state } from './state.js';

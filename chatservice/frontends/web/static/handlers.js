@@ -7,6 +7,7 @@
 import { fold, isChannel } from './irc.js';
 import { send } from './connection.js';
 import { describe, lineKey } from './events.js';
+import { tokenNotice } from './files.js';
 import {
   HISTORY_CAPS, historyFailed, joined, receiveHistory, receiveSearch, searchFailed,
 } from './history.js';
@@ -263,6 +264,7 @@ function message(m, notice) {
   const line = describe(m, target);
   if (!line) return;  // CTCP requests other than ACTION go unanswered
   const fromServer = !m.source.includes('!');
+  if (fromServer && notice && tokenNotice(line.text)) return;  // an upload link
   let b;
   if (isChannel(target)) b = buffer(target, 'room');
   else if (fromServer) b = serverBuffer();

@@ -3,6 +3,7 @@
  * textContent and createElement only, never as HTML; IRC bold, italics and
  * underline become spans, colours and other control characters are dropped.
  */
+import { fileCard } from './cards.js';
 import { dayBreaks, dayKey, dayLabel } from './days.js';
 import { fold } from './irc.js';
 import { SERVER_KEY, isMe, state } from './state.js';
@@ -215,7 +216,9 @@ export function makeRow(kind, text, nick, when, msgid, withDate) {
     const shown = kind === 'action' ? '* ' + nick : kind === 'notice' ? '-' + nick + '-' : nick;
     row.append(el('span', 'nick ' + colour(nick), shown));
   }
-  row.append(formatted(text));
+  const card = kind === 'action' && nick ? fileCard(text, isMe(nick)) : null;
+  row.append(card || formatted(text));
+  if (card) row.classList.add('file');
   row.dataset.day = dayKey(when);
   if (msgid) row.dataset.msgid = msgid;
   return row;

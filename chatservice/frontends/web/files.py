@@ -1,0 +1,382 @@
+"""
+File sharing over HTTP: uploads that stream to disk, and shared files served
+so that no browser runs them.
+
+Wire protocol
+=============
+Uploading (the FILEHOST style that soju specifies and gamja, Goguma and
+halloy speak, plus C{curl -T})::
+
+    POST /upload            body = the file; Authorization: Bearer TOKEN
+    PUT  /upload            (or Basic with any user name and TOKEN as password)
+    POST /upload/TOKEN      the token in the path instead
+    PUT  /upload/TOKEN[/NAME]   what ``curl -T NAME URL/upload/TOKEN/`` sends
+
+A token comes from IRC's ``UPLOAD`` command (the page and IRC clients) or
+the line chat's ``/upload``; each works once, for ten minutes.  The file's
+name is the ``filename`` of ``Content-Disposition: attachment; filename=...``,
+else the ``NAME`` in the path, else ``file``; its ``Content-Type`` is not
+believed.  ``Content-Length`` or a chunked body both work.
+
+ - ``201 Created`` with ``Location: <link>`` and the link as the body: the
+   file is kept and, for a token asked for a room or a nick, announced there.
+ - ``401`` no token, or one unknown, used or stale; ``403`` its owner may no
+   longer share there; ``413`` larger than the size limit (by its
+   ``Content-Length`` at once, or as the body arrives); ``429`` too many
+   uploads this hour; ``507`` the server's storage for files is full or its
+   disk failed; ``408`` less than 1 KiB a second arrived during one idle
+   timeout (C{--upload-timeout}); ``400`` an empty file.  A refusal before or during the body is answered at once and
+   the connection is closed; what arrived is removed.
+ - ``OPTIONS /upload`` answers ``204`` with ``Allow`` and ``Accept-Post``.
+
+Downloading: ``GET`` or ``HEAD /files/ID/NAME`` (``NAME`` is only for
+people); ``Range`` works.  ``404`` for no such file, ``410`` for an expired
+or deleted one.  PNG, JPEG, GIF and WebP, as sniffed from the bytes, are
+``inline``; everything else is ``application/octet-stream`` and
+``attachment``.  Every answer carries ``X-Content-Type-Options: nosniff``,
+``Content-Security-Policy: sandbox; default-src 'none'`` and
+``Referrer-Policy: no-referrer``.
+
+The body never sits whole in memory: L{UploadRequest} (the site's request
+class) takes over a request for C{/upload} as soon as its headers are in
+(C{gotLength}), checks the token and the announced length there, and writes
+each chunk to the file as it arrives, counting.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.message
+import errno
+from typing import Any
+from urllib.parse import quote, unquote
+
+import filetype
+from twisted.logger import Logger
+from twisted.web import http, server
+from twisted.web.resource import Resource
+from twisted.web.static import File
+
+from ...core.files import INLINE_TYPES, Files, Refused, Upload
+
+# The first bytes of a body, kept to sniff the file's type from.
+SNIFF_BYTES = 8192
+# The slowest an upload may go: every --upload-timeout seconds at least this
+# many bytes a second must have arrived (a trickle is abandoned like silence).
+MIN_RATE = 1024
+OCTET_STREAM = "application/octet-stream"
+
+STATUS = {
+    "unauthorized": 401,
+    "cannot-share": 403,
+    "too-large": 413,
+    "quota": 429,
+    "storage-full": 507,
+    "empty": 400,
+    "not-found": 404,
+    "forbidden": 403,
+}
+
+FILE_HEADERS = {
+    b"X-Content-Type-Options": b"nosniff",
+    b"Content-Security-Policy": b"sandbox; default-src 'none'",
+    b"Referrer-Policy": b"no-referrer",
+}
+
+
+def sniff(head: bytes) -> str:
+    """The type to serve a file whose first bytes are C{head} as."""
+    kind = filetype.guess(head) if head else None
+    return kind.mime if kind is not None and kind.mime in INLINE_TYPES else OCTET_STREAM
+
+
+def _token(path: list[bytes], headers) -> str:
+    """The upload token a request carries: in the path, or in Authorization."""
+    if path and path[0]:
+        return path[0].decode("ascii", "replace")
+    authorization = headers.getRawHeaders(b"authorization", [b""])[0]
+    scheme, _, value = authorization.partition(b" ")
+    scheme = scheme.lower()
+    if scheme == b"bearer":
+        return value.strip().decode("ascii", "replace")
+    if scheme == b"basic":
+        try:
+            return base64.b64decode(value.strip(), validate=True).decode(
+                "utf-8").partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    return ""
+
+
+def _given_name(request_path: list[bytes], headers) -> str:
+    disposition = headers.getRawHeaders(b"content-disposition", [b""])[0]
+    if disposition:
+        parsed = email.message.Message()
+        parsed["content-disposition"] = disposition.decode("utf-8", "replace")
+        try:
+            name = parsed.get_filename()
+        except Exception:  # whatever a client makes of RFC 2231
+            name = None
+        if name:
+            return name
+    if len(request_path) > 1 and request_path[-1]:
+        return unquote(request_path[-1].decode("utf-8", "replace"))
+    return "file"
+
+
+def _disposition(name: str, inline: bool) -> bytes:
+    """A Content-Disposition header value: ASCII name plus RFC 5987's UTF-8 one."""
+    plain = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    return (f"{'inline' if inline else 'attachment'}; filename=\"{plain}\"; "
+            f"filename*=UTF-8''{quote(name, safe='')}").encode("ascii")
+
+
+class UploadRequest(server.Request):
+    """
+    The web site's request: like Twisted's, except that a C{POST} or
+    C{PUT} to C{/upload} streams its body to a shared file.
+
+    @ivar upload: the upload under way, once accepted.
+    """
+
+    log = Logger()
+    upload: Upload | None = None
+    refused = False
+    _file: Any = None
+    _head = b""
+    _idle = None
+
+    def gotLength(self, length: int | None) -> None:
+        channel = self.channel
+        command = getattr(channel, "_command", b"")
+        path = getattr(channel, "_path", b"").split(b"?", 1)[0]
+        sharing = getattr(channel.site, "sharing", None)
+        if command not in (b"POST", b"PUT") or not (
+                path == b"/upload" or path.startswith(b"/upload/")):
+            return super().gotLength(length)
+        # What arrives goes to the file, not to self.content.
+        super().gotLength(0)
+        files = sharing.files if sharing is not None else None
+        if files is None:
+            return self._refuse(404, "This server does not take files.")
+        self._path_parts = path.split(b"/")[2:]
+        try:
+            upload = files.begin(_token(self._path_parts, self.requestHeaders), length)
+        except Refused as problem:
+            return self._refuse(STATUS[problem.reason], str(problem))
+        self.upload, self._files, self._uploads = upload, files, sharing.uploads
+        try:
+            self._file = self._uploads.create(upload.id)
+        except OSError as problem:
+            return self._failed(problem)
+        self._checked = 0
+        self._idle = files.clock.callLater(files.limits.idle_timeout, self._check_pace)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.upload is None:
+            if not self.refused:
+                super().handleContentChunk(data)
+            return
+        try:
+            self.upload.received(len(data))
+        except Refused as problem:
+            return self._refuse(STATUS[problem.reason], str(problem))
+        if len(self._head) < SNIFF_BYTES:
+            self._head += data[:SNIFF_BYTES - len(self._head)]
+        try:
+            self._file.write(data)
+        except OSError as problem:
+            return self._failed(problem)
+
+    def _check_pace(self) -> None:
+        """Every idle timeout: abandon an upload that sent too little meanwhile."""
+        timeout = self._files.limits.idle_timeout
+        size = self.upload.size
+        if size - self._checked < max(1, MIN_RATE * timeout):
+            self._idle = None
+            self._refuse(408, "The upload stalled or went too slowly; it is abandoned.")
+            return
+        self._checked = size
+        self._idle = self._files.clock.callLater(timeout, self._check_pace)
+
+    def _failed(self, problem: OSError) -> None:
+        self.log.error("A shared file could not be written: {problem}",
+                       problem=problem.strerror or problem)
+        code = 507 if problem.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else 500
+        self._refuse(code, "The server could not store the file (a disk problem); "
+                           "it was not shared.")
+
+    def _refuse(self, code: int, message: str) -> None:
+        """Answer C{code} now, close the connection and drop what arrived."""
+        self._discard()
+        if self.refused:
+            return
+        self.refused = True
+        # No "100 Continue" after the refusal.
+        self.requestHeaders.removeHeader(b"expect")
+        body = (message + "\n").encode("utf-8")
+        reason = http.RESPONSES.get(code, b"Refused")
+        transport = self.channel.transport
+        transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                        % (code, reason, len(body), body))
+        transport.loseConnection()
+
+    def _discard(self) -> None:
+        """Give back the upload's storage and remove its partial file."""
+        if self._idle is not None and self._idle.active():
+            self._idle.cancel()
+        self._idle = None
+        upload, self.upload = self.upload, None
+        if upload is None:
+            return
+        self._files.abort(upload)
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._uploads.remove(upload.id)
+
+    def connectionLost(self, reason) -> None:
+        self._discard()
+        super().connectionLost(reason)
+
+    def complete(self) -> tuple[int, str]:
+        """
+        The body has all arrived: share the file.  Return the status and the
+        text to answer with (the link, or why not).
+        """
+        upload = self.upload
+        if self._idle is not None and self._idle.active():
+            self._idle.cancel()
+        self._idle = None
+        self._file.close()
+        self._file = None
+        self.upload = None
+        files = self._files
+        name = _given_name(self._path_parts, self.requestHeaders)
+        try:
+            shared = files.finish(upload, name, sniff(self._head))
+        except Refused as problem:
+            self._uploads.remove(upload.id)
+            return STATUS[problem.reason], str(problem)
+        self.log.info("{nick} shared a file of {size} bytes", nick=shared.uploader,
+                      size=shared.size)
+        return 201, files.link(shared)
+
+
+class UploadResource(Resource):
+    """C{/upload} and C{/upload/TOKEN[/NAME]}: see the module's docstring."""
+
+    isLeaf = True
+    ALLOWED = b"OPTIONS, POST, PUT"
+
+    def __init__(self, allowed_origins=()):
+        super().__init__()
+        self.allowed_origins = {origin.encode() for origin in allowed_origins}
+
+    def _cors(self, request) -> None:
+        origin = request.getHeader(b"origin")
+        if origin and origin in self.allowed_origins:
+            request.setHeader(b"Access-Control-Allow-Origin", origin)
+            request.setHeader(b"Access-Control-Allow-Methods", self.ALLOWED)
+            request.setHeader(b"Access-Control-Allow-Headers",
+                              b"Authorization, Content-Type, Content-Disposition")
+            request.setHeader(b"Access-Control-Expose-Headers", b"Location")
+            request.setHeader(b"Vary", b"Origin")
+
+    def render_OPTIONS(self, request) -> bytes:
+        self._cors(request)
+        request.setResponseCode(204)
+        request.setHeader(b"Allow", self.ALLOWED)
+        request.setHeader(b"Accept-Post", b"*/*")
+        return b""
+
+    def render_POST(self, request) -> bytes:
+        self._cors(request)
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        request.setHeader(b"Cache-Control", b"no-store")
+        if not isinstance(request, UploadRequest) or request.upload is None:
+            request.setResponseCode(400)
+            return b"Nothing was uploaded.\n"
+        code, text = request.complete()
+        request.setResponseCode(code)
+        if code == 201:
+            request.setHeader(b"Location", text.encode("ascii"))
+        return (text + "\n").encode("utf-8")
+
+    render_PUT = render_POST
+
+    def render_GET(self, request) -> bytes:
+        request.setResponseCode(405)
+        request.setHeader(b"Allow", self.ALLOWED)
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return b"Upload with POST or PUT.\n"
+
+
+class _Text(Resource):
+    isLeaf = True
+
+    def __init__(self, code: int, text: str):
+        super().__init__()
+        self.code, self.text = code, text
+
+    def render(self, request) -> bytes:
+        request.setResponseCode(self.code)
+        for name, value in FILE_HEADERS.items():
+            request.setHeader(name, value)
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return (self.text + "\n").encode("utf-8")
+
+
+class _SharedFile(File):
+    """One shared file's bytes (Range included), with the headers that keep it inert."""
+
+    def __init__(self, path: str, file_type: str, disposition: bytes):
+        super().__init__(path, defaultType=file_type)
+        self.type = file_type
+        self.encoding = None
+        self.disposition = disposition
+
+    def render_GET(self, request):
+        for name, value in FILE_HEADERS.items():
+            request.setHeader(name, value)
+        request.setHeader(b"Content-Disposition", self.disposition)
+        # Revalidated each time, so that a deleted file is not shown from a cache.
+        request.setHeader(b"Cache-Control", b"private, no-cache")
+        return super().render_GET(request)
+
+    render_HEAD = render_GET
+
+    def getChild(self, path, request):
+        return _Text(404, "There is no such file.")
+
+
+class FilesResource(Resource):
+    """C{/files/ID/NAME}: a shared file, or why it is not there."""
+
+    def __init__(self, sharing):
+        super().__init__()
+        self.sharing = sharing
+
+    def getChild(self, path: bytes, request):
+        files: Files | None = self.sharing.files
+        try:
+            file_id = path.decode("ascii")
+        except UnicodeDecodeError:
+            file_id = ""
+        found = files.find(file_id) if files is not None and file_id else None
+        if found is None:
+            return _Text(404, "There is no such file.")
+        if found.gone:
+            return _Text(410, f"This file has {found.gone}; it is no longer shared.")
+        try:
+            where = self.sharing.uploads.path_of(found.id)
+        except ValueError:
+            return _Text(404, "There is no such file.")
+        # The name after the id is only for people; whatever it is, the
+        # file is the one the id names.
+        request.postpath = []
+        return _SharedFile(where, found.type, _disposition(found.name, found.inline))
+
+    def render(self, request):
+        return _Text(404, "There is no such file.").render(request)
