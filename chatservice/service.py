@@ -143,7 +143,7 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     """
     hub = Hub(reactor, name=config.name, default_room=config.default_room,
               room_modes=config.room_modes, operators=config.operators)
-    addresses = AddressLimiter(config.limits.max_per_address)
+    addresses = AddressLimiter(config.limits.max_per_address, config.limits.exempt)
     top = ChatService(reactor, config)
     top.hub = hub
     # IRC over TCP and IRC over WebSocket are one wire format: one factory,

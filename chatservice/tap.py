@@ -140,6 +140,20 @@ class Options(usage.Options):
         self["web-origin"] = []
         self["trusted-proxy"] = []
         self["oper"] = []
+        self["exempt"] = None  # the default, until --exempt is given
+
+    def opt_exempt(self, network: str) -> None:
+        """
+        An address or network (repeatable) that --max-per-address does not apply to, e.g. 10.0.0.0/8 for a team behind one NAT; "none" for no exemptions [default: 127.0.0.0/8 and ::1]
+        """
+        if network == "none":
+            self["exempt"] = []
+            return
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as problem:
+            raise usage.UsageError(f"--exempt {network!r}: {problem}") from None
+        self["exempt"] = (self["exempt"] or []) + [network]
 
     def opt_port(self, description: str) -> None:
         """
@@ -201,6 +215,7 @@ class Options(usage.Options):
             flood_queue=self["flood-queue"],
             max_send_queue=self["max-send-queue"],
             max_per_address=self["max-per-address"],
+            exempt=(_DEFAULTS.exempt if self["exempt"] is None else tuple(self["exempt"])),
             registration_timeout=self["registration-timeout"],
             max_nick_attempts=self["max-nick-attempts"],
         )

@@ -280,7 +280,7 @@ def test_reader_that_never_reads_is_dropped(start_server):
 
 def test_max_per_address(start_server):
     """With --max-per-address N the N+1th connection from one address is refused with a clear message, and a slot frees when one closes."""
-    server = start_server("--max-per-address", "3")
+    server = start_server("--max-per-address", "3", "--exempt", "none")
     first = server.user("first")
     others = [server.connect(f"c{n}") for n in range(2)]
     for client in others:
@@ -297,6 +297,18 @@ def test_max_per_address(start_server):
                         "the closed connection")
     server.user("later")
     first.read_until("*** later joined #lobby\r\n")
+
+
+def test_loopback_is_exempt_by_default(start_server):
+    """By default connections from 127.0.0.1 are not limited per address (--exempt defaults to loopback), and listing another network takes that exemption away."""
+    server = start_server("--max-per-address", "2")
+    users = [server.user(f"u{n}") for n in range(4)]
+    users[3].send_line("/who")
+    assert users[3].read_until("*** In #lobby (4): ")
+    other = start_server("--max-per-address", "1", "--exempt", "10.0.0.0/8")
+    other.user("alone")
+    refused = other.connect("refused")
+    assert b"Too many connections from your address (the limit is 1)" in refused.read_until_closed()
 
 
 def test_registration_timeout(start_server):

@@ -211,6 +211,21 @@ def test_readme_documents_every_option():
     readme = (Path(__file__).parent.parent / "README.rst").read_text()
     options = Options()
     names = [flag[0] for flag in options.optFlags] + [p[0] for p in options.optParameters]
-    names += ["port", "irc", "web", "web-origin", "trusted-proxy", "oper"]
+    names += ["port", "irc", "web", "web-origin", "trusted-proxy", "oper", "exempt"]
     missing = [name for name in names if f"``--{name}" not in readme]
     assert not missing
+
+
+def test_exempt_default_and_repeatable():
+    """--exempt replaces the loopback default with the networks given, repeatable; an invalid network is a usage error."""
+    assert parse()["limits"].exempt == ("127.0.0.0/8", "::1")
+    options = parse("--exempt", "10.0.0.0/8", "--exempt", "2001:db8::/48")
+    assert options["limits"].exempt == ("10.0.0.0/8", "2001:db8::/48")
+    with pytest.raises(usage.UsageError, match="--exempt 'nowhere'"):
+        parse("--exempt", "nowhere")
+
+
+def test_exempt_none():
+    """--exempt none leaves no address exempt (and a later --exempt adds to nothing)."""
+    assert parse("--exempt", "none")["limits"].exempt == ()
+    assert parse("--exempt", "none", "--exempt", "192.0.2.1")["limits"].exempt == ("192.0.2.1",)
