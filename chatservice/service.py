@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorTime
@@ -15,6 +14,7 @@ from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
 from .core.operators import Operators
 from .core.rooms import RoomMode
+from .frontends import proxy
 from .frontends.irc import IRCFactory, IRCSettings
 from .frontends.line import LineChatFactory
 from .frontends.web import web_site
@@ -59,7 +59,8 @@ class ServerConfig:
     @ivar web_origins: origins browsers may open a WebSocket from; empty
         means the page's own.
     @ivar trusted_proxies: addresses or networks whose X-Forwarded-For is
-        believed.
+        believed, and the only ones that may connect to a ``haproxy:``
+        endpoint.
     """
 
     line_endpoints: tuple[str, ...] = ("tcp:8000",)
@@ -156,5 +157,6 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     ]
     for factory, endpoints in front_ends:
         for description in endpoints:
-            strports.service(description, factory, reactor=reactor).setServiceParent(top)
+            proxy.service(reactor, description, factory,
+                          config.trusted_proxies).setServiceParent(top)
     return top

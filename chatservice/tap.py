@@ -181,7 +181,7 @@ class Options(usage.Options):
 
     def opt_trusted_proxy(self, address: str) -> None:
         """
-        An address or network (repeatable) of a reverse proxy whose X-Forwarded-For header is believed for WebSocket clients
+        An address or network (repeatable) of a reverse proxy whose X-Forwarded-For header is believed for WebSocket clients, and the only ones that may connect to a haproxy: endpoint
         """
         try:
             ipaddress.ip_network(address, strict=False)
@@ -204,6 +204,11 @@ class Options(usage.Options):
         for option in ("port", "irc", "web"):
             for description in self[option]:
                 _check_endpoint(option, description)
+        if not self["trusted-proxy"] and any(
+                description.startswith("haproxy:")
+                for option in ("port", "irc", "web") for description in self[option]):
+            raise usage.UsageError("a haproxy: endpoint needs --trusted-proxy: the address "
+                                   "of the proxy whose PROXY headers are believed")
         problem = names.room_problem(self["default-room"])
         if problem:
             raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
