@@ -59,14 +59,15 @@ def test_line_length_limit_is_exact(start_server):
 
 
 def test_endless_line_does_not_kill_the_server(server):
-    """A newline-less stream far longer than the limit is discarded with one error, and the client continues after a newline."""
+    """A newline-less stream far longer than the limit gets one error as soon as it passes the limit, before any newline, is discarded, and the client continues after a newline."""
     alice, bob = server.users("alice", "bob")
+    alice.send(b"z" * 3000)
+    assert alice.read_line() == ("*** Line too long (the limit is 2048 bytes); "
+                                 "it was discarded.")
     chunk = b"z" * 65536
-    for _ in range(32):  # 2 MiB without a newline
+    for _ in range(32):  # 2 MiB more without a newline
         alice.send(chunk)
     alice.send(b"\ncontinued\n")
-    assert alice.read_line(timeout=15) == ("*** Line too long (the limit is 2048 bytes); "
-                                           "it was discarded.")
     bob.read_until("[#lobby] <alice> continued\r\n", timeout=15)
     alice.send_line("/who")
     assert alice.read_line() == "*** In #lobby (2): @alice, bob"

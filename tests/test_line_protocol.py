@@ -759,18 +759,22 @@ def test_line_length_boundary(ending):
 
 
 def test_overlong_line_in_pieces():
-    """A line over the limit that arrives in pieces is discarded until its end, then lines flow again."""
+    """A line over the limit that arrives in pieces is reported as soon as it passes the limit, once, and discarded until its end; then lines flow again."""
     line_server = LineServer(Limits(max_line_length=10))
     alice = line_server.sign_in("alice")
     bob = line_server.sign_in("bob")
     alice.take()
     alice.send(b"y" * 8)
+    assert alice.take() == []
     alice.send(b"y" * 8)
+    assert alice.take() == ["*** Line too long (the limit is 10 bytes); it was discarded."]
     alice.send(b"y" * 8)
     assert alice.take() == []
     alice.send(b"yy\nfine\n")
-    assert alice.take() == ["*** Line too long (the limit is 10 bytes); it was discarded."]
+    assert alice.take() == []
     assert bob.take() == ["[#lobby] <alice> fine"]
+    alice.send(b"z" * 30 + b"\n" + b"w" * 30 + b"\n")
+    assert alice.take() == ["*** Line too long (the limit is 10 bytes); it was discarded."] * 2
 
 
 def test_newline_less_flood_bounded():
@@ -784,11 +788,11 @@ def test_newline_less_flood_bounded():
         alice.send(b"z" * 97)
         assert len(protocol._buffer) <= 101
         assert protocol._leftover == b""
-    assert alice.take() == []
+    assert alice.take() == ["*** Line too long (the limit is 100 bytes); it was discarded."]
     assert bob.take() == []
     assert not alice.closed
     alice.send(b"\nhello\n")
-    assert alice.take() == ["*** Line too long (the limit is 100 bytes); it was discarded."]
+    assert alice.take() == []
     assert bob.take() == ["[#lobby] <alice> hello"]
 
 
