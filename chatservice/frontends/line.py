@@ -126,7 +126,8 @@ _IRC_HINT = (
 
 
 def encode(line: str) -> bytes:
-    return line.encode("utf-8") + b"\r\n"
+    """One line for a terminal, UTF-8 and CR LF, without what only misleads there."""
+    return text.for_terminal(line).encode("utf-8") + b"\r\n"
 
 
 def _said(where: str, nick: str, message: str, kind: Kind) -> str:
