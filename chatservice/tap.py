@@ -13,6 +13,7 @@ from twisted.python.filepath import FilePath
 from .core import names
 from .core.limits import Limits
 from .core.operators import Operators
+from .frontends import secure
 from .frontends.irc import IRCSettings
 from .frontends.irc.render import LETTER_MODES
 from .core.rooms import FLAGS
@@ -112,6 +113,10 @@ class Options(usage.Options):
         ["ping-timeout", None, _IRC_DEFAULTS.ping_timeout,
          "Seconds a PINGed IRC client has to answer before it is dropped.",
          _positive(float, "ping-timeout")],
+        ["sts-duration", None, _IRC_DEFAULTS.sts_duration,
+         "Seconds IRC clients keep to TLS once told of the TLS port (IRCv3 sts, "
+         "advertised when an --irc listener speaks TLS); 0 advertises no policy.",
+         _not_negative(int, "sts-duration")],
         ["data-dir", None, _HISTORY_DEFAULTS.data_dir,
          "Directory holding the database of history and rooms "
          "(chatservice.sqlite3); created on start."],
@@ -240,6 +245,8 @@ class Options(usage.Options):
                 motd=_motd(self["motd"], self["motd-file"]),
                 ping_interval=self["ping-interval"],
                 ping_timeout=self["ping-timeout"],
+                sts_port=secure.tls_port(self["irc"]),
+                sts_duration=self["sts-duration"],
             ),
             operators=_operators(self["oper"], self["oper-file"]),
             history=HistorySettings(
