@@ -14,7 +14,7 @@ from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
 from .core.operators import Operators
 from .core.rooms import RoomMode
-from .frontends import proxy
+from .frontends import proxy, secure
 from .frontends.irc import IRCFactory, IRCSettings
 from .frontends.line import LineChatFactory
 from .frontends.web import web_site
@@ -136,6 +136,13 @@ class ChatService(MultiService):
         return result
 
 
+def _line_chat(hub: Hub, config: ServerConfig, addresses: AddressLimiter) -> LineChatFactory:
+    factory = LineChatFactory(hub, config.limits, addresses)
+    # Plain connections from the network are told to use TLS instead.
+    factory.tls_port = secure.tls_port(config.line_endpoints)
+    return factory
+
+
 def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     """
     Build the whole server: a hub, and a listener for each endpoint of each
@@ -151,7 +158,7 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     # so that both share its renderers.
     irc = IRCFactory(hub, config.limits, addresses, config.irc)
     front_ends = [
-        (LineChatFactory(hub, config.limits, addresses), config.line_endpoints),
+        (_line_chat(hub, config, addresses), config.line_endpoints),
         (irc, config.irc_endpoints),
         (web_site(irc, config.web_origins, config.trusted_proxies), config.web_endpoints),
     ]

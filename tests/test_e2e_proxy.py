@@ -241,3 +241,22 @@ def test_tls_line_chat_behind_haproxy_passthrough(start_server, haproxy, certifi
     bob.send_line("secret hello")
     alice.read_until("<bob> secret hello\r\n")
     server.wait_for_log(lambda log: f"{BOB_HOST} signed in as bob" in log, "bob's address")
+
+
+def test_tls_hint_for_plain_line_chat_reached_from_the_network(start_server):
+    """A plain line-chat connection to a public address (here: as a PROXY header names it) is told the TLS port at sign-in; one to loopback is not."""
+    proxied, = free_ports(1)
+    server = start_server("--port", f"haproxy:tcp:{proxied}:interface={HOST}",
+                          "--trusted-proxy", "127.0.0.1", tls=1)
+    hint = f"*** This connection is not encrypted: for TLS, connect to port {server.tls_port}."
+    public = Client.connect(proxied, "public")
+    server.clients.append(public)
+    public.send(f"PROXY TCP4 198.51.100.7 192.0.2.10 40000 {proxied}\r\n")
+    assert public.read_line().startswith("*** Welcome to ")
+    assert public.read_line() == hint
+    public.read_prompt()
+    public.send_line("alice")
+    public.read_until("*** Hello alice!")
+    local = server.connect("local")
+    greeting = local.read_prompt().decode()
+    assert "not encrypted" not in greeting

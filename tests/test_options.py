@@ -229,3 +229,21 @@ def test_exempt_none():
     """--exempt none leaves no address exempt (and a later --exempt adds to nothing)."""
     assert parse("--exempt", "none")["limits"].exempt == ()
     assert parse("--exempt", "none", "--exempt", "192.0.2.1")["limits"].exempt == ("192.0.2.1",)
+
+
+def test_sts_duration():
+    """--sts-duration defaults to 30 days, takes 0 or more whole seconds, and refuses anything else."""
+    assert parse()["config"].irc.sts_duration == 2592000
+    assert parse("--sts-duration", "0")["config"].irc.sts_duration == 0
+    assert parse("--sts-duration", "3600")["config"].irc.sts_duration == 3600
+    for bad in ("-1", "1.5", "forever", ""):
+        with pytest.raises(usage.UsageError):
+            parse("--sts-duration", bad)
+
+
+def test_sts_port_is_the_first_tls_irc_listener(certificate):
+    """The sts port is the first ssl: --irc listener's, and none without one."""
+    key, cert = certificate
+    assert parse("--irc", "tcp:6667")["config"].irc.sts_port is None
+    options = parse("--irc", "tcp:6667", "--irc", f"ssl:6697:privateKey={key}:certKey={cert}")
+    assert options["config"].irc.sts_port == 6697
