@@ -260,3 +260,22 @@ def test_tls_hint_for_plain_line_chat_reached_from_the_network(start_server):
     local = server.connect("local")
     greeting = local.read_prompt().decode()
     assert "not encrypted" not in greeting
+
+
+def test_haproxy_endpoint_that_cannot_listen_stops_start_up(tmp_path):
+    """A haproxy: endpoint whose port is taken stops twistd with the one cannot-listen line."""
+    from server import run_twistd
+
+    taken = socket.socket()
+    taken.bind((HOST, 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        result = run_twistd(["-n", "--pidfile=", "chat", "--no-persistence",
+                             "--port", f"haproxy:tcp:{port}:interface={HOST}",
+                             "--trusted-proxy", "127.0.0.1"], tmp_path)
+    finally:
+        taken.close()
+    assert result.returncode != 0
+    assert f"chatservice: cannot listen: Couldn't listen on {HOST}:{port}" in result.stdout
+    assert "Traceback" not in result.stdout

@@ -37,6 +37,8 @@ proxy's address, and a line-chat greeting would be sent before the client's
 address is known), believes any sender, and drops a header split over two
 reads if the first is short.  This module keeps Twisted's parsers and its
 C{getPeer}, and starts the front end's protocol only once the header is read.
+(The parsers live in private modules of C{twisted.protocols.haproxy}, unchanged
+for many releases; the tests of this module would show a change.)
 """
 
 from __future__ import annotations
