@@ -163,3 +163,12 @@ def test_is_trusted_refuses_addresses_without_a_host():
     from twisted.internet.address import UNIXAddress
 
     assert proxy.is_trusted(UNIXAddress(b"/tmp/x"), proxy.trusted_networks(["0.0.0.0/0"])) is False
+
+
+def test_trusted_connection_lost_before_the_header():
+    """A trusted connection that drops before its header is complete never reaches the front end, and its header deadline is cancelled."""
+    protocol, recorder, transport, clock = connect()
+    protocol.dataReceived(b"PROXY TCP4 203.0")
+    protocol.connectionLost(Failure(error.ConnectionLost()))
+    assert (recorder.peers, recorder.lost) == ([], [])
+    assert clock.getDelayedCalls() == []
