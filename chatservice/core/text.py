@@ -46,6 +46,7 @@ _ESCAPE = re.compile(
 # second line).  U+200D (zero-width joiner) stays: emoji sequences need it.
 _TERMINAL = {ord(c): None for c in "\u200e\u200f\u061c\u200b\ufeff"}
 _TERMINAL.update({0x2028: " ", 0x2029: " "})
+_TERMINAL_ANY = re.compile("[\u200e\u200f\u061c\u200b\ufeff\u2028\u2029]")
 
 _FORMATTING = re.compile(r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|[\x01\x02\x0f\x16\x1d\x1e\x1f\x11]")
 
@@ -66,6 +67,10 @@ def for_terminal(line: str) -> str:
     A line of clean text as it may be shown in a terminal: without direction
     marks and zero-width spaces, line and paragraph separators as spaces.
     """
+    # Every line sent to a line client passes here: most are ASCII, or hold
+    # none of these, and are returned as they are.
+    if line.isascii() or not _TERMINAL_ANY.search(line):
+        return line
     return line.translate(_TERMINAL)
 
 
