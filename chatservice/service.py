@@ -4,7 +4,7 @@ Wiring: one hub, shared limits, and one listening service per endpoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
@@ -156,7 +156,9 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     top.hub = hub
     # IRC over TCP and IRC over WebSocket are one wire format: one factory,
     # so that both share its renderers.
-    irc = IRCFactory(hub, config.limits, addresses, config.irc)
+    # Plain IRC connections are sent to the first TLS IRC listener (sts).
+    irc_settings = replace(config.irc, sts_port=secure.tls_port(config.irc_endpoints))
+    irc = IRCFactory(hub, config.limits, addresses, irc_settings)
     front_ends = [
         (_line_chat(hub, config, addresses), config.line_endpoints),
         (irc, config.irc_endpoints),

@@ -13,7 +13,6 @@ from twisted.python.filepath import FilePath
 from .core import names
 from .core.limits import Limits
 from .core.operators import Operators
-from .frontends import secure
 from .frontends.irc import IRCSettings
 from .frontends.irc.render import LETTER_MODES
 from .core.rooms import FLAGS
@@ -245,7 +244,6 @@ class Options(usage.Options):
                 motd=_motd(self["motd"], self["motd-file"]),
                 ping_interval=self["ping-interval"],
                 ping_timeout=self["ping-timeout"],
-                sts_port=secure.tls_port(self["irc"]),
                 sts_duration=self["sts-duration"],
             ),
             operators=_operators(self["oper"], self["oper-file"]),

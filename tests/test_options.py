@@ -242,8 +242,16 @@ def test_sts_duration():
 
 
 def test_sts_port_is_the_first_tls_irc_listener(certificate):
-    """The sts port is the first ssl: --irc listener's, and none without one."""
+    """The service's IRC front end sends plain clients to the first ssl: --irc listener's port, and nowhere without one."""
+    from chatservice.frontends.irc import IRCFactory
+
+    def sts_port(*arguments):
+        service = makeService(parse(*arguments))
+        factories = {listener.factory for listener in service}
+        irc, = [factory for factory in factories if isinstance(factory, IRCFactory)]
+        return irc.settings.sts_port
+
     key, cert = certificate
-    assert parse("--irc", "tcp:6667")["config"].irc.sts_port is None
-    options = parse("--irc", "tcp:6667", "--irc", f"ssl:6697:privateKey={key}:certKey={cert}")
-    assert options["config"].irc.sts_port == 6697
+    assert sts_port("--irc", "tcp:6667") is None
+    assert sts_port("--irc", "tcp:6667", "--irc",
+                    f"ssl:6697:privateKey={key}:certKey={cert}") == 6697

@@ -59,7 +59,8 @@ class IRCSettings:
     @ivar ping_interval: seconds of silence before the server PINGs a client.
     @ivar ping_timeout: seconds a PINGed client has to answer.
     @ivar sts_port: the TLS IRC port that an IRCv3 C{sts} policy sends plain
-        clients to; C{None} when there is none (and no policy).
+        clients to; C{None} when there is none (and no policy).  The service
+        sets it from the IRC listeners.
     @ivar sts_duration: seconds clients keep to TLS once they saw the
         policy on it; 0 advertises no policy on plain connections and tells
         clients on TLS to forget one they kept.
