@@ -20,6 +20,8 @@ from twisted.internet import defer, endpoints
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from zope.interface import implementer
 
+from .frontends import proxy
+
 # Connections a TCP or TLS listener lets wait to be accepted, unless its
 # endpoint string says otherwise: Twisted's default of 50 drops connections
 # when many clients come back at once (after a restart, say).
@@ -73,18 +75,24 @@ def _tls_endpoint(endpoint):
     return None
 
 
-def build(reactor, description: str):
+def build(reactor, description: str, trusted_proxies=()):
     """
     The endpoint C{description} names, with its TLS options (if any) behind
-    a L{SwappableTLS}; return (endpoint, swappable or None).  Raises as
-    C{serverFromString} does for a bad string or an unreadable certificate.
+    a L{SwappableTLS}; return (endpoint, swappable or None).  A ``haproxy:``
+    endpoint reads PROXY headers from C{trusted_proxies} (networks) only.
+    Raises as C{serverFromString} does for a bad string or an unreadable
+    certificate.
     """
-    endpoint = endpoints.serverFromString(reactor, with_backlog(description))
+    proxied = proxy.is_proxied(description)
+    inner = description[len(proxy.PREFIX):] if proxied else description
+    endpoint = endpoints.serverFromString(reactor, with_backlog(inner))
+    swappable = None
     tls = _tls_endpoint(endpoint)
-    if tls is None:
-        return endpoint, None
-    swappable = SwappableTLS(tls._sslContextFactory)
-    tls._sslContextFactory = swappable
+    if tls is not None:
+        swappable = SwappableTLS(tls._sslContextFactory)
+        tls._sslContextFactory = swappable
+    if proxied:
+        endpoint = proxy.ProxiedEndpoint(endpoint, trusted_proxies, reactor)
     return endpoint, swappable
 
 
@@ -116,14 +124,22 @@ class Listeners(MultiService):
     and endpoint string.
     """
 
-    def __init__(self, reactor, factories: Mapping[str, object]):
+    def __init__(self, reactor, factories: Mapping[str, object], trusted_proxies=()):
         super().__init__()
         self.reactor = reactor
         self.factories = dict(factories)
+        # One list shared by every haproxy: listener, changed in place by
+        # set_trusted, so that a reload reaches the listeners already open.
+        self.trusted: list = []
+        self.set_trusted(trusted_proxies)
+
+    def set_trusted(self, trusted_proxies) -> None:
+        """Believe PROXY headers from C{trusted_proxies} (addresses or networks) only."""
+        self.trusted[:] = proxy.trusted_networks(trusted_proxies)
 
     def add(self, kind: str, description: str) -> Listener:
         """Listen (now, if running) on C{description} for front end C{kind}."""
-        endpoint, tls = build(self.reactor, description)
+        endpoint, tls = build(self.reactor, description, self.trusted)
         listener = Listener(kind, description, endpoint, self.factories[kind], tls)
         listener.setServiceParent(self)
         return listener
@@ -145,7 +161,7 @@ class Listeners(MultiService):
         for kind, descriptions in wanted.items():
             for description in dict.fromkeys(descriptions):
                 kept = current.pop((kind, description), None)
-                endpoint, tls = build(self.reactor, description)
+                endpoint, tls = build(self.reactor, description, self.trusted)
                 if kept is None:
                     plan.added.append(Listener(kind, description, endpoint,
                                                self.factories[kind], tls))

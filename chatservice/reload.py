@@ -32,6 +32,8 @@ from twisted.python import usage
 from . import systemd
 from .config import ConfigError, option_keys
 from .core.errors import ReloadFailed
+from .core.limits import exempt_networks
+from .service import irc_settings, line_tls_port
 
 log = Logger()
 
@@ -43,6 +45,7 @@ LIVE = frozenset({
     "ping-interval", "ping-timeout",
     "max-line-length", "no-flood-control", "flood-rate", "flood-burst", "flood-queue",
     "max-send-queue", "max-per-address", "registration-timeout", "max-nick-attempts",
+    "exempt", "sts-duration",
 })
 
 
@@ -111,9 +114,12 @@ class Reloader:
         service.line.set_limits(new.limits)
         service.irc.set_limits(new.limits)
         service.addresses.limit = new.limits.max_per_address
-        service.irc.settings = new.irc
+        service.addresses.exempt = exempt_networks(new.limits.exempt)
+        service.irc.settings = irc_settings(new)
+        service.line.tls_port = line_tls_port(new)
         service.hub.operators = new.operators
         service.web.sockets.configure(new.web_origins, new.trusted_proxies)
+        service.listeners.set_trusted(new.trusted_proxies)
         service.config = dataclasses.replace(
             old, line_endpoints=new.line_endpoints, irc_endpoints=new.irc_endpoints,
             web_endpoints=new.web_endpoints, web_origins=new.web_origins,

@@ -6,7 +6,7 @@ metrics listener beside them; and the order in which it all stops.
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from twisted.application import strports
 from twisted.application.service import MultiService
@@ -22,6 +22,7 @@ from .core.limits import AddressLimiter, Limits
 from .core.operators import Operators
 from .core.rooms import RoomMode
 from .frontends.connection import GuardedFactory
+from .frontends import secure
 from .frontends.irc import IRCFactory, IRCSettings
 from .frontends.line import LineChatFactory
 from .frontends.web import web_site
@@ -69,7 +70,8 @@ class ServerConfig:
     @ivar web_origins: origins browsers may open a WebSocket from; empty
         means the page's own.
     @ivar trusted_proxies: addresses or networks whose X-Forwarded-For is
-        believed.
+        believed, and the only ones that may connect to a ``haproxy:``
+        endpoint.
     @ivar metrics_endpoint: Twisted endpoint string of the Prometheus
         metrics listener, or C{None} for none.
     @ivar log_format: how twistd writes the log: text, or json (one object
@@ -253,6 +255,16 @@ class ChatService(MultiService):
         reactor.callWhenRunning(install)
 
 
+def line_tls_port(config: ServerConfig) -> int | None:
+    """The TLS line-chat port plain connections from the network are told of."""
+    return secure.tls_port(config.line_endpoints)
+
+
+def irc_settings(config: ServerConfig) -> IRCSettings:
+    """The IRC settings, with plain connections sent to the first TLS IRC listener (sts)."""
+    return replace(config.irc, sts_port=secure.tls_port(config.irc_endpoints))
+
+
 def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     """
     Build the whole server: a hub, and a listener for each endpoint of each
@@ -264,14 +276,16 @@ def chat_service(reactor: IReactorTime, config: ServerConfig) -> ChatService:
     top = ChatService(reactor, config)
     top.hub = hub
     # Kept on the service so that a reload can change their settings.
-    top.addresses = AddressLimiter(config.limits.max_per_address)
+    top.addresses = AddressLimiter(config.limits.max_per_address, config.limits.exempt)
     top.line = LineChatFactory(hub, config.limits, top.addresses)
+    top.line.tls_port = line_tls_port(config)
     # IRC over TCP and IRC over WebSocket are one wire format: one factory,
     # so that both share its renderers.
-    top.irc = IRCFactory(hub, config.limits, top.addresses, config.irc)
+    top.irc = IRCFactory(hub, config.limits, top.addresses, irc_settings(config))
     top.front_ends = [top.line, top.irc]
     top.web = web_site(top.irc, config.web_origins, config.trusted_proxies, top.sharing)
-    top.listeners = Listeners(reactor, {"port": top.line, "irc": top.irc, "web": top.web})
+    top.listeners = Listeners(reactor, {"port": top.line, "irc": top.irc, "web": top.web},
+                              config.trusted_proxies)
     top.listeners.setServiceParent(top)
     for kind, endpoints in (("port", config.line_endpoints), ("irc", config.irc_endpoints),
                             ("web", config.web_endpoints)):

@@ -121,6 +121,10 @@ class Options(ConfigFileOptions):
         ["ping-timeout", None, _IRC_DEFAULTS.ping_timeout,
          "Seconds a PINGed IRC client has to answer before it is dropped.",
          _positive(float, "ping-timeout")],
+        ["sts-duration", None, _IRC_DEFAULTS.sts_duration,
+         "Seconds IRC clients keep to TLS once told of the TLS port (IRCv3 sts, "
+         "advertised when an --irc listener speaks TLS); 0 advertises no policy.",
+         _not_negative(int, "sts-duration")],
         ["data-dir", None, _HISTORY_DEFAULTS.data_dir,
          "Directory holding the database of history and rooms "
          "(chatservice.sqlite3); created on start."],
@@ -170,6 +174,20 @@ class Options(ConfigFileOptions):
         self["web-origin"] = []
         self["trusted-proxy"] = []
         self["oper"] = []
+        self["exempt"] = None  # the default, until --exempt is given
+
+    def opt_exempt(self, network: str) -> None:
+        """
+        An address or network (repeatable) that --max-per-address does not apply to, e.g. 10.0.0.0/8 for a team behind one NAT; "none" for no exemptions [default: 127.0.0.0/8 and ::1]
+        """
+        if network == "none":
+            self["exempt"] = []
+            return
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as problem:
+            raise usage.UsageError(f"--exempt {network!r}: {problem}") from None
+        self["exempt"] = (self["exempt"] or []) + [network]
 
     def opt_port(self, description: str) -> None:
         """
@@ -197,7 +215,7 @@ class Options(ConfigFileOptions):
 
     def opt_trusted_proxy(self, address: str) -> None:
         """
-        An address or network (repeatable) of a reverse proxy whose X-Forwarded-For header is believed for WebSocket clients
+        An address or network (repeatable) of a reverse proxy whose X-Forwarded-For header is believed for WebSocket clients, and the only ones that may connect to a haproxy: endpoint
         """
         try:
             ipaddress.ip_network(address, strict=False)
@@ -234,6 +252,11 @@ class Options(ConfigFileOptions):
                 _check_endpoint(option, description)
         if self["metrics"] is not None:
             _check_endpoint("metrics", self["metrics"])
+        if not self["trusted-proxy"] and any(
+                description.startswith("haproxy:")
+                for option in ("port", "irc", "web") for description in self[option]):
+            raise usage.UsageError("a haproxy: endpoint needs --trusted-proxy: the address "
+                                   "of the proxy whose PROXY headers are believed")
         problem = names.room_problem(self["default-room"])
         if problem:
             raise usage.UsageError(f"--default-room {self['default-room']!r}: {problem}")
@@ -245,6 +268,7 @@ class Options(ConfigFileOptions):
             flood_queue=self["flood-queue"],
             max_send_queue=self["max-send-queue"],
             max_per_address=self["max-per-address"],
+            exempt=(_DEFAULTS.exempt if self["exempt"] is None else tuple(self["exempt"])),
             registration_timeout=self["registration-timeout"],
             max_nick_attempts=self["max-nick-attempts"],
         )
@@ -264,6 +288,7 @@ class Options(ConfigFileOptions):
                 motd=_motd(self["motd"], self["motd-file"]),
                 ping_interval=self["ping-interval"],
                 ping_timeout=self["ping-timeout"],
+                sts_duration=self["sts-duration"],
             ),
             operators=_operators(self["oper"], self["oper-file"]),
             history=HistorySettings(

@@ -84,9 +84,10 @@ def is_listening(port: int, timeout: float = 0.5) -> bool:
 
 
 # What must never reach a terminal from another user: C0 controls (other than
-# the CRLF that ends each line), DEL, C1 controls, and bidi embeddings,
-# overrides and isolates.
-_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# the CRLF that ends each line), DEL, C1 controls, bidi embeddings, overrides,
+# isolates and marks, zero-width spaces, and line and paragraph separators.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+                     "\u200b\u200e\u200f\u061c\ufeff\u2028\u2029]")
 
 
 def assert_terminal_safe(received: bytes) -> None:

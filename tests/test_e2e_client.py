@@ -182,9 +182,12 @@ class FakeServer:
 
 
 def test_a_hostile_server_cannot_crash_the_client_or_reach_the_terminal():
+    """Invalid UTF-8, escape sequences, bidi overrides, line separators and a huge line from a server reach the terminal cleaned, and the client exits without a traceback."""
     huge = b"x" * 100_000
     fake = FakeServer(b"*** Welcome\r\n\xff\xfebad utf-8\r\n\x1b]0;title\x07\x1b[2Jclear\r\n"
-                      b"[#a] <eve> \xe2\x80\xaereversed\r\n" + huge + b"\r\nhalf a li")
+                      b"[#a] <eve> \xe2\x80\xaereversed\r\n"
+                      + "[#a] <eve> one\u2028[#a] <admin> two\u200e\r\n".encode()
+                      + huge + b"\r\nhalf a li")
     try:
         done = run_client_stdin_open(f"{HOST}:{fake.port}")
     finally:
@@ -194,7 +197,8 @@ def test_a_hostile_server_cannot_crash_the_client_or_reach_the_terminal():
     out = done.stdout
     assert all(ch.isprintable() for line in out.splitlines() for ch in line), repr(out[:500])
     assert "\ufffd\ufffdbad utf-8\n" in out
-    assert "\n]0;title[2Jclear\n" in out
+    assert "\nclear\n" in out  # the escape sequences went whole
+    assert "[#a] <eve> one [#a] <admin> two\n" in out  # no forged second line
     assert "[#a] <eve> reversed\n" in out
     assert max(len(line) for line in out.splitlines()) < 5000
     assert "\nhalf a li\n" in out

@@ -49,8 +49,23 @@ def test_irc_user_cannot_reach_a_terminal(both):
     server, alice, bob = both
     bob.send("PRIVMSG #lobby :\x1b[2J\x07\x02bold\x02 \x0304red\x03 \u202eevil\r\n"
              .encode())
-    alice.read_until("[#lobby] <bob> [2Jbold red evil\r\n")  # ESC and BEL gone
+    alice.read_until("[#lobby] <bob> bold red evil\r\n")  # the escape sequence and BEL gone
     bob.send("TOPIC #lobby :\x1b]0;pwned\x07topic\r\n".encode())
     bob.send(b"PRIVMSG #lobby :marker\r\n")
     alice.read_until("[#lobby] <bob> marker\r\n")
+    assert_terminal_safe(alice.transcript)
+
+
+def test_invisible_marks_and_separators_reach_terminals_harmlessly(both):
+    """Direction marks and zero-width spaces from an IRC client are dropped for a line user and U+2028/U+2029 become spaces, while IRC users get the text as sent (with the emoji joiner kept for both)."""
+    server, alice, bob = both
+    carol = server.connect("irc-carol", port=server.irc_ports[0])
+    carol.send(b"NICK carol\r\nUSER carol 0 * :Carol\r\nJOIN #lobby\r\n")
+    carol.read_until(re.compile(rb"^:\S+ 366 carol #lobby ", re.M))
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    sent = ("pay\u200epal\u200f \u061cx\u200by\ufeffz "
+            "first\u2028[#lobby] <admin> forged\u2029end " + family)
+    bob.send(f"PRIVMSG #lobby :{sent}\r\n".encode())
+    alice.read_until(f"[#lobby] <bob> paypal xyz first [#lobby] <admin> forged end {family}\r\n")
+    carol.read_until(f"PRIVMSG #lobby :{sent}\r\n")
     assert_terminal_safe(alice.transcript)

@@ -560,7 +560,7 @@ def test_flood_is_disconnected(start_server, open_ws):
 
 def test_max_per_address(start_server, open_ws):
     """With --max-per-address 2 a third WebSocket from the address gets an ERROR and is closed, and a slot frees when one closes."""
-    server = web_server(start_server, "--max-per-address", "2")
+    server = web_server(start_server, "--max-per-address", "2", "--exempt", "none")
     port = server.web_ports[0]
     first = open_ws(port, "first")
     first.register("first")

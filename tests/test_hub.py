@@ -312,7 +312,7 @@ def test_part(chat):
     clear(alice, bob)
     event = chat.hub.part(bob, "#A", "bye\x1b[1m now")
     assert isinstance(event, Parted)
-    assert (event.source.nick, event.room, event.reason) == ("bob", "#a", "bye[1m now")
+    assert (event.source.nick, event.room, event.reason) == ("bob", "#a", "bye now")
     assert events(alice) == [event]
     assert events(bob) == []
     assert list(chat.hub.find_room("#a").members) == ["alice"]
@@ -404,7 +404,7 @@ def test_say_cleans(chat):
     """say removes controls and bidi overrides from the text."""
     alice = chat.in_room("alice", "#a")
     event = chat.hub.say(alice, "#a", "\x1b[31mred\x07\u202e \x02bold")
-    assert event.text == "[31mred \x02bold"
+    assert event.text == "red \x02bold"
 
 
 @pytest.mark.parametrize("message", ["", "   ", "\x1b\x07\r\n", "\u202e\t"])

@@ -814,7 +814,7 @@ def test_kick(chat, room_ab):
     event = chat.hub.kick(alice, "#A", "BOB", "  be nice\x1b[0m ")
     assert isinstance(event, Kicked)
     assert (event.source.nick, event.room, event.target, event.reason, event.time) == (
-        "alice", "#a", "bob", "  be nice[0m ", 1000.0)
+        "alice", "#a", "bob", "  be nice ", 1000.0)
     assert chat.got(bob) == [event]
     assert chat.got(carol) == [event]
     assert chat.got(alice) == []

@@ -97,7 +97,7 @@ def test_parse_invalid_utf8_replaced():
 def test_parse_control_characters_removed():
     """NUL, CR, ESC and other control characters are removed; IRC formatting codes stay."""
     message = parse(b"PRIVMSG #a :a\x00b\rc\x1b[31md\x02bold\x02\x07")
-    assert message.params == ["#a", "abc[31md\x02bold\x02"]
+    assert message.params == ["#a", "abcd\x02bold\x02"]
 
 
 # parse: tags

@@ -180,3 +180,48 @@ def test_limiter_ipv4_mapped():
     limiter = AddressLimiter(1)
     assert limiter.acquire("1.2.3.4")
     assert not limiter.acquire("::ffff:1.2.3.4")
+
+
+# Exemptions
+
+def test_default_exemptions_are_loopback():
+    """By default the per-address limit exempts 127.0.0.0/8 and ::1, as ergo does."""
+    assert Limits().exempt == ("127.0.0.0/8", "::1")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.5.6.7", "::1", "::ffff:127.0.0.1"])
+def test_exempt_address_is_never_refused(host):
+    """A connection from an exempt network is accepted past the limit, and still counted."""
+    limiter = AddressLimiter(2, Limits().exempt)
+    assert [limiter.acquire(host) for _ in range(5)] == [True] * 5
+    assert limiter.count(host) == 5
+    for _ in range(5):
+        limiter.release(host)
+    assert limiter.count(host) == 0
+
+
+@pytest.mark.parametrize("host", ["192.0.2.1", "2001:db8::1", "128.0.0.1", "::2"])
+def test_address_outside_exemptions_is_limited(host):
+    """An address outside the exempt networks is refused at the limit."""
+    limiter = AddressLimiter(2, Limits().exempt)
+    assert [limiter.acquire(host) for _ in range(3)] == [True, True, False]
+
+
+def test_exempt_nat_network():
+    """A team's NAT network can be exempted; addresses beside it stay limited."""
+    limiter = AddressLimiter(1, ["198.51.100.0/24"])
+    assert [limiter.acquire("198.51.100.9") for _ in range(3)] == [True] * 3
+    assert [limiter.acquire("198.51.101.9") for _ in range(2)] == [True, False]
+
+
+def test_no_exemptions_limits_loopback():
+    """With no exemptions, loopback is limited like any other address."""
+    limiter = AddressLimiter(1)
+    assert [limiter.acquire("127.0.0.1") for _ in range(2)] == [True, False]
+
+
+@pytest.mark.parametrize("host", ["/tmp/chat.sock", "", "not an address", "fe80::1%eth0"])
+def test_exemption_check_survives_odd_hosts(host):
+    """A peer that is not an IP address (a UNIX socket path, a scoped address) is limited, not exempted, and raises nothing."""
+    limiter = AddressLimiter(1, Limits().exempt)
+    assert [limiter.acquire(host) for _ in range(2)] == [True, False]

@@ -261,7 +261,7 @@ def test_replay_hostile_stored_text(line_server, pair):
     carol.take()
     carol.line("carol")
     got = carol.take()  # take() fails on a bare CR or LF
-    assert got[4] == "[14:01] [#lobby] <mallory> [2J]0;pwned evil nulfake 31m"
+    assert got[4] == "[14:01] [#lobby] <mallory>  evil nulfake 31m"
     carol.line("/history")
     carol.line("/search pwned")
     for shown in carol.take():

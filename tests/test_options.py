@@ -212,6 +212,47 @@ def test_readme_documents_every_option():
     readme = (Path(__file__).parent.parent / "README.rst").read_text()
     options = Options()
     names = [flag[0] for flag in options.optFlags] + [p[0] for p in options.optParameters]
-    names += ["port", "irc", "web", "web-origin", "trusted-proxy", "oper"]
+    names += ["port", "irc", "web", "web-origin", "trusted-proxy", "oper", "exempt"]
     missing = [name for name in names if f"``--{name}" not in readme]
     assert not missing
+
+
+def test_exempt_default_and_repeatable():
+    """--exempt replaces the loopback default with the networks given, repeatable; an invalid network is a usage error."""
+    assert parse()["limits"].exempt == ("127.0.0.0/8", "::1")
+    options = parse("--exempt", "10.0.0.0/8", "--exempt", "2001:db8::/48")
+    assert options["limits"].exempt == ("10.0.0.0/8", "2001:db8::/48")
+    with pytest.raises(usage.UsageError, match="--exempt 'nowhere'"):
+        parse("--exempt", "nowhere")
+
+
+def test_exempt_none():
+    """--exempt none leaves no address exempt (and a later --exempt adds to nothing)."""
+    assert parse("--exempt", "none")["limits"].exempt == ()
+    assert parse("--exempt", "none", "--exempt", "192.0.2.1")["limits"].exempt == ("192.0.2.1",)
+
+
+def test_sts_duration():
+    """--sts-duration defaults to 30 days, takes 0 or more whole seconds, and refuses anything else."""
+    assert parse()["config"].irc.sts_duration == 2592000
+    assert parse("--sts-duration", "0")["config"].irc.sts_duration == 0
+    assert parse("--sts-duration", "3600")["config"].irc.sts_duration == 3600
+    for bad in ("-1", "1.5", "forever", ""):
+        with pytest.raises(usage.UsageError):
+            parse("--sts-duration", bad)
+
+
+def test_sts_port_is_the_first_tls_irc_listener(certificate):
+    """The service's IRC front end sends plain clients to the first ssl: --irc listener's port, and nowhere without one."""
+    from chatservice.frontends.irc import IRCFactory
+
+    def sts_port(*arguments):
+        service = makeService(parse(*arguments))
+        factories = {listener.factory for listener in service}
+        irc, = [factory for factory in factories if isinstance(factory, IRCFactory)]
+        return irc.settings.sts_port
+
+    key, cert = certificate
+    assert sts_port("--irc", "tcp:6667") is None
+    assert sts_port("--irc", "tcp:6667", "--irc",
+                    f"ssl:6697:privateKey={key}:certKey={cert}") == 6697

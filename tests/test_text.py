@@ -4,7 +4,7 @@ Tests for L{chatservice.core.text}: what user-supplied text may contain.
 
 import pytest
 
-from chatservice.core.text import FORMATTING_CODES, clean, decode, strip_formatting
+from chatservice.core.text import FORMATTING_CODES, clean, decode, for_terminal, strip_formatting
 
 NAMED_UNSAFE = {
     "NUL": "\x00",
@@ -14,7 +14,6 @@ NAMED_UNSAFE = {
     "VT": "\x0b",
     "FF": "\x0c",
     "CR": "\r",
-    "ESC": "\x1b",
     "DEL": "\x7f",
     "NEL": "\x85",
     "CSI": "\x9b",
@@ -43,7 +42,8 @@ def test_clean_removes_every_c0_except_formatting_and_tab():
         c = chr(code)
         if c in FORMATTING_CODES or c == "\t":
             continue
-        assert clean(f"x{c}y") == "xy", hex(code)
+        # ESC takes the character after it along (see the escape tests).
+        assert clean(f"x{c}" + ("[0m" if c == "\x1b" else "") + "y") == "xy", hex(code)
 
 
 def test_clean_removes_every_c1():
@@ -77,9 +77,62 @@ def test_clean_keeps_ordinary_text():
     assert clean(text) == text
 
 
-def test_clean_terminal_escape_sequence():
-    """clean defuses an ANSI escape sequence by removing its ESC."""
-    assert clean("\x1b[2J\x1b]0;title\x07hi") == "[2J]0;titlehi"
+@pytest.mark.parametrize(
+    "hostile, shown",
+    [
+        ("\x1b[31mred\x1b[0m", "red"),
+        ("\x1b[2J\x1b[Hcleared", "cleared"),
+        ("\x1b[38;5;196mx\x1b[m", "x"),
+        ("\x1b[?1049h\x1b[?25lalt", "alt"),
+        ("\x1b[1 qcursor", "cursor"),  # an intermediate byte before the final
+        ("a\x1b]0;window title\x07b", "ab"),  # OSC ended by BEL
+        ("a\x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\b", "alinkb"),  # ST
+        ("a\x1b]52;c;cGF5bG9hZA==", "a"),  # unterminated OSC: to the end
+        ("a\x1bPq#0;2;0;0;0\x1b\\b", "ab"),  # DCS (sixel)
+        ("a\x1b_apc\x1b\\b\x1b^pm\x07c\x1bXsos\x1b\\d", "abcd"),
+        ("\x1b(0lqk\x1b(B", "lqk"),  # charset designations
+        ("\x1bcreset", "reset"),  # RIS: ESC and its letter
+        ("\x1b7saved\x1b8", "saved"),
+        ("end\x1b", "end"),
+        ("end\x1b[", "end"),
+        ("end\x1b[12;", "end"),
+        ("\x1b\x1b[31mx", "x"),
+        ("\x02bold\x02\x1b[1m \x0304red", "\x02bold\x02 \x0304red"),
+    ],
+)
+def test_clean_removes_whole_escape_sequences(hostile, shown):
+    """clean removes a terminal escape sequence whole (CSI with parameters and final byte, OSC/DCS/APC/PM/SOS up to BEL or ST, other ESC pairs), so no "[31m" is left."""
+    assert clean(hostile) == shown
+
+
+def test_clean_escape_fast_path_keeps_text():
+    """Text without ESC is left as it is by the escape rule (brackets and semicolons included)."""
+    assert clean("[31m] ]0;x; P_^") == "[31m] ]0;x; P_^"
+
+
+@pytest.mark.parametrize(
+    "invisible", ["\u200e", "\u200f", "\u061c", "\u200b", "\ufeff"],
+)
+def test_for_terminal_drops_invisible_marks(invisible):
+    """for_terminal drops LRM, RLM, ALM, the zero-width space and the BOM."""
+    assert for_terminal(f"pay{invisible}pal") == "paypal"
+
+
+def test_for_terminal_keeps_zero_width_joiner():
+    """for_terminal keeps U+200D, which emoji sequences need."""
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert for_terminal(family) == family
+
+
+def test_for_terminal_separators_become_spaces():
+    """for_terminal turns U+2028 and U+2029 into spaces, so no terminal breaks the line there."""
+    assert for_terminal("a\u2028[#lobby] <admin> b\u2029c") == "a [#lobby] <admin> b c"
+
+
+def test_clean_keeps_what_only_terminals_mind():
+    """clean keeps direction marks, zero-width characters and separators, which IRC clients and browsers show well; only line chat drops them."""
+    text = "\u200e\u200f\u061c\u200b\ufeff\u200d\u2028\u2029"
+    assert clean(text) == text
 
 
 def test_strip_formatting_plain_unchanged():
@@ -138,4 +191,4 @@ def test_decode_replaces_invalid(raw, text):
 
 def test_decode_cleans():
     """decode also cleans what it decoded, including controls encoded as UTF-8."""
-    assert decode(b"a\x1b[0m\x00b\xe2\x80\xaec\xc2\x9bd\te") == "a[0mbcd e"
+    assert decode(b"a\x1b[0m\x00b\xe2\x80\xaec\xc2\x9bd\te") == "abcd e"

@@ -2,8 +2,9 @@
 Lines from a line-chat server: split, cleaned, capped and classified.
 
 Nothing a server sends reaches the terminal unchanged: invalid UTF-8 is
-replaced, control characters, bidi overrides and IRC formatting codes are
-removed (with L{chatservice.core.text}), and a line longer than
+replaced, control characters, terminal escape sequences, bidi overrides,
+invisible direction marks and IRC formatting codes are removed and line
+separators become spaces (with L{chatservice.core.text}), and a line longer than
 L{MAX_LINE_CHARS} is cut with a marker.
 """
 
@@ -68,7 +69,7 @@ def sanitise(line: bytes | str) -> str:
     """
     if isinstance(line, bytes):
         line = line.decode("utf-8", "replace")
-    cleaned = text.strip_formatting(text.clean(line))
+    cleaned = text.for_terminal(text.strip_formatting(text.clean(line)))
     if len(cleaned) > MAX_LINE_CHARS:
         cleaned = cleaned[:MAX_LINE_CHARS] + CUT
     return cleaned

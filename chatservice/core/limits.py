@@ -26,6 +26,9 @@ class Limits:
     @ivar max_send_queue: bytes of output that may wait for a client that
         does not read before it is disconnected.
     @ivar max_per_address: connections from one IPv4 address or IPv6 /64.
+    @ivar exempt: networks (as text, e.g. C{"10.0.0.0/8"}) whose addresses
+        C{max_per_address} does not apply to; loopback by default, as in
+        ergo, since connections from this host are the operator's own.
     @ivar registration_timeout: seconds to choose a nickname.
     @ivar max_nick_attempts: invalid or taken nicknames tried before the
         server gives up.
@@ -38,6 +41,7 @@ class Limits:
     flood_queue: int = 40
     max_send_queue: int = 1024 * 1024
     max_per_address: int = 10
+    exempt: tuple[str, ...] = ("127.0.0.0/8", "::1")
     registration_timeout: float = 60.0
     max_nick_attempts: int = 10
 
@@ -93,23 +97,44 @@ def address_key(host: str) -> str:
     return str(address)
 
 
+def exempt_networks(networks) -> tuple:
+    """
+    Parse C{networks} (addresses or networks as text); raise L{ValueError}
+    naming the first that is neither.
+    """
+    return tuple(ipaddress.ip_network(network, strict=False) for network in networks)
+
+
+def _exempt(host: str, networks) -> bool:
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
 class AddressLimiter:
     """
     Counts open connections per address, across every front end.
+
+    Connections from an exempt network are counted too, but never refused.
     """
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, exempt=()):
         self.limit = limit
+        self.exempt = exempt_networks(exempt)
         self._counts: dict[str, int] = {}
 
     def acquire(self, host: str) -> bool:
         """
         Count a new connection from C{host}, unless that would pass the
-        limit; say whether it was counted.
+        limit and C{host} is not exempt; say whether it was counted.
         """
         key = address_key(host)
         count = self._counts.get(key, 0)
-        if count >= self.limit:
+        if count >= self.limit and not _exempt(host, self.exempt):
             return False
         self._counts[key] = count + 1
         return True

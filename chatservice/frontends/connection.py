@@ -225,16 +225,18 @@ class GuardedLineReceiver(LineReceiver):
                     return
                 data = data[end + 1:]
                 self._discarding = False
-                self.line_too_long()
             super().dataReceived(data)
             data, self._leftover = self._leftover, b""
 
     def lineLengthExceeded(self, line: bytes) -> bytes:
         # LineReceiver hands over the overlong line and everything buffered
         # after it; dataReceived skips to the end of the overlong line and
-        # goes on with the rest, so lines after it are not lost.
+        # goes on with the rest, so lines after it are not lost.  The client
+        # hears of it now, once, not when (or if) its newline comes: a
+        # sender of a megabyte of junk learns at the first 2 KiB.
         self._discarding = True
         self._leftover = line
+        self.line_too_long()
         return b""
 
     def lineReceived(self, line: bytes) -> None:
@@ -297,7 +299,10 @@ class GuardedLineReceiver(LineReceiver):
         raise NotImplementedError
 
     def line_too_long(self) -> None:
-        """A line longer than the limit arrived and was discarded."""
+        """
+        A line passed the limit: it is discarded, up to its newline, which
+        may not have arrived yet.  Called once per overlong line.
+        """
 
     def connection_closing(self, reason: str) -> None:
         """The server decided to close the connection, for C{reason}."""

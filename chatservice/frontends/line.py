@@ -11,7 +11,12 @@ overrides never pass through.
 
 1. On connecting, the server greets the client and asks for a nickname.  The
    client answers with one line: the nickname.  A taken or invalid nickname
-   gets a reason and another prompt.
+   gets a reason and another prompt.  A plain (unencrypted) connection to an
+   address other than loopback is told, after the greeting, which TLS port
+   to use instead, when the server has a TLS line-chat listener::
+
+       *** This connection is not encrypted: for TLS, connect to port 8443.
+
 2. Once signed in, a line is said to the client's current room (``#lobby``
    at first), unless it is a command::
 
@@ -103,6 +108,7 @@ from ..core.events import (
 )
 from ..core.hub import Room, User
 from ..core.rooms import ModeChange, RoomMode
+from . import secure
 from .connection import SHUTTING_DOWN, GuardedFactory, GuardedLineReceiver
 from .session import Session, SessionMachine
 from .telnet import TelnetFilter
@@ -129,7 +135,8 @@ _IRC_HINT = (
 
 
 def encode(line: str) -> bytes:
-    return line.encode("utf-8") + b"\r\n"
+    """One line for a terminal, UTF-8 and CR LF, without what only misleads there."""
+    return text.for_terminal(line).encode("utf-8") + b"\r\n"
 
 
 def _said(where: str, nick: str, message: str, kind: Kind) -> str:
@@ -376,6 +383,11 @@ class LineChatProtocol(GuardedLineReceiver):
         count = self.hub.user_count
         people = "1 person" if count == 1 else f"{count} people"
         self.tell(f"Welcome to {self.hub.name}! {people} online.")
+        tls_port = self.factory.tls_port
+        if (tls_port is not None and secure.is_socket(self.transport)
+                and not secure.is_encrypted(self.transport)
+                and not secure.is_loopback(self.transport.getHost())):
+            self.tell(f"This connection is not encrypted: for TLS, connect to port {tls_port}.")
         self._prompt()
 
     def refuse_too_many_connections(self, limit: int) -> None:
@@ -795,6 +807,12 @@ class LineChatProtocol(GuardedLineReceiver):
 
 
 class LineChatFactory(GuardedFactory):
-    """Builds a L{LineChatProtocol} for each line-chat connection."""
+    """
+    Builds a L{LineChatProtocol} for each line-chat connection.
+
+    @ivar tls_port: the port of the server's TLS line-chat listener, which
+        plain connections from the network are pointed to; C{None} if none.
+    """
 
     protocol = LineChatProtocol
+    tls_port: int | None = None

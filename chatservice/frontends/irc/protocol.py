@@ -18,7 +18,10 @@ ends.  The commands are in L{chatservice.frontends.irc.commands}.
 Capabilities: cap-notify, server-time, message-tags, echo-message,
 multi-prefix, userhost-in-names, away-notify, batch; and, when the server
 keeps history, draft/chathistory, draft/event-playback and soju.im/search
-(see L{chatservice.frontends.irc.history}).
+(see L{chatservice.frontends.irc.history}).  When an IRC listener speaks TLS,
+``CAP LS 302`` also lists the IRCv3 ``sts`` policy: ``sts=port=P`` on a plain
+connection (the client reconnects with TLS to port P) and
+``sts=duration=D`` on a TLS one (the client keeps to TLS for D seconds).
 
 The server PINGs a client that has been silent for the ping interval and drops
 it ("Ping timeout") if the client stays silent for the ping timeout.
@@ -55,6 +58,12 @@ class IRCSettings:
     @ivar motd: the message of the day, line by line; empty for none.
     @ivar ping_interval: seconds of silence before the server PINGs a client.
     @ivar ping_timeout: seconds a PINGed client has to answer.
+    @ivar sts_port: the TLS IRC port that an IRCv3 C{sts} policy sends plain
+        clients to; C{None} when there is none (and no policy).  The service
+        sets it from the IRC listeners.
+    @ivar sts_duration: seconds clients keep to TLS once they saw the
+        policy on it; 0 advertises no policy on plain connections and tells
+        clients on TLS to forget one they kept.
     """
 
     description: str = "A chatservice server"
@@ -62,6 +71,8 @@ class IRCSettings:
     motd: tuple[str, ...] = ()
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
+    sts_port: int | None = None
+    sts_duration: int = 30 * 24 * 3600
 
 
 class IRCFactory(connection.GuardedFactory):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ....core import errors, names
 from ....core.hub import User
+from ... import secure
 from .. import numerics as N
 from ..wire import Message
 from .table import command
@@ -43,6 +44,33 @@ def capabilities(conn: IRCConnection) -> tuple[str, ...]:
     return tuple(sorted(CAPABILITIES + HISTORY_CAPABILITIES))
 
 
+def sts_policy(conn: IRCConnection) -> str | None:
+    """
+    The value of the IRCv3 C{sts} capability for C{conn}: on a plain
+    connection the TLS port to move to, on a TLS one how long to keep to
+    TLS; C{None} without a TLS listener, for a plain connection when the
+    duration is 0, and over WebSocket (whose clients cannot move to an IRC
+    port).
+    """
+    settings = conn.factory.settings
+    if settings.sts_port is None or not secure.is_socket(conn.transport):
+        return None
+    if secure.is_encrypted(conn.transport):
+        return f"duration={settings.sts_duration}"
+    if settings.sts_duration == 0:
+        return None
+    return f"port={settings.sts_port}"
+
+
+def _listed(conn: IRCConnection, with_values: bool) -> str:
+    """What CAP LS lists; C{sts}, which has a value, only for CAP LS 302."""
+    names = list(capabilities(conn))
+    policy = sts_policy(conn) if with_values else None
+    if policy is not None:
+        names.append(f"sts={policy}")
+    return " ".join(sorted(names))
+
+
 # Registration
 
 @command("CAP", 1, before_registration=True)
@@ -52,9 +80,10 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
         if user is None:
             conn.cap_negotiating = True
         version = message.params[1] if len(message.params) > 1 else ""
-        if version.isascii() and version.isdigit() and int(version) >= 302:
+        v302 = version.isascii() and version.isdigit() and int(version) >= 302
+        if v302:
             conn.set_caps(conn.caps | {"cap-notify"})
-        conn.line("CAP", conn.nick, "LS", " ".join(capabilities(conn)))
+        conn.line("CAP", conn.nick, "LS", _listed(conn, v302))
     elif sub == "LIST":
         conn.line("CAP", conn.nick, "LIST", " ".join(sorted(conn.caps)))
     elif sub == "REQ":
