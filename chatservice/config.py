@@ -61,7 +61,7 @@ def option_keys(options_class: type[usage.Options]) -> dict[str, str]:
             continue
         if not long_option.endswith("="):
             keys[name] = "flag"
-        elif isinstance(probe.get(name), list):
+        elif isinstance(probe.get(name), list) or name in getattr(probe, "repeatable", ()):
             keys[name] = "repeatable"
         else:
             keys[name] = "parameter"
@@ -76,7 +76,8 @@ def defaults(options_class: type[usage.Options]) -> dict[str, object]:
         if kind == "flag":
             found[name] = False
         elif kind == "repeatable":
-            found[name] = list(probe[name])
+            given = probe[name]
+            found[name] = list(getattr(probe, "repeatable", {})[name] if given is None else given)
         else:
             found[name] = probe.defaults.get(name)
     return found

@@ -176,6 +176,11 @@ class Options(ConfigFileOptions):
         self["oper"] = []
         self["exempt"] = None  # the default, until --exempt is given
 
+    #: Repeatable options that do not start as a list, with their defaults
+    #: (for the config file): --exempt starts as None, its default not being
+    #: the "none" that an empty list means.
+    repeatable = {"exempt": _DEFAULTS.exempt}
+
     def opt_exempt(self, network: str) -> None:
         """
         An address or network (repeatable) that --max-per-address does not apply to, e.g. 10.0.0.0/8 for a team behind one NAT; "none" for no exemptions [default: 127.0.0.0/8 and ::1]
