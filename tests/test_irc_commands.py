@@ -371,9 +371,13 @@ def test_echo_message_not_for_refused(server):
 
 
 def test_message_to_self_with_echo(server):
-    """A private message to oneself reaches the sender once with echo-message."""
+    """
+    With echo-message, a private message to oneself comes twice: delivered,
+    and echoed as the confirmation (which alone carries a labeled-response
+    label), as ergo does.
+    """
     alice = server.register("alice", caps=("echo-message",))
-    assert alice.said("PRIVMSG alice :note") == [f":{ALICE} PRIVMSG alice :note"]
+    assert alice.said("PRIVMSG alice :note") == [f":{ALICE} PRIVMSG alice :note"] * 2
 
 
 def test_away_reply_to_privmsg(pair):

@@ -39,7 +39,7 @@ from ...core.rooms import Room
 from .. import connection
 from ..deadlines import Deadlines
 from ..session import Session, SessionMachine
-from . import history
+from . import history, labels
 from . import numerics as N
 from .commands import VERSION, run, send_isupport, send_lusers, send_motd
 from .render import IRCRenderer, display_host
@@ -113,6 +113,8 @@ class IRCConnection(connection.GuardedLineReceiver):
     _batches = 0
     # The id of the PART by which the client last left each room (by key).
     _left: dict[str, int] | None = None
+    # The answer to the labeled command running now (labeled-response).
+    capture: labels.Capture | None = None
 
     def __init__(self) -> None:
         self.session = SessionMachine(self)
@@ -171,10 +173,27 @@ class IRCConnection(connection.GuardedLineReceiver):
         """Enable exactly C{caps}."""
         self.caps = frozenset(caps)
         renderer = self.factory.renderer(self.caps)
-        if renderer is not self.renderer:
+        # A client that labels its commands has its output looked at first
+        # (see L{labels}); the others write straight to their queue.
+        send = (self._send_or_capture if labels.CAPABILITY in self.caps
+                else self.send_queue.write)
+        if renderer is not self.renderer or send != self.send:
             self.renderer = renderer
+            self.send = send
             if self.user is not None:
+                # Rooms keep each member's renderer and send: rebuild them.
                 self.hub.client_changed(self.user)
+
+    def _send_or_capture(self, data: bytes) -> None:
+        capture = self.capture
+        if capture is None:
+            self.send_queue.write(data)
+        else:
+            capture.chunks.append(data)
+
+    def send_uncaptured(self, data: bytes) -> None:
+        """Send C{data} as something that is not part of a labeled answer."""
+        self.send_queue.write(data)
 
     # Hooks of GuardedLineReceiver
 
@@ -196,7 +215,7 @@ class IRCConnection(connection.GuardedLineReceiver):
             self.line_too_long()
             return
         if message is not None:
-            self.session.received(message)
+            labels.answering(self, message, self.session.received)
 
     def internal_error(self) -> None:
         self.numeric(N.ERR_UNKNOWNERROR, "*", "Internal error; the command was dropped")
@@ -207,6 +226,11 @@ class IRCConnection(connection.GuardedLineReceiver):
     def connection_closing(self, reason: str) -> None:
         self.line("ERROR", f"Closing Link: {display_host(self.peer_host)} ({reason})",
                   source="")
+        if self.capture is not None:
+            # A labeled command that closes the connection: its answer
+            # goes out now, before the queue stops taking output.
+            labels.finish(self, self.capture)
+            self.capture = None
         self.session.hang_up(reason)
 
     def connection_closed(self, reason: str) -> None:

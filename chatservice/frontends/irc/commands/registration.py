@@ -22,6 +22,7 @@ CAPABILITIES = (
     "batch",
     "cap-notify",
     "echo-message",
+    "labeled-response",
     "message-tags",
     "multi-prefix",
     "server-time",
