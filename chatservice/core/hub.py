@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
+from twisted.internet.defer import Deferred
+
 from twisted.internet.interfaces import IReactorTime
 
 from . import errors, names, text
@@ -33,6 +35,8 @@ from .events import (
     Parted,
     PrivateMessage,
     Quit,
+    Redacted,
+    RoomRenamed,
     Signal,
     Source,
     TaggedMessage,
@@ -40,7 +44,7 @@ from .events import (
     Tags,
     TopicChanged,
 )
-from .history import History, Store, stored_form
+from .history import History, Point, Query, Store, stored_form
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
 
@@ -446,6 +450,88 @@ class Hub:
             self._keep(room)
         self._tell_room(event, room.audience(), user)
         return event, problems
+
+    # Editing a room's past: redaction and renaming
+
+    def redact(self, user: User, room_name: str, event_id: int,
+               reason: str = "") -> Deferred[Redacted]:
+        """
+        Remove the message C{event_id} from a room C{user} is in: from its
+        history, and from what every member's front end shows.  Its sender
+        (the same nick, user name and host), the room's operators and server
+        operators may.  The answer comes once history has been read.
+
+        @raise errors.NotInRoom: at once, if C{user} is not in the room.
+        @return: a Deferred that fails with L{errors.UnknownEvent} (no such
+            message in that room, or no history kept) or L{errors.NotYours}.
+        """
+        room = self._membership(user, room_name)
+        if self.store is None:
+            raise errors.UnknownEvent(f"No message {event_id} in {room.name}.")
+        reading = self.store.query(room.key, Query(
+            1, after=Point(id=event_id - 1), before=Point(id=event_id + 1),
+            messages_only=True))
+
+        def found(events: list[Event]) -> Redacted:
+            if not events or events[0].id != event_id:
+                raise errors.UnknownEvent(f"No message {event_id} in {room.name}.")
+            sender = events[0].source
+            own = (names.fold(sender.nick) == user.key and sender.user == user.username
+                   and sender.host == user.host)
+            if not (own or room.is_operator(user) or user.is_operator):
+                raise errors.NotYours(f"Only its sender or an operator of {room.name} "
+                                      "may remove that message.")
+            if self._rooms.get(room.key) is not room or not room.is_member(user):
+                raise errors.NotInRoom(f"You are not in {room.name}.")
+            event = Redacted(*self._stamp(), user.source, room.name, event_id,
+                             _reason(reason))
+            self.store.forget_event(room.key, event_id)
+            self._tell_room(event, room.audience(), user)
+            return event
+
+        return reading.addCallback(found)
+
+    def rename_room(self, user: User, room_name: str, new_name: str,
+                    reason: str = "") -> RoomRenamed:
+        """
+        As an operator of a room, give it C{new_name}: its members, modes and
+        history move with it, and the old name is free.  Every member is
+        told; a client that cannot show a rename is told in its own way
+        (C{Client.room_renamed}, if it has one).
+        """
+        room = self._membership(user, room_name)
+        self._check_operator(user, room)
+        problem = names.room_problem(new_name)
+        if problem:
+            raise errors.InvalidRoomName(problem, new_name)
+        old_key, new_key = room.key, names.fold(new_name)
+        if new_key != old_key and new_key in self._rooms:
+            raise errors.RoomExists(f"There is already a room called {new_name}.", new_name)
+        event = RoomRenamed(*self._stamp(), user.source, room.name, new_name, _reason(reason))
+        room.name, room.key = new_name, new_key
+        if new_key != old_key:
+            del self._rooms[old_key]
+            self._rooms[new_key] = room
+            for member in room.members.values():
+                del member.rooms[old_key]
+                member.rooms[new_key] = room
+            if self.store is not None:
+                self.store.move_history(old_key, new_key, new_name)
+                if room.stored:
+                    self.store.forget_room(old_key)
+        if room.stored:
+            self._keep(room)
+        for member in list(room.members.values()):
+            if member is user:
+                continue
+            personal = getattr(member.client, "room_renamed", None)
+            if personal is not None:
+                personal(event)
+            else:
+                data = member.client.renderer(event)
+                if data:
+                    member.client.send(data)
+        return event
 
     # Messages
 

@@ -96,6 +96,8 @@ from ..core.events import (
     Parted,
     PrivateMessage,
     Quit,
+    Redacted,
+    RoomRenamed,
     TopicChanged,
 )
 from ..core.hub import Room, User
@@ -285,6 +287,13 @@ def render(event: Event) -> bytes:
         return encode(f"{SERVER}{source} {done} in {event.room}")
     if isinstance(event, Invited):
         return encode(f"{SERVER}{source} invites you to {event.room} (/join {event.room})")
+    if isinstance(event, Redacted):
+        # A terminal cannot take back a line: say that it is gone.
+        return encode(_with_reason(f"{SERVER}{source} removed a message from {event.room}",
+                                   event.reason))
+    if isinstance(event, RoomRenamed):
+        return encode(_with_reason(
+            f"{SERVER}{source} renamed {event.room} to {event.new_name}", event.reason))
     return b""
 
 

@@ -40,7 +40,7 @@ from twisted.logger import Logger
 from ..core.events import Event
 from ..core.history import Point, Query, RoomState, contains_words
 from . import StoreError, schema
-from .writer import FORGET, ROOM_OP, SAVE, Writer
+from .writer import FORGET, FORGET_EVENT_OP, MOVE_OP, ROOM_OP, SAVE, Writer
 
 DAY = 24 * 60 * 60
 DATA_FILE = "chatservice.sqlite3"
@@ -477,6 +477,18 @@ class SQLiteStore:
     def forget_room(self, key: str) -> None:
         if not self._closed:
             self._queue.append((ROOM_OP, FORGET, key, None))
+            self._queued += 1
+
+    # Editing history
+
+    def forget_event(self, room: str, event_id: int) -> None:
+        if not self._closed:
+            self._queue.append((ROOM_OP, FORGET_EVENT_OP, room, event_id))
+            self._queued += 1
+
+    def move_history(self, room: str, new_room: str, new_name: str) -> None:
+        if not self._closed:
+            self._queue.append((ROOM_OP, MOVE_OP, room, (new_room, new_name)))
             self._queued += 1
 
     # Retention

@@ -35,7 +35,9 @@ from twisted.logger import Logger
 from .schema import (
     ENCODERS,
     EVENT_COLUMNS,
+    FORGET_EVENT,
     FORGET_ROOM,
+    MOVE_HISTORY,
     SAVE_ROOM,
     encode_room,
     rooms,
@@ -45,6 +47,11 @@ from .schema import (
 ROOM_OP = object()
 SAVE = "save"
 FORGET = "forget"
+FORGET_EVENT_OP = "forget-event"
+MOVE_OP = "move-history"
+# The statement each queued operation runs, after the batch's events are in.
+OPERATION_SQL = {SAVE: SAVE_ROOM, FORGET: FORGET_ROOM, FORGET_EVENT_OP: FORGET_EVENT,
+                 MOVE_OP: MOVE_HISTORY}
 
 # Rows per INSERT statement, largest first: a batch is split into statements
 # of these sizes, so that only a few statements are ever prepared (and kept
@@ -298,9 +305,14 @@ class Writer(threading.Thread):
         return Batch(count, params, rows, rooms, max(ids) if ids else 0, touched)
 
     def _room_row(self, item: tuple) -> tuple:
-        _, operation, key, state = item
+        _, operation, key, argument = item
         if operation == SAVE:
-            return (SAVE, encode_room(key, state))
+            return (SAVE, encode_room(key, argument))
+        if operation == FORGET_EVENT_OP:
+            return (operation, (key, argument))
+        if operation == MOVE_OP:
+            new_key, new_name = argument
+            return (operation, (new_key, None if new_name == new_key else new_name, key))
         return (FORGET, (key,))
 
     def _unstorable(self, event: object) -> None:
@@ -322,7 +334,7 @@ class Writer(threading.Thread):
                 db.execute("BEGIN IMMEDIATE")
                 self._insert(batch)
                 for operation, row in batch.rooms:
-                    db.execute(SAVE_ROOM if operation == SAVE else FORGET_ROOM, row)
+                    db.execute(OPERATION_SQL[operation], row)
                 db.execute("COMMIT")
         except Exception as problem:
             self._rollback()

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
+from contextlib import nullcontext
+
 from twisted.internet.defer import Deferred
 
 from ...core import errors, names
@@ -311,17 +313,17 @@ def when_read(conn: IRCConnection, user: User, reading: Deferred,
     the answer to the command running now (C{answers_command}), a labeled
     command is labeled when the answer comes.
     """
-    capture = labels.hold(conn) if answers_command else None
+    pending = labels.hold(conn) if answers_command else None
 
     def done(result: object) -> None:
         if conn.serving(user):
-            with labels.later(conn, capture):
+            with labels.later(conn, pending) if pending else nullcontext():
                 answer(result)
 
     def problem(failure) -> None:
         conn.log.failure("Reading history for {nick} failed", failure, nick=user.nick)
         if conn.serving(user):
-            with labels.later(conn, capture):
+            with labels.later(conn, pending) if pending else nullcontext():
                 failed()
 
     reading.addCallbacks(done, problem).addErrback(

@@ -19,7 +19,8 @@ then marked:
 
 The label is never relayed to anybody else.  An answer that comes later (a
 history read from disk) is labeled when it comes: the command I{holds} its
-capture (L{hold}) and the answer is sent inside L{later}.
+capture (L{hold}) and the answer is sent inside L{later}; meanwhile the
+client's next commands wait, so that every answer comes in command order.
 
 This lives in the connection's reply path, not in the commands: while a
 labeled command runs, the connection's C{send} collects the bytes instead of
@@ -78,31 +79,45 @@ def answering(conn: IRCConnection, message: Message,
             finish(conn, capture)
 
 
-def hold(conn: IRCConnection) -> Capture | None:
+class Pending:
+    """An answer to come: the capture it completes, if the command was labeled."""
+
+    __slots__ = ("capture",)
+
+    def __init__(self, capture: Capture | None):
+        self.capture = capture
+
+
+def hold(conn: IRCConnection) -> Pending:
     """
-    The command running now answers later: keep its capture open (no ACK
-    now), to be finished by L{later}.  C{None} if it is not labeled.
+    The command running now answers later (a read from disk): keep its
+    capture open (no ACK now), and hold the client's next commands until
+    L{later} sends the answer, so that answers come in the order the
+    commands came.
     """
     capture = conn.capture
     if capture is not None:
         capture.held = True
         conn.capture = None
-    return capture
+    conn.answer_pending()
+    return Pending(capture)
 
 
 @contextmanager
-def later(conn: IRCConnection, capture: Capture | None) -> Iterator[None]:
-    """Send, inside this block, the rest of the answer to a held command."""
-    if capture is None:
-        yield
-        return
-    outer, conn.capture = conn.capture, capture
+def later(conn: IRCConnection, pending: Pending) -> Iterator[None]:
+    """Send, inside this block, the answer to a held command."""
+    capture = pending.capture
+    outer = conn.capture
+    if capture is not None:
+        conn.capture = capture
     try:
         yield
     finally:
-        conn.capture = outer
-        capture.held = False
-        finish(conn, capture)
+        if capture is not None:
+            conn.capture = outer
+            capture.held = False
+            finish(conn, capture)
+        conn.answer_sent()
 
 
 def finish(conn: IRCConnection, capture: Capture) -> None:

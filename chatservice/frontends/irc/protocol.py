@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+from collections import deque
 from datetime import datetime, timezone
 
 
 from ...core import errors, names
-from ...core.events import Joined, Parted
+from ...core.events import Joined, Parted, RoomRenamed
 from ...core.hub import Hub, User
 from ...core.limits import AddressLimiter, Limits
 from ...core.rooms import Room
@@ -41,7 +42,8 @@ from ..deadlines import Deadlines
 from ..session import Session, SessionMachine
 from . import history, labels
 from . import numerics as N
-from .commands import VERSION, run, send_isupport, send_lusers, send_motd
+from .commands import (
+    VERSION, run, send_isupport, send_lusers, send_motd, send_names, send_topic)
 from .render import IRCRenderer, display_host
 from .wire import BODY_MAX_BYTES, TAGS_MAX_BYTES, InputTooLong, Message, format_line, parse
 
@@ -75,14 +77,15 @@ class IRCFactory(connection.GuardedFactory):
         super().__init__(hub, limits, addresses)
         self.settings = settings
         self.deadlines = Deadlines(hub.clock)
-        self._renderers: dict[tuple[bool, bool, bool], IRCRenderer] = {}
+        self._renderers: dict[tuple[bool, ...], IRCRenderer] = {}
 
     def protocol(self) -> IRCConnection:
         return IRCConnection()
 
     def renderer(self, caps: set[str]) -> IRCRenderer:
         """The renderer shared by every client with these capabilities."""
-        key = ("server-time" in caps, "message-tags" in caps, "away-notify" in caps)
+        key = ("server-time" in caps, "message-tags" in caps, "away-notify" in caps,
+               "draft/message-redaction" in caps)
         found = self._renderers.get(key)
         if found is None:
             found = self._renderers[key] = IRCRenderer(*key)
@@ -115,6 +118,10 @@ class IRCConnection(connection.GuardedLineReceiver):
     _left: dict[str, int] | None = None
     # The answer to the labeled command running now (labeled-response).
     capture: labels.Capture | None = None
+    # Answers still to come (history being read), and the lines that wait
+    # for them: a client's commands are answered in the order they came.
+    _awaiting = 0
+    _waiting_lines: deque[bytes] | None = None
 
     def __init__(self) -> None:
         self.session = SessionMachine(self)
@@ -161,6 +168,26 @@ class IRCConnection(connection.GuardedLineReceiver):
         # played back again.
         seen = self._left.pop(room.key, 0) if self._left else 0
         history.replay_on_join(self, user, room, event, seen)
+
+    def room_renamed(self, event: RoomRenamed) -> None:
+        """
+        A room this client is in has a new name: shown as a RENAME with
+        draft/channel-rename; otherwise as leaving the old room and joining
+        the new one (with its topic and names), which any client follows.
+        """
+        if "draft/channel-rename" in self.caps:
+            self.echo(event)
+            return
+        user = self.user
+        me = user.source
+        why = f"Channel renamed to {event.new_name}" + (f": {event.reason}"
+                                                        if event.reason else "")
+        self.echo(Parted(event.id, event.time, me, event.room, why))
+        self.echo(Joined(event.id, event.time, me, event.new_name))
+        room = user.rooms.get(names.fold(event.new_name))
+        if room is not None:
+            send_topic(self, room, quiet_if_none=True)
+            send_names(self, room)
 
     def left(self, event: Parted) -> None:
         """The client left a room by PART: show it, and remember when."""
@@ -209,6 +236,15 @@ class IRCConnection(connection.GuardedLineReceiver):
         self._last_heard = self.clock.seconds()
         if self._pinged:
             self._pinged = False
+        if self._awaiting:
+            waiting = self._waiting_lines
+            if waiting is None:
+                waiting = self._waiting_lines = deque()
+            if len(waiting) >= self.factory.limits.flood_queue:
+                self.close("Excess flood")
+                return
+            waiting.append(line)
+            return
         try:
             message = parse(line)
         except InputTooLong:
@@ -216,6 +252,17 @@ class IRCConnection(connection.GuardedLineReceiver):
             return
         if message is not None:
             labels.answering(self, message, self.session.received)
+
+    def answer_pending(self) -> None:
+        """The command running now answers later: hold the next ones."""
+        self._awaiting += 1
+
+    def answer_sent(self) -> None:
+        """An answer that came later was sent: go on with the held commands."""
+        self._awaiting -= 1
+        waiting = self._waiting_lines
+        while waiting and not self._awaiting and self._closing_reason is None:
+            self._handle(waiting.popleft())
 
     def internal_error(self) -> None:
         self.numeric(N.ERR_UNKNOWNERROR, "*", "Internal error; the command was dropped")

@@ -2,7 +2,8 @@
 Hub events as IRC lines.
 
 One L{IRCRenderer} exists per combination of the capabilities that change how
-events look (server-time, message-tags, away-notify); every client with the
+events look (server-time, message-tags, away-notify, draft/message-redaction);
+every client with the
 same combination shares it, so the hub renders each event once per variant.
 History played back to a client is rendered by the same code, with a C{batch}
 tag added.
@@ -26,6 +27,8 @@ from ...core.events import (
     Parted,
     PrivateMessage,
     Quit,
+    Redacted,
+    RoomRenamed,
     Signal,
     Source,
     Tags,
@@ -175,10 +178,11 @@ class IRCRenderer:
     """
 
     def __init__(self, server_time: bool = False, message_tags: bool = False,
-                 away_notify: bool = False):
+                 away_notify: bool = False, redaction: bool = False):
         self.server_time = server_time
         self.message_tags = message_tags
         self.away_notify = away_notify
+        self.redaction = redaction
 
     def tags(self, event: Event, batch: str = "") -> str:
         tags = "time=" + server_time(event.time) if self.server_time else ""
@@ -233,6 +237,17 @@ class IRCRenderer:
                                tags=tags)
         if isinstance(event, Invited):
             return format_line(source, "INVITE", event.target, event.room, tags=tags)
+        if isinstance(event, Redacted):
+            # A client that cannot take a redaction keeps showing the message.
+            if not self.redaction:
+                return b""
+            reason = (event.reason,) if event.reason else ()
+            return format_line(source, "REDACT", event.room, str(event.target_id), *reason,
+                               tags=tags)
+        if isinstance(event, RoomRenamed):
+            reason = (event.reason,) if event.reason else ()
+            return format_line(source, "RENAME", event.room, event.new_name, *reason,
+                               tags=tags)
         if isinstance(event, AwayChanged):
             if not self.away_notify:
                 return b""

@@ -9,7 +9,9 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{messages}: PRIVMSG, NOTICE, TAGMSG;
  - L{queries}: NAMES, LIST, WHO, WHOIS, WHOWAS, ISON, USERHOST;
  - L{operators}: OPER, KILL;
- - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP.
+ - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP;
+ - L{redaction}: REDACT (draft/message-redaction);
+ - L{rename}: RENAME (draft/channel-rename).
 
 L{common} holds the helpers they share.  CHATHISTORY and SEARCH register
 from L{chatservice.frontends.irc.history}.  Importing this package imports
@@ -26,6 +28,8 @@ from .channels import (
 from .messages import MAX_MESSAGE_TARGETS, notice, privmsg, tagmsg
 from .queries import ison, list_, names_, userhost, who, whois, whowas
 from .operators import kill, oper
+from .redaction import redact
+from .rename import rename
 from .serverinfo import (
     VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
     version)
@@ -35,7 +39,7 @@ __all__ = [
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
     "command", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
     "lusers", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
-    "pong", "privmsg", "quit_", "run", "send_isupport", "send_lusers", "send_motd",
+    "pong", "privmsg", "quit_", "redact", "rename", "run", "send_isupport", "send_lusers", "send_motd",
     "send_names", "send_topic", "tagmsg", "time", "topic", "user_", "userhost", "version",
     "who", "whois", "whowas",
 ]

@@ -21,6 +21,7 @@ CAPABILITIES = (
     "away-notify",
     "batch",
     "cap-notify",
+    "draft/channel-rename",
     "echo-message",
     "labeled-response",
     "message-tags",
@@ -33,6 +34,7 @@ CAPABILITIES = (
 HISTORY_CAPABILITIES = (
     "draft/chathistory",
     "draft/event-playback",
+    "draft/message-redaction",
     "soju.im/search",
 )
 
