@@ -11,7 +11,7 @@ from chatservice.core.limits import Limits
 from chatservice.frontends.irc import IRCSettings
 from irc_helpers import MixedServer
 
-CAPS = ("away-notify batch cap-notify draft/channel-rename echo-message labeled-response message-tags multi-prefix server-time "
+CAPS = ("away-notify batch cap-notify draft/channel-rename draft/read-marker echo-message labeled-response message-tags multi-prefix server-time "
         "userhost-in-names")
 
 WELCOME = [

@@ -73,7 +73,7 @@ class User:
 
     __slots__ = ("nick", "key", "username", "host", "realname", "client", "rooms",
                  "signed_on", "last_spoke", "away", "is_operator", "invisible",
-                 "history_bucket")
+                 "history_bucket", "read_markers")
 
     def __init__(self, nick: str, username: str, host: str, client: Client, now: float,
                  realname: str = ""):
@@ -90,6 +90,7 @@ class User:
         self.is_operator = False
         self.invisible = False
         self.history_bucket = None  # made on the first history request
+        self.read_markers: dict[str, int] | None = None  # see core.readmarkers
 
     @property
     def source(self) -> Source:

@@ -11,7 +11,8 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{operators}: OPER, KILL;
  - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP;
  - L{redaction}: REDACT (draft/message-redaction);
- - L{rename}: RENAME (draft/channel-rename).
+ - L{rename}: RENAME (draft/channel-rename);
+ - L{readmarker}: MARKREAD (draft/read-marker).
 
 L{common} holds the helpers they share.  CHATHISTORY and SEARCH register
 from L{chatservice.frontends.irc.history}.  Importing this package imports
@@ -30,6 +31,7 @@ from .queries import ison, list_, names_, userhost, who, whois, whowas
 from .operators import kill, oper
 from .redaction import redact
 from .rename import rename
+from .readmarker import markread
 from .serverinfo import (
     VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
     version)
@@ -38,7 +40,7 @@ __all__ = [
     "CAPABILITIES", "COMMANDS", "Command", "HISTORY_CAPABILITIES", "Handler",
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
     "command", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
-    "lusers", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
+    "lusers", "markread", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
     "pong", "privmsg", "quit_", "redact", "rename", "run", "send_isupport", "send_lusers", "send_motd",
     "send_names", "send_topic", "tagmsg", "time", "topic", "user_", "userhost", "version",
     "who", "whois", "whowas",

@@ -22,6 +22,7 @@ CAPABILITIES = (
     "batch",
     "cap-notify",
     "draft/channel-rename",
+    "draft/read-marker",
     "echo-message",
     "labeled-response",
     "message-tags",

@@ -14,10 +14,11 @@ import {
   addLine, buffer, changed, note, removeBuffer, renameBuffer, select, serverBuffer,
   showLogin, showStatus, timeOf, ui,
 } from './render.js';
+import { READ_MARKER_CAP, received as readMarker } from './readmarker.js';
 import { isMe, rooms, state } from './state.js';
 
 const WANTED_CAPS = ['server-time', 'echo-message', 'multi-prefix', 'away-notify', 'message-tags',
-  'draft/message-redaction', 'draft/channel-rename', ...HISTORY_CAPS];
+  'draft/message-redaction', 'draft/channel-rename', READ_MARKER_CAP, ...HISTORY_CAPS];
 
 // A nick was refused while registering: ask again, or after a reconnect
 // try a variant ourselves.
@@ -244,6 +245,10 @@ export const handlers = {
     renameBuffer(b, now);
     addLine(b, 'info', `${m.nick} renamed ${old} to ${now}${reason ? ` (${reason})` : ''}`, '', timeOf(m));
     changed(b);
+  },
+  MARKREAD: (m) => {
+    const b = state.buffers.get(fold(m.params[0] || ''));
+    if (b) readMarker(b, m.params[1] || '*');
   },
   PRIVMSG: (m) => message(m, false),
   NOTICE: (m) => message(m, true),
