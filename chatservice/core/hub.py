@@ -21,7 +21,7 @@ from twisted.internet.defer import Deferred
 
 from twisted.internet.interfaces import IReactorTime
 
-from . import errors, names, text
+from . import errors, names, readmarkers, text
 from .events import (
     AwayChanged,
     Event,
@@ -472,22 +472,26 @@ class Hub:
         reading = self.store.query(room.key, Query(
             1, after=Point(id=event_id - 1), before=Point(id=event_id + 1),
             messages_only=True))
+        # Who asks, and with what rights, is settled now: the redaction
+        # still happens if they leave while history is read.
+        source = user.source
+        may_any = room.is_operator(user) or user.is_operator
 
         def found(events: list[Event]) -> Redacted:
             if not events or events[0].id != event_id:
                 raise errors.UnknownEvent(f"No message {event_id} in {room.name}.")
             sender = events[0].source
-            own = (names.fold(sender.nick) == user.key and sender.user == user.username
-                   and sender.host == user.host)
-            if not (own or room.is_operator(user) or user.is_operator):
+            own = (names.fold(sender.nick) == names.fold(source.nick)
+                   and sender.user == source.user and sender.host == source.host)
+            if not (own or may_any):
                 raise errors.NotYours(f"Only its sender or an operator of {room.name} "
                                       "may remove that message.")
-            if self._rooms.get(room.key) is not room or not room.is_member(user):
-                raise errors.NotInRoom(f"You are not in {room.name}.")
-            event = Redacted(*self._stamp(), user.source, room.name, event_id,
+            if self._rooms.get(room.key) is not room:
+                raise errors.NoSuchRoom(f"{room.name} is gone.", room.name)
+            event = Redacted(*self._stamp(), source, room.name, event_id,
                              _reason(reason))
             self.store.forget_event(room.key, event_id)
-            self._tell_room(event, room.audience(), user)
+            self._tell_room(event, room.audience(), user if room.is_member(user) else None)
             return event
 
         return reading.addCallback(found)
@@ -516,6 +520,7 @@ class Hub:
             for member in room.members.values():
                 del member.rooms[old_key]
                 member.rooms[new_key] = room
+                readmarkers.renamed(member, old_key, new_key)
             if self.store is not None:
                 self.store.move_history(old_key, new_key, new_name)
                 if room.stored:

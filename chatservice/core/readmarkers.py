@@ -28,6 +28,15 @@ def read_marker(user: User, target: str) -> int | None:
     return None if markers is None else markers.get(names.fold(target))
 
 
+def renamed(user: User, old: str, new: str) -> None:
+    """A room C{user} is in is now called C{new}: its marker follows it."""
+    markers = user.read_markers
+    if markers:
+        kept = markers.pop(names.fold(old), None)
+        if kept is not None:
+            markers[names.fold(new)] = kept
+
+
 def mark_read(user: User, target: str, when: int) -> int:
     """
     Record that C{user} has read C{target} up to C{when} (ms); an earlier

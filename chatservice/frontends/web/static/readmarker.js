@@ -35,11 +35,22 @@ function placeDivider(b) {
   first.before(divider);
 }
 
-// b is shown: put the divider where the reader left off, and tell the
-// server that everything in it is now read.
+// The tab on screen: what arrives there while it is shown is read.
+let showing = null;
+
+// b is shown: the tab left behind was read to its end; put b's divider
+// where the reader left off, and tell the server that b is now read.
 export function shown(b) {
-  if (!state.caps.has(READ_MARKER_CAP) || b.kind === 'server') return;
+  if (!state.caps.has(READ_MARKER_CAP)) return;
+  if (showing && showing !== b && state.buffers.get(showing.key) === showing) markRead(showing);
+  showing = b;
+  if (b.kind === 'server') return;
   placeDivider(b);
+  markRead(b);
+}
+
+function markRead(b) {
+  if (b.kind === 'server') return;
   const times = b.log.querySelectorAll('.line time');
   if (!times.length) return;
   const newest = times[times.length - 1].dateTime;
