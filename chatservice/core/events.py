@@ -190,6 +190,29 @@ class TaggedPrivateMessage(PrivateMessage):
     tags: Tags = ()
 
 
+# A message of several lines (IRC's draft/multiline): each line's text, and
+# whether it continues the line before it (no line break between them).
+Lines = tuple[tuple[str, bool], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MultilineMessage(TaggedMessage):
+    """
+    A message of several C{lines} to a room; C{text} is all of it on one
+    line (what history keeps, and what front ends that show only one line
+    show).
+    """
+
+    lines: Lines = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MultilinePrivateMessage(TaggedPrivateMessage):
+    """A L{MultilineMessage} to one person."""
+
+    lines: Lines = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Signal(Event):
     """

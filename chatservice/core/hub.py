@@ -29,8 +29,11 @@ from .events import (
     Joined,
     Kicked,
     Kind,
+    Lines,
     Message,
     ModeChanged,
+    MultilineMessage,
+    MultilinePrivateMessage,
     NickChanged,
     Parted,
     PrivateMessage,
@@ -578,6 +581,35 @@ class Hub:
         if target is not user:
             self._fan_out(event, (target,))
         return event
+
+    def say_lines(self, user: User, target: str, lines: Lines, kind: Kind = Kind.SAY,
+                  tags: Tags = ()) -> PrivateMessage:
+        """
+        Say a message of several lines (each with whether it continues the
+        line before) to a room, as L{say} does, or to a person, as L{tell}
+        does.  History keeps it as one plain message, its lines joined.
+        """
+        cleaned = tuple((text.clean(line), concat) for line, concat in lines)
+        joined = "".join(("" if concat or not index else " ") + line
+                         for index, (line, concat) in enumerate(cleaned))
+        joined = self._text(joined)
+        if target.startswith("#"):
+            room = self._room_to_speak_in(user, target)
+            event = MultilineMessage(*self._stamp(), user.source, room.name, joined, kind,
+                                     tags, cleaned)
+            user.last_spoke = event.time
+            if self.store is not None:
+                self.store.record(room.key, Message(event.id, event.time, event.source,
+                                                    event.room, joined, kind))
+            self._tell_room(event, room.audience(), user)
+            return event
+        found = self.find_user(target)
+        private = MultilinePrivateMessage(*self._stamp(), user.source, found.nick, joined,
+                                          kind, tags, cleaned)
+        user.last_spoke = private.time
+        if found is not user:
+            self._fan_out(private, (found,))
+        return private
 
     def signal(self, user: User, target: str, tags: Tags) -> Signal:
         """

@@ -265,6 +265,12 @@ def render(event: Event) -> bytes:
             # A CTCP request between IRC clients means nothing on a terminal.
             return b""
         where = event.room if isinstance(event, Message) else "private"
+        lines = getattr(event, "lines", None)
+        if lines:
+            # A message of several lines (from IRC's draft/multiline): each
+            # line that is not blank on a line of its own.
+            return b"".join(encode(_said(where, source, line, event.kind))
+                            for line, _ in lines if line.strip())
         return encode(_said(where, source, event.text, event.kind))
     if isinstance(event, Joined):
         return encode(f"{SERVER}{source} joined {event.room}")

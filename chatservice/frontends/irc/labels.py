@@ -106,18 +106,38 @@ def hold(conn: IRCConnection) -> Pending:
 @contextmanager
 def later(conn: IRCConnection, pending: Pending) -> Iterator[None]:
     """Send, inside this block, the answer to a held command."""
-    capture = pending.capture
-    outer = conn.capture
+    try:
+        with resume(conn, pending.capture):
+            yield
+    finally:
+        conn.answer_sent()
+
+
+def carry(conn: IRCConnection) -> Capture | None:
+    """
+    The command running now is answered by a later one (a multiline batch's
+    start, answered at its end): its label, if any, goes with that answer.
+    """
+    capture = conn.capture
     if capture is not None:
-        conn.capture = capture
+        capture.held = True
+        conn.capture = None
+    return capture
+
+
+@contextmanager
+def resume(conn: IRCConnection, capture: Capture | None) -> Iterator[None]:
+    """Send, inside this block, the answer a carried label goes with."""
+    if capture is None:
+        yield
+        return
+    outer, conn.capture = conn.capture, capture
     try:
         yield
     finally:
-        if capture is not None:
-            conn.capture = outer
-            capture.held = False
-            finish(conn, capture)
-        conn.answer_sent()
+        conn.capture = outer
+        capture.held = False
+        finish(conn, capture)
 
 
 def finish(conn: IRCConnection, capture: Capture) -> None:
@@ -138,8 +158,9 @@ def labeled(conn: IRCConnection, label: str, data: bytes) -> bytes:
     lines = [line for line in data.split(b"\r\n") if line]
     if not lines:
         return format_line(conn.server, "ACK", tags=tag.decode("utf-8"))
-    if len(lines) == 1:
-        return _tagged(lines[0], tag) + b"\r\n"
+    if len(lines) == 1 or _one_batch(lines):
+        # One line, or one batch of its own: the label goes on its (start) line.
+        return b"\r\n".join([_tagged(lines[0], tag), *lines[1:]]) + b"\r\n"
     if "batch" not in conn.caps:
         return data
     ref = conn.new_batch()
@@ -164,3 +185,18 @@ def _in_batch(line: bytes) -> bool:
         return False
     tags = line[1:].partition(b" ")[0]
     return any(item.startswith(b"batch=") for item in tags.split(b";"))
+
+
+def _command(line: bytes) -> list[bytes]:
+    """A line's command and parameters (its tags and source dropped)."""
+    words = line.split(b" ")
+    while words and words[0][:1] in (b"@", b":"):
+        words.pop(0)
+    return words
+
+
+def _one_batch(lines: list[bytes]) -> bool:
+    """Whether C{lines} are exactly one batch, from its start to its end."""
+    first, last = _command(lines[0]), _command(lines[-1])
+    return (len(first) > 1 and len(last) > 1 and first[0] == last[0] == b"BATCH"
+            and first[1][:1] == b"+" and last[1] == b"-" + first[1][1:])

@@ -40,7 +40,7 @@ from ...core.rooms import Room
 from .. import connection
 from ..deadlines import Deadlines
 from ..session import Session, SessionMachine
-from . import history, labels
+from . import history, labels, multiline
 from . import numerics as N
 from .commands import (
     VERSION, run, send_isupport, send_lusers, send_motd, send_names, send_topic)
@@ -85,7 +85,7 @@ class IRCFactory(connection.GuardedFactory):
     def renderer(self, caps: set[str]) -> IRCRenderer:
         """The renderer shared by every client with these capabilities."""
         key = ("server-time" in caps, "message-tags" in caps, "away-notify" in caps,
-               "draft/message-redaction" in caps)
+               "draft/message-redaction" in caps, "draft/multiline" in caps)
         found = self._renderers.get(key)
         if found is None:
             found = self._renderers[key] = IRCRenderer(*key)
@@ -122,6 +122,8 @@ class IRCConnection(connection.GuardedLineReceiver):
     # for them: a client's commands are answered in the order they came.
     _awaiting = 0
     _waiting_lines: deque[bytes] | None = None
+    # The draft/multiline batch the client is sending, if any.
+    multiline_batch: multiline.Collecting | None = None
 
     def __init__(self) -> None:
         self.session = SessionMachine(self)
@@ -314,7 +316,8 @@ class IRCConnection(connection.GuardedLineReceiver):
         run(self, None, message)
 
     def after_sign_in(self, user: User, message: Message) -> None:
-        run(self, user, message)
+        if not multiline.collected(self, message):
+            run(self, user, message)
 
     def try_register(self) -> None:
         """

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ....core import errors, names
 from ....core.hub import User
+from .. import multiline
 from .. import numerics as N
 from ..wire import Message
 from .table import command
@@ -22,6 +23,7 @@ CAPABILITIES = (
     "batch",
     "cap-notify",
     "draft/channel-rename",
+    "draft/multiline",
     "draft/read-marker",
     "echo-message",
     "labeled-response",
@@ -30,6 +32,9 @@ CAPABILITIES = (
     "server-time",
     "userhost-in-names",
 )
+
+# What CAP LS 302 says of some capabilities, after an "=".
+CAPABILITY_VALUES = {multiline.CAPABILITY: multiline.CAPABILITY_VALUE}
 
 # Offered only when the server keeps history (the hub has a store).
 HISTORY_CAPABILITIES = (
@@ -56,9 +61,14 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
         if user is None:
             conn.cap_negotiating = True
         version = message.params[1] if len(message.params) > 1 else ""
-        if version.isascii() and version.isdigit() and int(version) >= 302:
+        v302 = version.isascii() and version.isdigit() and int(version) >= 302
+        if v302:
             conn.set_caps(conn.caps | {"cap-notify"})
-        conn.line("CAP", conn.nick, "LS", " ".join(capabilities(conn)))
+        offered = capabilities(conn)
+        if v302:  # values too
+            offered = tuple(f"{name}={CAPABILITY_VALUES[name]}" if name in CAPABILITY_VALUES
+                            else name for name in offered)
+        conn.line("CAP", conn.nick, "LS", " ".join(offered))
     elif sub == "LIST":
         conn.line("CAP", conn.nick, "LIST", " ".join(sorted(conn.caps)))
     elif sub == "REQ":
