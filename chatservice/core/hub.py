@@ -76,7 +76,7 @@ class User:
 
     __slots__ = ("nick", "key", "username", "host", "realname", "client", "rooms",
                  "signed_on", "last_spoke", "away", "is_operator", "invisible",
-                 "history_bucket", "read_markers")
+                 "history_bucket", "read_markers", "metadata")
 
     def __init__(self, nick: str, username: str, host: str, client: Client, now: float,
                  realname: str = ""):
@@ -94,6 +94,7 @@ class User:
         self.invisible = False
         self.history_bucket = None  # made on the first history request
         self.read_markers: dict[str, int] | None = None  # see core.readmarkers
+        self.metadata: dict[str, str] | None = None  # see core.metadata
 
     @property
     def source(self) -> Source:
@@ -829,6 +830,10 @@ class Hub:
             del self._rooms[room.key]
             if room.stored:
                 self.store.forget_room(room.key)
+
+    def neighbours(self, user: User) -> list[User]:
+        """Everyone else who shares at least one room with C{user}, once each."""
+        return self._neighbours(user)
 
     @staticmethod
     def _neighbours(user: User) -> list[User]:

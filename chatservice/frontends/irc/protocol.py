@@ -43,7 +43,7 @@ from ..session import Session, SessionMachine
 from . import history, labels, multiline
 from . import numerics as N
 from .commands import (
-    VERSION, run, send_isupport, send_lusers, send_motd, send_names, send_topic)
+    VERSION, metadata, run, send_isupport, send_lusers, send_motd, send_names, send_topic)
 from .render import IRCRenderer, display_host
 from .wire import BODY_MAX_BYTES, TAGS_MAX_BYTES, InputTooLong, Message, format_line, parse
 
@@ -124,6 +124,8 @@ class IRCConnection(connection.GuardedLineReceiver):
     _waiting_lines: deque[bytes] | None = None
     # The draft/multiline batch the client is sending, if any.
     multiline_batch: multiline.Collecting | None = None
+    # The metadata keys the client subscribed to (draft/metadata).
+    metadata_subs: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self.session = SessionMachine(self)
@@ -190,6 +192,10 @@ class IRCConnection(connection.GuardedLineReceiver):
         if room is not None:
             send_topic(self, room, quiet_if_none=True)
             send_names(self, room)
+
+    def metadata_changed(self, target: str, key: str, value: str | None) -> None:
+        """Someone this client shares a channel with, or a channel, changed C{key}."""
+        metadata.changed(self, target, key, value)
 
     def left(self, event: Parted) -> None:
         """The client left a room by PART: show it, and remember when."""

@@ -12,7 +12,8 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP;
  - L{redaction}: REDACT (draft/message-redaction);
  - L{rename}: RENAME (draft/channel-rename);
- - L{readmarker}: MARKREAD (draft/read-marker).
+ - L{readmarker}: MARKREAD (draft/read-marker);
+ - L{metadata}: METADATA (draft/metadata).
 
 L{common} holds the helpers they share.  CHATHISTORY and SEARCH register
 from L{chatservice.frontends.irc.history}.  Importing this package imports
@@ -32,6 +33,7 @@ from .operators import kill, oper
 from .redaction import redact
 from .rename import rename
 from .readmarker import markread
+from .metadata import metadata_
 from .serverinfo import (
     VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
     version)
@@ -40,7 +42,7 @@ __all__ = [
     "CAPABILITIES", "COMMANDS", "Command", "HISTORY_CAPABILITIES", "Handler",
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
     "command", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
-    "lusers", "markread", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
+    "lusers", "markread", "metadata_", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
     "pong", "privmsg", "quit_", "redact", "rename", "run", "send_isupport", "send_lusers", "send_motd",
     "send_names", "send_topic", "tagmsg", "time", "topic", "user_", "userhost", "version",
     "who", "whois", "whowas",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ....core import errors, names
 from ....core.hub import User
 from .. import multiline
+from . import metadata
 from .. import numerics as N
 from ..wire import Message
 from .table import command
@@ -23,6 +24,7 @@ CAPABILITIES = (
     "batch",
     "cap-notify",
     "draft/channel-rename",
+    "draft/metadata-3",
     "draft/multiline",
     "draft/read-marker",
     "echo-message",
@@ -34,7 +36,8 @@ CAPABILITIES = (
 )
 
 # What CAP LS 302 says of some capabilities, after an "=".
-CAPABILITY_VALUES = {multiline.CAPABILITY: multiline.CAPABILITY_VALUE}
+CAPABILITY_VALUES = {multiline.CAPABILITY: multiline.CAPABILITY_VALUE,
+                     metadata.CAPABILITY: metadata.CAPABILITY_VALUE}
 
 # Offered only when the server keeps history (the hub has a store).
 HISTORY_CAPABILITIES = (
