@@ -16,7 +16,7 @@ CAPS = ("away-notify batch cap-notify draft/channel-rename draft/metadata-3 draf
 # CAP LS 302 also gives capabilities' values.
 CAPS_302 = CAPS.replace(
     "draft/multiline", "draft/multiline=max-bytes=4096,max-lines=100").replace(
-    "draft/metadata-3", "draft/metadata-3=max-subs=50,max-keys=20,max-value-bytes=300")
+    "draft/metadata-3", "draft/metadata-3=before-connect,max-subs=50,max-keys=20,max-value-bytes=300")
 
 WELCOME = [
     ":chatservice 001 alice :Welcome to the chatservice IRC network, alice!~alice@1.2.3.4",

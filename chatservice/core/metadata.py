@@ -80,6 +80,21 @@ def may_write(user: User, target: Target) -> bool:
     return target is user
 
 
+def check(kept: dict[str, str] | None, key: str, value: str | None) -> None:
+    """
+    Refuse setting C{key} to C{value} among the keys C{kept} if it breaks
+    the rules for keys, values or their number.
+    """
+    if not valid_key(key):
+        raise InvalidKey(f"{key!r} is not a valid key.", key)
+    if value is None:
+        return
+    if len(value.encode("utf-8")) > MAX_VALUE_BYTES or "\ufffd" in value:
+        raise InvalidValue(f"A value has at most {MAX_VALUE_BYTES} bytes of UTF-8.", key)
+    if kept is not None and key not in kept and len(kept) >= MAX_KEYS:
+        raise TooManyKeys(f"At most {MAX_KEYS} keys may be set.", key)
+
+
 def set_value(hub: Hub, user: User, target: Target, key: str,
               value: str | None) -> None:
     """
@@ -93,18 +108,14 @@ def set_value(hub: Hub, user: User, target: Target, key: str,
     if not may_write(user, target):
         raise errors.NotYours("You may not change that.", key)
     kept = target.metadata
+    check(kept, key, value)
     if value is None:
         if kept is None or key not in kept:
             return
         del kept[key]
     else:
-        if len(value.encode("utf-8")) > MAX_VALUE_BYTES or "\ufffd" in value:
-            raise InvalidValue(f"A value has at most {MAX_VALUE_BYTES} bytes of UTF-8.",
-                               key)
         if kept is None:
             kept = target.metadata = {}
-        if key not in kept and len(kept) >= MAX_KEYS:
-            raise TooManyKeys(f"At most {MAX_KEYS} keys may be set.", key)
         if kept.get(key) == value:
             return
         kept[key] = value

@@ -126,6 +126,7 @@ class IRCConnection(connection.GuardedLineReceiver):
     multiline_batch: multiline.Collecting | None = None
     # The metadata keys the client subscribed to (draft/metadata).
     metadata_subs: frozenset[str] = frozenset()
+    pending_metadata: metadata.Pending | None = None
 
     def __init__(self) -> None:
         self.session = SessionMachine(self)
@@ -370,6 +371,7 @@ class IRCConnection(connection.GuardedLineReceiver):
         send_isupport(self)
         send_lusers(self)
         send_motd(self)
+        metadata.registered(self, user)
         self._schedule_ping(self.factory.settings.ping_interval)
 
     def sign_out(self, user: User, reason: str) -> None:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ..protocol import IRCConnection
 
 CAPABILITY = "draft/metadata-3"
-CAPABILITY_VALUE = (f"max-subs={core.MAX_SUBSCRIPTIONS},max-keys={core.MAX_KEYS},"
+CAPABILITY_VALUE = (f"before-connect,max-subs={core.MAX_SUBSCRIPTIONS},max-keys={core.MAX_KEYS},"
                     f"max-value-bytes={core.MAX_VALUE_BYTES}")
 ISUPPORT = f"METADATA={core.MAX_KEYS}"
 
@@ -54,13 +54,29 @@ RPL_METADATAUNSUBOK = "771"
 RPL_METADATASUBS = "772"
 
 
+class Pending:
+    """Keys a client sets on itself before it has registered (before-connect)."""
+
+    nick = "*"
+
+    def __init__(self) -> None:
+        self.metadata: dict[str, str] = {}
+
+
 class _Refused(Exception):
     def __init__(self, code: str, *params: str):
         super().__init__(code)
         self.code, self.params = code, params
 
 
-def _target(conn: IRCConnection, user: User, name: str) -> core.Target:
+def _target(conn: IRCConnection, user: User | None, name: str) -> core.Target:
+    if user is None:
+        # Before registration only one's own keys exist (before-connect).
+        if name != "*" or CAPABILITY not in conn.caps:
+            raise _Refused("INVALID_TARGET", name, "Register first")
+        if conn.pending_metadata is None:
+            conn.pending_metadata = Pending()
+        return conn.pending_metadata
     try:
         if name == "*":
             return user
@@ -106,7 +122,7 @@ def _value_lines(conn: IRCConnection, ref: str, target: str, key: str,
         _reply(conn, ref, RPL_KEYVALUE, target, key, "*", value)
 
 
-@command("METADATA", 2)
+@command("METADATA", 2, before_registration=True)
 def metadata_(conn: IRCConnection, user: User, message: Message) -> None:
     name, sub = message.params[0], message.params[1].upper()
     arguments = message.params[2:]
@@ -155,7 +171,14 @@ def _set(conn: IRCConnection, user: User, name: str, arguments: list[str]) -> No
     key = arguments[0]
     value = arguments[1] if len(arguments) > 1 else None
     try:
-        core.set_value(conn.hub, user, target, key, value)
+        if isinstance(target, Pending):
+            core.check(target.metadata, key, value)
+            if value is None:
+                target.metadata.pop(key, None)
+            else:
+                target.metadata[key] = value
+        else:
+            core.set_value(conn.hub, user, target, key, value)
     except core.InvalidKey:
         raise _Refused("KEY_INVALID", key[:64], "Invalid key") from None
     except errors.NotYours:
@@ -174,7 +197,11 @@ def _clear(conn: IRCConnection, user: User, name: str, arguments: list[str]) -> 
     target = _target(conn, user, name)
     shown = _name(target)
     try:
-        cleared = core.clear(conn.hub, user, target)
+        if isinstance(target, Pending):
+            cleared = list(target.metadata)
+            target.metadata.clear()
+        else:
+            cleared = core.clear(conn.hub, user, target)
     except errors.NotYours:
         raise _Refused("KEY_NO_PERMISSION", shown, "*", "You may not change that") from None
     with _batch(conn, shown) as ref:
@@ -215,6 +242,8 @@ def _subs(conn: IRCConnection, user: User, name: str, arguments: list[str]) -> N
 
 def _sync(conn: IRCConnection, user: User, name: str, arguments: list[str]) -> None:
     target = _target(conn, user, name)
+    if isinstance(target, Pending):
+        raise _Refused("INVALID_TARGET", name, "Register first")
     shown = _name(target)
     if not _readable(user, target):
         raise _Refused("KEY_NO_PERMISSION", shown, "*", "You may not read that")
@@ -257,6 +286,20 @@ def on_join(conn: IRCConnection, user: User, room: Room) -> None:
         for member in list(room.members.values()):
             if member is not user:
                 _subscribed(conn, ref, member)
+
+
+def registered(conn: IRCConnection, user: User) -> None:
+    """The client registered: the keys it set before are its own now, and shown."""
+    pending = conn.pending_metadata
+    if pending is None:
+        return
+    conn.pending_metadata = None
+    if not pending.metadata:
+        return
+    user.metadata = dict(pending.metadata)
+    with _batch(conn, user.nick) as ref:
+        for key, value in pending.metadata.items():
+            _value_lines(conn, ref, user.nick, key, value)
 
 
 def whois(conn: IRCConnection, target: User) -> None:
