@@ -127,3 +127,52 @@ def test_abrupt_disconnect_while_redacting(mixed):
     other = irc(server, "other")
     other.send(b"PING alive\r\n")
     other.read_until(b"alive\r\n")
+
+
+def test_multiline_reaches_everyone(mixed):
+    """A multiline batch reaches a capable IRC client as a batch, another as lines, a line user line by line."""
+    server, opal, carol = mixed
+    ml = irc(server, "mel", CAPS + " draft/multiline")
+    plain = irc(server, "pat", "message-tags")
+    ml.send(b"@label=m BATCH +x draft/multiline #lobby\r\n"
+            b"@batch=x PRIVMSG #lobby :first line\r\n"
+            b"@batch=x PRIVMSG #lobby :\r\n"
+            b"@batch=x;draft/multiline-concat PRIVMSG #lobby :second \xf0\x9f\x92\x9c\r\n"
+            b"BATCH -x\r\n")
+    echo = ml.read_until(re.compile(rb"BATCH -m\w+\r\n"))
+    assert re.search(rb"@label=m;[^ ]* :mel!\S+ BATCH \+m\w+ draft/multiline #lobby", echo)
+    plain.read_until(re.compile(rb"PRIVMSG #lobby :first line\r\n"))
+    plain.read_until(re.compile(rb"PRIVMSG #lobby :second \xf0\x9f\x92\x9c\r\n"))
+    carol.read_until("[#lobby] <mel> first line")
+    carol.read_until("[#lobby] <mel> second \U0001f49c")
+
+
+def test_multiline_flood_is_bounded(mixed):
+    """A batch of too many lines is refused with MULTILINE_MAX_LINES and delivers nothing."""
+    server, opal, carol = mixed
+    ml = irc(server, "mel", CAPS + " draft/multiline")
+    ml.send(b"BATCH +f draft/multiline #lobby\r\n"
+            + b"@batch=f PRIVMSG #lobby :spam\r\n" * 33 + b"BATCH -f\r\nPING done\r\n")
+    # Flood control paces the lines beyond its burst: this takes seconds.
+    ml.read_until(b"FAIL BATCH MULTILINE_MAX_LINES 32 :", timeout=30)
+    ml.read_until(re.compile(rb"PONG \S+ done\r\n"), timeout=30)
+    carol.send_line("after the flood")
+    data = opal.read_until(b"after the flood\r\n")
+    assert b"spam" not in data
+
+
+def test_metadata_between_two_clients(mixed):
+    """A subscriber hears another client's display-name, and sees it in WHOIS."""
+    server, opal, carol = mixed
+    md = CAPS + " draft/metadata-3"
+    meg = irc(server, "meg", md)
+    ned = irc(server, "ned", md)
+    ned.send(b"METADATA * SUB display-name\r\n")
+    ned.read_until(b" 770 ned display-name\r\n")
+    meg.send("METADATA * SET display-name :Meg \u00e9\r\n".encode())
+    meg.read_until(" 761 meg meg display-name * :Meg \u00e9\r\n".encode())
+    ned.read_until(" 761 ned meg display-name * :Meg \u00e9\r\n".encode())
+    ned.send(b"WHOIS meg\r\n")
+    ned.read_until(" 760 ned meg display-name * :Meg \u00e9\r\n".encode())
+    meg.send(b"METADATA * SET display-name :" + b"x" * 400 + b"\r\n")
+    meg.read_until(b"FAIL METADATA INVALID_VALUE display-name :")

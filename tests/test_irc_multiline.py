@@ -40,7 +40,7 @@ def test_capability_value(server):
     """CAP LS 302 offers draft/multiline with its limits."""
     client = server.connect()
     client.line("CAP LS 302")
-    assert "draft/multiline=max-bytes=4096,max-lines=100" in client.take()[0]
+    assert "draft/multiline=max-bytes=4096,max-lines=32" in client.take()[0]
 
 
 def test_relayed_as_batch_and_as_lines(server):
@@ -107,7 +107,7 @@ def test_private_multiline(server):
     (["@batch=zz PRIVMSG {t} :hi"], "MULTILINE_INVALID"),
     (["@batch=b1 PRIVMSG #elsewhere :hi"], "MULTILINE_INVALID"),
     (["@batch=b1 TOPIC {t} :hi"], "MULTILINE_INVALID"),
-    (["@batch=b1 PRIVMSG {t} :x"] * 101, "MULTILINE_MAX_LINES"),
+    (["@batch=b1 PRIVMSG {t} :x"] * 33, "MULTILINE_MAX_LINES"),
     (["@batch=b1 PRIVMSG {t} :" + "x" * 400] * 11, "MULTILINE_MAX_BYTES"),
     (["@batch=b1 PRIVMSG {t} :  "], "MULTILINE_INVALID"),
 ])

@@ -15,7 +15,7 @@ CAPS = ("away-notify batch cap-notify draft/channel-rename draft/metadata-3 draf
         "draft/read-marker echo-message labeled-response message-tags multi-prefix server-time userhost-in-names")
 # CAP LS 302 also gives capabilities' values.
 CAPS_302 = CAPS.replace(
-    "draft/multiline", "draft/multiline=max-bytes=4096,max-lines=100").replace(
+    "draft/multiline", "draft/multiline=max-bytes=4096,max-lines=32").replace(
     "draft/metadata-3", "draft/metadata-3=before-connect,max-subs=50,max-keys=20,max-value-bytes=300")
 
 WELCOME = [

@@ -5,7 +5,8 @@ batch.
 Wire protocol
 =============
 A client with the ``draft/multiline`` capability (offered as
-``draft/multiline=max-bytes=4096,max-lines=100``) sends::
+``draft/multiline=max-bytes=4096,max-lines=32``: a batch this size stays
+within the flood limits) sends::
 
     [@label=..;+client-tags] BATCH +<ref> draft/multiline <target>
     @batch=<ref> PRIVMSG <target> :<first line>
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 CAPABILITY = "draft/multiline"
 MAX_BYTES = 4096
-MAX_LINES = 100
+MAX_LINES = 32
 CAPABILITY_VALUE = f"max-bytes={MAX_BYTES},max-lines={MAX_LINES}"
 
 
