@@ -584,7 +584,7 @@ class Hub:
         return event
 
     def say_lines(self, user: User, target: str, lines: Lines, kind: Kind = Kind.SAY,
-                  tags: Tags = ()) -> PrivateMessage:
+                  tags: Tags = ()) -> Message | PrivateMessage:
         """
         Say a message of several lines (each with whether it continues the
         line before) to a room, as L{say} does, or to a person, as L{tell}
