@@ -16,9 +16,14 @@ operators are its chanops, and every nickname is shared with the other front
 ends.  The commands are in L{chatservice.frontends.irc.commands}.
 
 Capabilities: cap-notify, server-time, message-tags, echo-message,
-multi-prefix, userhost-in-names, away-notify, batch; and, when the server
-keeps history, draft/chathistory, draft/event-playback and soju.im/search
-(see L{chatservice.frontends.irc.history}).
+multi-prefix, userhost-in-names, away-notify, batch, labeled-response (see
+L{chatservice.frontends.irc.labels}), draft/multiline (L{multiline}),
+draft/channel-rename, draft/read-marker and draft/metadata-3 (their command
+modules); and, when the server keeps history, draft/chathistory,
+draft/event-playback, soju.im/search (see L{chatservice.frontends.irc.history})
+and draft/message-redaction.  A command answered later (history read from
+disk) holds the client's next commands until its answer is sent, so that
+answers come in the order the commands came.
 
 The server PINGs a client that has been silent for the ping interval and drops
 it ("Ping timeout") if the client stays silent for the ping timeout.
