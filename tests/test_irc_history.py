@@ -921,3 +921,33 @@ def test_search_without_batch(server):
     alice.line("PRIVMSG #room :findme")
     assert alice.said("SEARCH in=#room;text=findme") == [
         ":alice!~alice@1.2.3.4 PRIVMSG #room :findme"]
+
+
+def test_commands_wait_for_a_pending_answer_in_order():
+    """Commands sent while history is read are run after its answer, in order."""
+    store = SlowStore(None)
+    server = history_server(store=store)
+    alice = server.register("alice", caps=FULL)
+    alice.line("JOIN #room")
+    alice.take()
+    alice.line("CHATHISTORY LATEST #room * 10")
+    alice.line("PING one")
+    alice.line("PING two")
+    assert alice.take() == []
+    store.answer()
+    lines = alice.take()
+    assert lines[-2:] == [":chatservice PONG chatservice one", ":chatservice PONG chatservice two"]
+    assert lines[0].endswith("BATCH +h1 chathistory #room")
+
+
+def test_flood_behind_a_pending_answer_is_bounded():
+    """A client that piles up more commands than the flood queue behind a pending answer is dropped."""
+    store = SlowStore(None)
+    server = history_server(store=store)
+    alice = server.register("alice", caps=FULL)
+    alice.line("JOIN #room")
+    alice.line("CHATHISTORY LATEST #room * 10")
+    for number in range(server.limits.flood_queue + 1):
+        alice.line(f"PING {number}")
+    assert alice.closed
+    assert "Excess flood" in alice.take()[-1]
