@@ -598,14 +598,15 @@ def test_answer_after_disconnect_is_dropped():
     alice.take()
     alice.line("CHATHISTORY LATEST #room * 10")
     alice.line("SEARCH in=#room;text=one")
-    assert alice.take() == [] and len(store.waiting) == 2
+    # The SEARCH waits for the CHATHISTORY's answer: answers come in order.
+    assert alice.take() == [] and len(store.waiting) == 1
     alice.lose()
     store.answer()
     assert alice.transport.value() == b""
 
 
-def test_answer_after_quit_is_dropped():
-    """Nor after the client asked to quit."""
+def test_quit_waits_for_the_answer_before_it():
+    """A QUIT sent while history is being read is handled after the history is sent."""
     store = SlowStore(None)
     server = history_server(store=store)
     alice = server.register("alice", caps=FULL)
@@ -613,8 +614,11 @@ def test_answer_after_quit_is_dropped():
     alice.line("CHATHISTORY LATEST #room * 10")
     alice.line("QUIT :bye")
     alice.take()
+    assert not alice.closed
     store.answer()
-    assert alice.take() == []
+    lines = alice.take()
+    assert lines[0].endswith("BATCH +h1 chathistory #room") and "ERROR" in lines[-1]
+    assert alice.closed
 
 
 def test_answer_arrives_later(server):
@@ -917,3 +921,33 @@ def test_search_without_batch(server):
     alice.line("PRIVMSG #room :findme")
     assert alice.said("SEARCH in=#room;text=findme") == [
         ":alice!~alice@1.2.3.4 PRIVMSG #room :findme"]
+
+
+def test_commands_wait_for_a_pending_answer_in_order():
+    """Commands sent while history is read are run after its answer, in order."""
+    store = SlowStore(None)
+    server = history_server(store=store)
+    alice = server.register("alice", caps=FULL)
+    alice.line("JOIN #room")
+    alice.take()
+    alice.line("CHATHISTORY LATEST #room * 10")
+    alice.line("PING one")
+    alice.line("PING two")
+    assert alice.take() == []
+    store.answer()
+    lines = alice.take()
+    assert lines[-2:] == [":chatservice PONG chatservice one", ":chatservice PONG chatservice two"]
+    assert lines[0].endswith("BATCH +h1 chathistory #room")
+
+
+def test_flood_behind_a_pending_answer_is_bounded():
+    """A client that piles up more commands than the flood queue behind a pending answer is dropped."""
+    store = SlowStore(None)
+    server = history_server(store=store)
+    alice = server.register("alice", caps=FULL)
+    alice.line("JOIN #room")
+    alice.line("CHATHISTORY LATEST #room * 10")
+    for number in range(server.limits.flood_queue + 1):
+        alice.line(f"PING {number}")
+    assert alice.closed
+    assert "Excess flood" in alice.take()[-1]

@@ -11,8 +11,12 @@ from chatservice.core.limits import Limits
 from chatservice.frontends.irc import IRCSettings
 from irc_helpers import MixedServer
 
-CAPS = ("away-notify batch cap-notify echo-message message-tags multi-prefix server-time "
-        "userhost-in-names")
+CAPS = ("away-notify batch cap-notify draft/channel-rename draft/metadata-3 draft/multiline "
+        "draft/read-marker echo-message labeled-response message-tags multi-prefix server-time userhost-in-names")
+# CAP LS 302 also gives capabilities' values.
+CAPS_302 = CAPS.replace(
+    "draft/multiline", "draft/multiline=max-bytes=4096,max-lines=32").replace(
+    "draft/metadata-3", "draft/metadata-3=before-connect,max-subs=50,max-keys=20,max-value-bytes=300")
 
 WELCOME = [
     ":chatservice 001 alice :Welcome to the chatservice IRC network, alice!~alice@1.2.3.4",
@@ -20,10 +24,10 @@ WELCOME = [
     ":chatservice 003 alice :This server was created Thu Jan 01 1970 at 00:00:00 UTC",
     ":chatservice 004 alice chatservice chatservice-0.1.0 io biklmnostv bklov",
     ":chatservice 005 alice AWAYLEN=300 CASEMAPPING=rfc1459 CHANLIMIT=#:50 CHANMODES=b,k,l,imnst "
-    "CHANNELLEN=50 CHANTYPES=# KICKLEN=300 MODES=4 NETWORK=chatservice NICKLEN=32 "
+    "CHANNELLEN=50 CHANTYPES=# KICKLEN=300 METADATA=20 MODES=4 NETWORK=chatservice NICKLEN=32 "
     "PREFIX=(ov)@+ TARGMAX=JOIN:,KICK:4,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1 "
-    "TOPICLEN=390 :are supported by this server",
-    ":chatservice 005 alice USERLEN=11 :are supported by this server",
+    ":are supported by this server",
+    ":chatservice 005 alice TOPICLEN=390 USERLEN=11 :are supported by this server",
     ":chatservice 251 alice :There are 1 users and 0 invisible on 1 servers",
     ":chatservice 252 alice 0 :operator(s) online",
     ":chatservice 254 alice 0 :channels formed",
@@ -223,7 +227,7 @@ def test_cap_ls_302_holds_registration(server):
     """CAP LS 302 lists the capabilities and holds registration until CAP END."""
     client = server.connect()
     client.line("CAP LS 302")
-    assert client.take() == [f":chatservice CAP * LS :{CAPS}"]
+    assert client.take() == [f":chatservice CAP * LS :{CAPS_302}"]
     client.line("NICK alice")
     client.line("USER alice 0 * :Alice")
     assert client.take() == []

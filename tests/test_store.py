@@ -239,6 +239,37 @@ class TestStore:
     def search(self, store, words, limit=20, floor=0, room="#room"):
         return [event.id for event in result(store.search(room, words, limit, floor))]
 
+    # Editing history: redaction and renaming
+
+    def test_forget_event(self, store):
+        """A forgotten (redacted) event is no longer read back, nor found by search."""
+        self.fill(store, 3)
+        store.forget_event("#room", 2)
+        assert self.ids(store, Query(10)) == [1, 3]
+        assert self.search(store, "message 2") == []
+
+    def test_forget_event_other_room_untouched(self, store):
+        """Forgetting an id in one room leaves other rooms alone."""
+        self.fill(store, 2)
+        self.fill(store, 2, room="#other")
+        store.forget_event("#room", 1)
+        assert self.ids(store, Query(10), room="#other") == [1, 2]
+
+    def test_forget_unknown_event(self, store):
+        """Forgetting an id that is not there changes nothing."""
+        self.fill(store, 2)
+        store.forget_event("#room", 99)
+        assert self.ids(store, Query(10)) == [1, 2]
+
+    def test_move_history(self, store):
+        """Moved history is read under the new key, its events naming the new room."""
+        self.fill(store, 3)
+        store.move_history("#room", "#hall", "#Hall")
+        assert self.ids(store, Query(10)) == []
+        events = result(store.query("#hall", Query(10)))
+        assert [event.id for event in events] == [1, 2, 3]
+        assert {event.room for event in events} == {"#Hall"}
+
     def test_search_every_word(self, store):
         """A search finds messages holding every one of its words, in any order."""
         store.record("#room", say(1, "the cat sat"))

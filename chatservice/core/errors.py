@@ -101,3 +101,15 @@ class ReloadFailed(ChatError):
 
 class RateLimited(ChatError):
     """The request came too soon after too many others; try again later."""
+
+
+class UnknownEvent(ChatError):
+    """No event with that id is in that room's history (or it is not a message)."""
+
+
+class NotYours(ChatError):
+    """Only the sender, the room's operators or a server operator may do that."""
+
+
+class RoomExists(ChatError):
+    """A room by that name exists already."""

@@ -143,6 +143,29 @@ class AwayChanged(Event):
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Redacted(Event):
+    """
+    Somebody removed a message (C{target_id}, its id) from a room: it is gone
+    from history, and front ends stop showing it.  Not kept in history.
+    """
+
+    source: Source
+    room: str
+    target_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRenamed(Event):
+    """A room operator gave a room a new name; its history moved with it."""
+
+    source: Source
+    room: str
+    new_name: str
+    reason: str
+
+
 # Client tags: metadata a sender attaches to what it says (IRC's client-only
 # message tags: a reply to a message, a reaction, "typing..."), as (name,
 # value) pairs.  They travel with the message to everyone concerned and are
@@ -165,6 +188,29 @@ class TaggedPrivateMessage(PrivateMessage):
     """A L{PrivateMessage} with the client tags its sender attached."""
 
     tags: Tags = ()
+
+
+# A message of several lines (IRC's draft/multiline): each line's text, and
+# whether it continues the line before it (no line break between them).
+Lines = tuple[tuple[str, bool], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MultilineMessage(TaggedMessage):
+    """
+    A message of several C{lines} to a room; C{text} is all of it on one
+    line (what history keeps, and what front ends that show only one line
+    show).
+    """
+
+    lines: Lines = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MultilinePrivateMessage(TaggedPrivateMessage):
+    """A L{MultilineMessage} to one person."""
+
+    lines: Lines = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,19 @@ class HistoryStore(EventRecorder, Protocol):
         """
 
 
+class HistoryEditor(Protocol):
+    """Changing what a room's history holds (queued, like recording)."""
+
+    def forget_event(self, room: str, event_id: int) -> None:
+        """Remove the event C{event_id} from the history of the room C{room} (redaction)."""
+
+    def move_history(self, room: str, new_room: str, new_name: str) -> None:
+        """
+        Make the history of the room C{room} that of C{new_room} (a rename),
+        its events now naming the room C{new_name}.
+        """
+
+
 class RoomStore(Protocol):
     """Rooms that outlive their members and restarts."""
 
@@ -155,7 +168,7 @@ class RoomStore(Protocol):
         """Stop keeping the room whose folded name is C{key} (queued)."""
 
 
-class Store(HistoryStore, RoomStore, Protocol):
+class Store(HistoryStore, HistoryEditor, RoomStore, Protocol):
     """
     Everything the hub keeps, behind one object.
 

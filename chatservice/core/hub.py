@@ -17,9 +17,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
+from twisted.internet.defer import Deferred
+
 from twisted.internet.interfaces import IReactorTime
 
-from . import errors, names, text
+from . import errors, names, readmarkers, text
 from .events import (
     AwayChanged,
     Event,
@@ -28,13 +30,18 @@ from .events import (
     Joined,
     Kicked,
     Kind,
+    Lines,
     Message,
     ModeChanged,
+    MultilineMessage,
+    MultilinePrivateMessage,
     NickChanged,
     Parted,
     PrivateFileShared,
     PrivateMessage,
     Quit,
+    Redacted,
+    RoomRenamed,
     Signal,
     Source,
     TaggedMessage,
@@ -42,7 +49,7 @@ from .events import (
     Tags,
     TopicChanged,
 )
-from .history import History, Store, stored_form
+from .history import History, Point, Query, Store, stored_form
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
 from .stats import ChatStats
@@ -72,7 +79,7 @@ class User:
 
     __slots__ = ("nick", "key", "username", "host", "realname", "client", "rooms",
                  "signed_on", "last_spoke", "away", "is_operator", "invisible",
-                 "history_bucket")
+                 "history_bucket", "read_markers", "metadata")
 
     def __init__(self, nick: str, username: str, host: str, client: Client, now: float,
                  realname: str = ""):
@@ -89,6 +96,8 @@ class User:
         self.is_operator = False
         self.invisible = False
         self.history_bucket = None  # made on the first history request
+        self.read_markers: dict[str, int] | None = None  # see core.readmarkers
+        self.metadata: dict[str, str] | None = None  # see core.metadata
 
     @property
     def source(self) -> Source:
@@ -463,6 +472,93 @@ class Hub:
         self._tell_room(event, room.audience(), user)
         return event, problems
 
+    # Editing a room's past: redaction and renaming
+
+    def redact(self, user: User, room_name: str, event_id: int,
+               reason: str = "") -> Deferred[Redacted]:
+        """
+        Remove the message C{event_id} from a room C{user} is in: from its
+        history, and from what every member's front end shows.  Its sender
+        (the same nick, user name and host), the room's operators and server
+        operators may.  The answer comes once history has been read.
+
+        @raise errors.NotInRoom: at once, if C{user} is not in the room.
+        @return: a Deferred that fails with L{errors.UnknownEvent} (no such
+            message in that room, or no history kept) or L{errors.NotYours}.
+        """
+        room = self._membership(user, room_name)
+        if self.store is None:
+            raise errors.UnknownEvent(f"No message {event_id} in {room.name}.")
+        reading = self.store.query(room.key, Query(
+            1, after=Point(id=event_id - 1), before=Point(id=event_id + 1),
+            messages_only=True))
+        # Who asks, and with what rights, is settled now: the redaction
+        # still happens if they leave while history is read.
+        source = user.source
+        may_any = room.is_operator(user) or user.is_operator
+
+        def found(events: list[Event]) -> Redacted:
+            if not events or events[0].id != event_id:
+                raise errors.UnknownEvent(f"No message {event_id} in {room.name}.")
+            sender = events[0].source
+            own = (names.fold(sender.nick) == names.fold(source.nick)
+                   and sender.user == source.user and sender.host == source.host)
+            if not (own or may_any):
+                raise errors.NotYours(f"Only its sender or an operator of {room.name} "
+                                      "may remove that message.")
+            if self._rooms.get(room.key) is not room:
+                raise errors.NoSuchRoom(f"{room.name} is gone.", room.name)
+            event = Redacted(*self._stamp(), source, room.name, event_id,
+                             _reason(reason))
+            self.store.forget_event(room.key, event_id)
+            self._tell_room(event, room.audience(), user if room.is_member(user) else None)
+            return event
+
+        return reading.addCallback(found)
+
+    def rename_room(self, user: User, room_name: str, new_name: str,
+                    reason: str = "") -> RoomRenamed:
+        """
+        As an operator of a room, give it C{new_name}: its members, modes and
+        history move with it, and the old name is free.  Every member is
+        told; a client that cannot show a rename is told in its own way
+        (C{Client.room_renamed}, if it has one).
+        """
+        room = self._membership(user, room_name)
+        self._check_operator(user, room)
+        problem = names.room_problem(new_name)
+        if problem:
+            raise errors.InvalidRoomName(problem, new_name)
+        old_key, new_key = room.key, names.fold(new_name)
+        if new_key != old_key and new_key in self._rooms:
+            raise errors.RoomExists(f"There is already a room called {new_name}.", new_name)
+        event = RoomRenamed(*self._stamp(), user.source, room.name, new_name, _reason(reason))
+        room.name, room.key = new_name, new_key
+        if new_key != old_key:
+            del self._rooms[old_key]
+            self._rooms[new_key] = room
+            for member in room.members.values():
+                del member.rooms[old_key]
+                member.rooms[new_key] = room
+                readmarkers.renamed(member, old_key, new_key)
+            if self.store is not None:
+                self.store.move_history(old_key, new_key, new_name)
+                if room.stored:
+                    self.store.forget_room(old_key)
+        if room.stored:
+            self._keep(room)
+        for member in list(room.members.values()):
+            if member is user:
+                continue
+            personal = getattr(member.client, "room_renamed", None)
+            if personal is not None:
+                personal(event)
+            else:
+                data = member.client.renderer(event)
+                if data:
+                    member.client.send(data)
+        return event
+
     # Messages
 
     def say(self, user: User, room_name: str, message: str,
@@ -504,6 +600,35 @@ class Hub:
         if target is not user:
             self._fan_out(event, (target,))
         return event
+
+    def say_lines(self, user: User, target: str, lines: Lines, kind: Kind = Kind.SAY,
+                  tags: Tags = ()) -> Message | PrivateMessage:
+        """
+        Say a message of several lines (each with whether it continues the
+        line before) to a room, as L{say} does, or to a person, as L{tell}
+        does.  History keeps it as one plain message, its lines joined.
+        """
+        cleaned = tuple((text.clean(line), concat) for line, concat in lines)
+        joined = "".join(("" if concat or not index else " ") + line
+                         for index, (line, concat) in enumerate(cleaned))
+        joined = self._text(joined)
+        if target.startswith("#"):
+            room = self._room_to_speak_in(user, target)
+            event = MultilineMessage(*self._stamp(), user.source, room.name, joined, kind,
+                                     tags, cleaned)
+            user.last_spoke = event.time
+            if self.store is not None:
+                self.store.record(room.key, Message(event.id, event.time, event.source,
+                                                    event.room, joined, kind))
+            self._tell_room(event, room.audience(), user)
+            return event
+        found = self.find_user(target)
+        private = MultilinePrivateMessage(*self._stamp(), user.source, found.nick, joined,
+                                          kind, tags, cleaned)
+        user.last_spoke = private.time
+        if found is not user:
+            self._fan_out(private, (found,))
+        return private
 
     def signal(self, user: User, target: str, tags: Tags) -> Signal:
         """
@@ -760,6 +885,10 @@ class Hub:
             del self._rooms[room.key]
             if room.stored:
                 self.store.forget_room(room.key)
+
+    def neighbours(self, user: User) -> list[User]:
+        """Everyone else who shares at least one room with C{user}, once each."""
+        return self._neighbours(user)
 
     @staticmethod
     def _neighbours(user: User) -> list[User]:

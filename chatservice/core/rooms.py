@@ -117,7 +117,7 @@ class Room:
     __slots__ = ("name", "key", "members", "topic", "topic_by", "topic_time",
                  "created", "flags", "password", "limit", "bans", "invited",
                  "operators", "voiced", "joined_ids", "stored", "_ban_patterns",
-                 "_audience")
+                 "_audience", "metadata")
 
     def __init__(self, name: str, now: float, flags: frozenset[RoomMode] = frozenset()):
         self.name = name
@@ -141,6 +141,7 @@ class Room:
         self.stored = False
         self._ban_patterns: dict[str, re.Pattern[str]] = {}
         self._audience: Audience | None = None
+        self.metadata: dict[str, str] | None = None  # see core.metadata
 
     def __repr__(self) -> str:
         return f"<Room {self.name} ({len(self.members)})>"

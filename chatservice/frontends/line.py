@@ -104,6 +104,8 @@ from ..core.events import (
     PrivateFileShared,
     PrivateMessage,
     Quit,
+    Redacted,
+    RoomRenamed,
     TopicChanged,
 )
 from ..core.hub import Room, User
@@ -276,6 +278,12 @@ def render(event: Event) -> bytes:
         if isinstance(event, PrivateFileShared):
             # Its uploader gets it too: say whom it was shared with.
             where = f"to {event.target}"
+        lines = getattr(event, "lines", None)
+        if lines:
+            # A message of several lines (from IRC's draft/multiline): each
+            # line that is not blank on a line of its own.
+            return b"".join(encode(_said(where, source, line, event.kind))
+                            for line, _ in lines if line.strip())
         return encode(_said(where, source, event.text, event.kind))
     if isinstance(event, Joined):
         return encode(f"{SERVER}{source} joined {event.room}")
@@ -298,6 +306,13 @@ def render(event: Event) -> bytes:
         return encode(f"{SERVER}{source} {done} in {event.room}")
     if isinstance(event, Invited):
         return encode(f"{SERVER}{source} invites you to {event.room} (/join {event.room})")
+    if isinstance(event, Redacted):
+        # A terminal cannot take back a line: say that it is gone.
+        return encode(_with_reason(f"{SERVER}{source} removed a message from {event.room}",
+                                   event.reason))
+    if isinstance(event, RoomRenamed):
+        return encode(_with_reason(
+            f"{SERVER}{source} renamed {event.room} to {event.new_name}", event.reason))
     return b""
 
 

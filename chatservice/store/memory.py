@@ -7,6 +7,7 @@ still offer history while they run.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from typing import Sequence
 
 from twisted.internet.defer import Deferred, succeed
@@ -78,6 +79,23 @@ class MemoryStore:
 
     def last_id(self) -> int:
         return self._last_id
+
+    # Editing
+
+    def forget_event(self, room: str, event_id: int) -> None:
+        events = self._events.get(room)
+        if events:
+            kept = [event for event in events if event.id != event_id]
+            if len(kept) != len(events):
+                self._events[room] = deque(kept, maxlen=self.max_per_room)
+
+    def move_history(self, room: str, new_room: str, new_name: str) -> None:
+        events = self._events.pop(room, None)
+        if events is not None:
+            moved = [replace(event, room=new_name) if hasattr(event, "room") else event
+                     for event in events]
+            merged = sorted([*self._events.get(new_room, ()), *moved], key=lambda e: e.id)
+            self._events[new_room] = deque(merged, maxlen=self.max_per_room)
 
     # Reading
 

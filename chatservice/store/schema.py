@@ -55,6 +55,9 @@ SAVE_ROOM = (f"INSERT INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?
              "flags = excluded.flags, password = excluded.password, "
              "member_limit = excluded.member_limit, bans = excluded.bans")
 FORGET_ROOM = "DELETE FROM rooms WHERE key = ?"
+# History edits: a redacted event goes; a renamed room's history moves.
+FORGET_EVENT = "DELETE FROM events WHERE room = ? AND id = ?"
+MOVE_HISTORY = "UPDATE events SET room = ?, name = ? WHERE room = ?"
 
 FILE_COLUMNS = "id, name, size, type, uploader, target, room, time, expires, gone"
 SAVE_FILE = f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -41,7 +41,7 @@ from ..core.events import Event
 from ..core.files import SharedFile
 from ..core.history import Point, Query, RoomState, contains_words
 from . import StoreError, schema
-from .writer import FORGET, ROOM_OP, SAVE, SAVE_FILE_OP, Writer
+from .writer import FORGET, FORGET_EVENT_OP, MOVE_OP, ROOM_OP, SAVE, SAVE_FILE_OP, Writer
 
 DAY = 24 * 60 * 60
 DATA_FILE = "chatservice.sqlite3"
@@ -495,6 +495,17 @@ class SQLiteStore:
     def save_file(self, file: SharedFile) -> None:
         if not self._closed:
             self._queue.append((ROOM_OP, SAVE_FILE_OP, file.id, file))
+
+    # Editing history
+
+    def forget_event(self, room: str, event_id: int) -> None:
+        if not self._closed:
+            self._queue.append((ROOM_OP, FORGET_EVENT_OP, room, event_id))
+            self._queued += 1
+
+    def move_history(self, room: str, new_room: str, new_name: str) -> None:
+        if not self._closed:
+            self._queue.append((ROOM_OP, MOVE_OP, room, (new_room, new_name)))
             self._queued += 1
 
     # Retention

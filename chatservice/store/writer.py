@@ -35,7 +35,9 @@ from twisted.logger import Logger
 from .schema import (
     ENCODERS,
     EVENT_COLUMNS,
+    FORGET_EVENT,
     FORGET_ROOM,
+    MOVE_HISTORY,
     SAVE_FILE,
     SAVE_ROOM,
     encode_file,
@@ -48,6 +50,8 @@ ROOM_OP = object()
 SAVE = "save"
 FORGET = "forget"
 SAVE_FILE_OP = "file"
+FORGET_EVENT_OP = "forget-event"
+MOVE_OP = "move-history"
 
 # Rows per INSERT statement, largest first: a batch is split into statements
 # of these sizes, so that only a few statements are ever prepared (and kept
@@ -301,11 +305,16 @@ class Writer(threading.Thread):
         return Batch(count, params, rows, rooms, max(ids) if ids else 0, touched)
 
     def _room_row(self, item: tuple) -> tuple:
-        _, operation, key, state = item
+        _, operation, key, argument = item
         if operation == SAVE:
-            return (SAVE_ROOM, encode_room(key, state))
+            return (SAVE_ROOM, encode_room(key, argument))
         if operation == SAVE_FILE_OP:
-            return (SAVE_FILE, encode_file(state))
+            return (SAVE_FILE, encode_file(argument))
+        if operation == FORGET_EVENT_OP:
+            return (FORGET_EVENT, (key, argument))
+        if operation == MOVE_OP:
+            new_key, new_name = argument
+            return (MOVE_HISTORY, (new_key, None if new_name == new_key else new_name, key))
         return (FORGET_ROOM, (key,))
 
     def _unstorable(self, event: object) -> None:

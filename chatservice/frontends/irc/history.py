@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
+from contextlib import nullcontext
+
 from twisted.internet.defer import Deferred
 
 from ...core import errors, names
@@ -27,6 +29,7 @@ from ...core.events import Event, Joined, Message
 from ...core.history import SEARCH_LIMIT, History, Point, Query
 from ...core.hub import User
 from ...core.rooms import Room
+from . import labels
 from .commands import command
 from .render import parse_server_time, server_time
 from .wire import Message as Line
@@ -302,19 +305,26 @@ def _targets(conn: IRCConnection, user: User, params: Sequence[str],
 # Answers
 
 def when_read(conn: IRCConnection, user: User, reading: Deferred,
-              answer: Callable[[object], None], failed: Callable[[], None]) -> None:
+              answer: Callable[[object], None], failed: Callable[[], None],
+              answers_command: bool = True) -> None:
     """
     Call C{answer} with what C{reading} reads, or C{failed} if the read
-    fails, as long as the client is still there to be told.
+    fails, as long as the client is still there to be told.  When this is
+    the answer to the command running now (C{answers_command}), a labeled
+    command is labeled when the answer comes.
     """
+    pending = labels.hold(conn) if answers_command else None
+
     def done(result: object) -> None:
         if conn.serving(user):
-            answer(result)
+            with labels.later(conn, pending) if pending else nullcontext():
+                answer(result)
 
     def problem(failure) -> None:
         conn.log.failure("Reading history for {nick} failed", failure, nick=user.nick)
         if conn.serving(user):
-            failed()
+            with labels.later(conn, pending) if pending else nullcontext():
+                failed()
 
     reading.addCallbacks(done, problem).addErrback(
         lambda failure: conn.log.failure("Sending history to {nick} failed", failure,
@@ -372,7 +382,9 @@ def replay_on_join(conn: IRCConnection, user: User, room: Room, joined: Joined,
         if events and user.rooms.get(room.key) is room:
             play(conn, events, "chathistory", room.name)
 
-    when_read(conn, user, reading, answer, lambda: None)
+    # What the join itself answered goes out now: nothing the room says
+    # meanwhile may come before it.
+    when_read(conn, user, reading, answer, lambda: None, answers_command=False)
 
 
 # SEARCH

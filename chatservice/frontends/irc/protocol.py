@@ -16,12 +16,18 @@ operators are its chanops, and every nickname is shared with the other front
 ends.  The commands are in L{chatservice.frontends.irc.commands}.
 
 Capabilities: cap-notify, server-time, message-tags, echo-message,
-multi-prefix, userhost-in-names, away-notify, batch; and, when the server
-keeps history, draft/chathistory, draft/event-playback and soju.im/search
-(see L{chatservice.frontends.irc.history}).  When an IRC listener speaks TLS,
-``CAP LS 302`` also lists the IRCv3 ``sts`` policy: ``sts=port=P`` on a plain
-connection (the client reconnects with TLS to port P) and
-``sts=duration=D`` on a TLS one (the client keeps to TLS for D seconds).
+multi-prefix, userhost-in-names, away-notify, batch, labeled-response (see
+L{chatservice.frontends.irc.labels}), draft/multiline (L{multiline}),
+draft/channel-rename, draft/read-marker and draft/metadata-3 (their command
+modules); and, when the server keeps history, draft/chathistory,
+draft/event-playback, soju.im/search (see L{chatservice.frontends.irc.history})
+and draft/message-redaction.  A command answered later (history read from
+disk) holds the client's next commands until its answer is sent, so that
+answers come in the order the commands came.  When an IRC
+listener speaks TLS, ``CAP LS 302`` also lists the IRCv3 ``sts`` policy:
+``sts=port=P`` on a plain connection (the client reconnects with TLS to port
+P) and ``sts=duration=D`` on a TLS one (the client keeps to TLS for D
+seconds).
 
 The server PINGs a client that has been silent for the ping interval and drops
 it ("Ping timeout") if the client stays silent for the ping timeout.
@@ -31,20 +37,22 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+from collections import deque
 from datetime import datetime, timezone
 
 
 from ...core import errors, names
-from ...core.events import Joined, Parted
+from ...core.events import Joined, Parted, RoomRenamed
 from ...core.hub import Hub, User
 from ...core.limits import AddressLimiter, Limits
 from ...core.rooms import Room
 from .. import connection
 from ..deadlines import Deadlines
 from ..session import Session, SessionMachine
-from . import history
+from . import history, labels, multiline
 from . import numerics as N
-from .commands import VERSION, run, send_isupport, send_lusers, send_motd
+from .commands import (
+    VERSION, metadata, run, send_isupport, send_lusers, send_motd, send_names, send_topic)
 from .render import IRCRenderer, display_host
 from .wire import BODY_MAX_BYTES, TAGS_MAX_BYTES, InputTooLong, Message, format_line, parse
 
@@ -83,7 +91,7 @@ class IRCFactory(connection.GuardedFactory):
         super().__init__(hub, limits, addresses)
         self.settings = settings
         self.deadlines = Deadlines(hub.clock)
-        self._renderers: dict[tuple[bool, bool, bool], IRCRenderer] = {}
+        self._renderers: dict[tuple[bool, ...], IRCRenderer] = {}
 
     def set_limits(self, limits: Limits) -> None:
         # A line may carry 4096 bytes of tags before IRC's 512-byte body.
@@ -95,7 +103,8 @@ class IRCFactory(connection.GuardedFactory):
 
     def renderer(self, caps: set[str]) -> IRCRenderer:
         """The renderer shared by every client with these capabilities."""
-        key = ("server-time" in caps, "message-tags" in caps, "away-notify" in caps)
+        key = ("server-time" in caps, "message-tags" in caps, "away-notify" in caps,
+               "draft/message-redaction" in caps, "draft/multiline" in caps)
         found = self._renderers.get(key)
         if found is None:
             found = self._renderers[key] = IRCRenderer(*key)
@@ -126,6 +135,17 @@ class IRCConnection(connection.GuardedLineReceiver):
     _batches = 0
     # The id of the PART by which the client last left each room (by key).
     _left: dict[str, int] | None = None
+    # The answer to the labeled command running now (labeled-response).
+    capture: labels.Capture | None = None
+    # Answers still to come (history being read), and the lines that wait
+    # for them: a client's commands are answered in the order they came.
+    _awaiting = 0
+    _waiting_lines: deque[bytes] | None = None
+    # The draft/multiline batch the client is sending, if any.
+    multiline_batch: multiline.Collecting | None = None
+    # The metadata keys the client subscribed to (draft/metadata).
+    metadata_subs: frozenset[str] = frozenset()
+    pending_metadata: metadata.Pending | None = None
 
     def __init__(self) -> None:
         self.session = SessionMachine(self)
@@ -173,6 +193,30 @@ class IRCConnection(connection.GuardedLineReceiver):
         seen = self._left.pop(room.key, 0) if self._left else 0
         history.replay_on_join(self, user, room, event, seen)
 
+    def room_renamed(self, event: RoomRenamed) -> None:
+        """
+        A room this client is in has a new name: shown as a RENAME with
+        draft/channel-rename; otherwise as leaving the old room and joining
+        the new one (with its topic and names), which any client follows.
+        """
+        if "draft/channel-rename" in self.caps:
+            self.echo(event)
+            return
+        user = self.user
+        me = user.source
+        why = f"Channel renamed to {event.new_name}" + (f": {event.reason}"
+                                                        if event.reason else "")
+        self.echo(Parted(event.id, event.time, me, event.room, why))
+        self.echo(Joined(event.id, event.time, me, event.new_name))
+        room = user.rooms.get(names.fold(event.new_name))
+        if room is not None:
+            send_topic(self, room, quiet_if_none=True)
+            send_names(self, room)
+
+    def metadata_changed(self, target: str, key: str, value: str | None) -> None:
+        """Someone this client shares a channel with, or a channel, changed C{key}."""
+        metadata.changed(self, target, key, value)
+
     def left(self, event: Parted) -> None:
         """The client left a room by PART: show it, and remember when."""
         self.echo(event)
@@ -184,10 +228,27 @@ class IRCConnection(connection.GuardedLineReceiver):
         """Enable exactly C{caps}."""
         self.caps = frozenset(caps)
         renderer = self.factory.renderer(self.caps)
-        if renderer is not self.renderer:
+        # A client that labels its commands has its output looked at first
+        # (see L{labels}); the others write straight to their queue.
+        send = (self._send_or_capture if labels.CAPABILITY in self.caps
+                else self.send_queue.write)
+        if renderer is not self.renderer or send != self.send:
             self.renderer = renderer
+            self.send = send
             if self.user is not None:
+                # Rooms keep each member's renderer and send: rebuild them.
                 self.hub.client_changed(self.user)
+
+    def _send_or_capture(self, data: bytes) -> None:
+        capture = self.capture
+        if capture is None:
+            self.send_queue.write(data)
+        else:
+            capture.chunks.append(data)
+
+    def send_uncaptured(self, data: bytes) -> None:
+        """Send C{data} as something that is not part of a labeled answer."""
+        self.send_queue.write(data)
 
     # Hooks of GuardedLineReceiver
 
@@ -203,13 +264,33 @@ class IRCConnection(connection.GuardedLineReceiver):
         self._last_heard = self.clock.seconds()
         if self._pinged:
             self._pinged = False
+        if self._awaiting:
+            waiting = self._waiting_lines
+            if waiting is None:
+                waiting = self._waiting_lines = deque()
+            if len(waiting) >= self.factory.limits.flood_queue:
+                self.close("Excess flood")
+                return
+            waiting.append(line)
+            return
         try:
             message = parse(line)
         except InputTooLong:
             self.line_too_long()
             return
         if message is not None:
-            self.session.received(message)
+            labels.answering(self, message, self.session.received)
+
+    def answer_pending(self) -> None:
+        """The command running now answers later: hold the next ones."""
+        self._awaiting += 1
+
+    def answer_sent(self) -> None:
+        """An answer that came later was sent: go on with the held commands."""
+        self._awaiting -= 1
+        waiting = self._waiting_lines
+        while waiting and not self._awaiting and self._closing_reason is None:
+            self._handle(waiting.popleft())
 
     def internal_error(self) -> None:
         self.numeric(N.ERR_UNKNOWNERROR, "*", "Internal error; the command was dropped")
@@ -220,6 +301,11 @@ class IRCConnection(connection.GuardedLineReceiver):
     def connection_closing(self, reason: str) -> None:
         self.line("ERROR", f"Closing Link: {display_host(self.peer_host)} ({reason})",
                   source="")
+        if self.capture is not None:
+            # A labeled command that closes the connection: its answer
+            # goes out now, before the queue stops taking output.
+            labels.finish(self, self.capture)
+            self.capture = None
         self.session.hang_up(reason)
 
     def connection_closed(self, reason: str) -> None:
@@ -256,7 +342,8 @@ class IRCConnection(connection.GuardedLineReceiver):
         run(self, None, message)
 
     def after_sign_in(self, user: User, message: Message) -> None:
-        run(self, user, message)
+        if not multiline.collected(self, message):
+            run(self, user, message)
 
     def try_register(self) -> None:
         """
@@ -304,6 +391,7 @@ class IRCConnection(connection.GuardedLineReceiver):
         send_isupport(self)
         send_lusers(self)
         send_motd(self)
+        metadata.registered(self, user)
         self._schedule_ping(self.factory.settings.ping_interval)
 
     def sign_out(self, user: User, reason: str) -> None:

@@ -2,7 +2,8 @@
 Hub events as IRC lines.
 
 One L{IRCRenderer} exists per combination of the capabilities that change how
-events look (server-time, message-tags, away-notify); every client with the
+events look (server-time, message-tags, away-notify, draft/message-redaction);
+every client with the
 same combination shares it, so the hub renders each event once per variant.
 History played back to a client is rendered by the same code, with a C{batch}
 tag added.
@@ -22,10 +23,14 @@ from ...core.events import (
     Kind,
     Message,
     ModeChanged,
+    MultilineMessage,
+    MultilinePrivateMessage,
     NickChanged,
     Parted,
     PrivateMessage,
     Quit,
+    Redacted,
+    RoomRenamed,
     Signal,
     Source,
     Tags,
@@ -169,16 +174,23 @@ def _with(tags: str, more: str) -> str:
     return f"{tags};{more}" if tags and more else tags or more
 
 
+_MULTILINE = (MultilineMessage, MultilinePrivateMessage)
+MULTILINE_CONCAT = "draft/multiline-concat"
+
+
 class IRCRenderer:
     """
     Renders events for IRC clients with one combination of capabilities.
     """
 
     def __init__(self, server_time: bool = False, message_tags: bool = False,
-                 away_notify: bool = False):
+                 away_notify: bool = False, redaction: bool = False,
+                 multiline: bool = False):
         self.server_time = server_time
         self.message_tags = message_tags
         self.away_notify = away_notify
+        self.redaction = redaction
+        self.multiline = multiline
 
     def tags(self, event: Event, batch: str = "") -> str:
         tags = "time=" + server_time(event.time) if self.server_time else ""
@@ -192,6 +204,8 @@ class IRCRenderer:
         of the batch they belong to (history played back), if any.
         """
         source = mask(event.source)
+        if type(event) in _MULTILINE:
+            return self._lines(event, source, batch)
         if isinstance(event, (Message, PrivateMessage)):
             target = event.room if isinstance(event, Message) else event.target
             command = "NOTICE" if event.kind is Kind.NOTICE else "PRIVMSG"
@@ -233,9 +247,50 @@ class IRCRenderer:
                                tags=tags)
         if isinstance(event, Invited):
             return format_line(source, "INVITE", event.target, event.room, tags=tags)
+        if isinstance(event, Redacted):
+            # A client that cannot take a redaction keeps showing the message.
+            if not self.redaction:
+                return b""
+            reason = (event.reason,) if event.reason else ()
+            return format_line(source, "REDACT", event.room, str(event.target_id), *reason,
+                               tags=tags)
+        if isinstance(event, RoomRenamed):
+            reason = (event.reason,) if event.reason else ()
+            return format_line(source, "RENAME", event.room, event.new_name, *reason,
+                               tags=tags)
         if isinstance(event, AwayChanged):
             if not self.away_notify:
                 return b""
             away = (event.message,) if event.message else ()
             return format_line(source, "AWAY", *away, tags=tags)
         return b""
+
+    def _lines(self, event, source: str, batch: str) -> bytes:
+        """
+        A message of several lines: one draft/multiline batch for clients
+        that take it (the msgid and time on its start), otherwise each line
+        that is not blank as a message of its own, the msgid on the first.
+        """
+        target = event.room if isinstance(event, Message) else event.target
+        command = "NOTICE" if event.kind is Kind.NOTICE else "PRIVMSG"
+        tags = self.tags(event, batch)
+        if self.message_tags:
+            tags = _with(tags, client_tags(event.tags))
+        if self.multiline:
+            ref = "m" + format(event.id, "x")
+            out = [format_line(source, "BATCH", "+" + ref, "draft/multiline", target,
+                               tags=_with(tags, f"msgid={event.id}"))]
+            for line, concat in event.lines:
+                inner = f"batch={ref};{MULTILINE_CONCAT}" if concat else "batch=" + ref
+                out.append(format_line(source, command, target, line, tags=inner))
+            out.append(format_line(source, "BATCH", "-" + ref))
+            return b"".join(out)
+        out = []
+        msgid = str(event.id) if self.message_tags else ""
+        for line, _ in event.lines:
+            if not line.strip():
+                continue
+            out.append(message_lines(source, command, target, line, tags, msgid,
+                                     event.kind is Kind.ACTION))
+            msgid = ""
+        return b"".join(out)

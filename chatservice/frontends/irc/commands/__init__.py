@@ -10,7 +10,11 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{queries}: NAMES, LIST, WHO, WHOIS, WHOWAS, ISON, USERHOST;
  - L{operators}: OPER, KILL, REHASH;
  - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP;
- - L{files}: UPLOAD, DELETEFILE.
+ - L{files}: UPLOAD, DELETEFILE;
+ - L{redaction}: REDACT (draft/message-redaction);
+ - L{rename}: RENAME (draft/channel-rename);
+ - L{readmarker}: MARKREAD (draft/read-marker);
+ - L{metadata}: METADATA (draft/metadata).
 
 L{common} holds the helpers they share.  CHATHISTORY and SEARCH register
 from L{chatservice.frontends.irc.history}.  Importing this package imports
@@ -28,6 +32,10 @@ from .messages import MAX_MESSAGE_TARGETS, notice, privmsg, tagmsg
 from .queries import ison, list_, names_, userhost, who, whois, whowas
 from .operators import kill, oper, rehash
 from .files import deletefile, upload
+from .redaction import redact
+from .rename import rename
+from .readmarker import markread
+from .metadata import metadata_
 from .serverinfo import (
     VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
     version)
@@ -36,9 +44,9 @@ __all__ = [
     "CAPABILITIES", "COMMANDS", "Command", "HISTORY_CAPABILITIES", "Handler",
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
     "command", "deletefile", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
-    "lusers", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
-    "pong", "privmsg", "quit_", "rehash", "run", "send_isupport", "send_lusers", "send_motd",
-    "send_names", "send_topic", "tagmsg", "time", "topic", "upload", "user_", "userhost",
-    "version",
+    "lusers", "markread", "metadata_", "mode", "motd", "names_", "nick", "notice", "oper",
+    "part", "pass_", "ping", "pong", "privmsg", "quit_", "redact", "rehash", "rename", "run",
+    "send_isupport", "send_lusers", "send_motd", "send_names", "send_topic", "tagmsg", "time",
+    "topic", "upload", "user_", "userhost", "version",
     "who", "whois", "whowas",
 ]

@@ -13,6 +13,7 @@ from ....core.rooms import ModeChange, Room, RoomMode
 from .. import numerics as N
 from ..render import LETTER_MODES, display_host, mask, mode_string
 from ..wire import Message
+from . import metadata, readmarker
 from .common import _chunks, _refusal, _still_here, _targets
 from .table import command
 
@@ -75,7 +76,12 @@ def join(conn: IRCConnection, user: User, message: Message) -> None:
             continue
         conn.echo(joined)
         send_topic(conn, room, quiet_if_none=True)
-        send_names(conn, room)
+        send_names(conn, room, end=False)
+        if readmarker.CAPABILITY in conn.caps:
+            # draft/read-marker: the marker comes before the end of the names.
+            readmarker.send_marker(conn, user, room.name)
+        conn.numeric(N.RPL_ENDOFNAMES, room.name, "End of /NAMES list")
+        metadata.on_join(conn, user, room)
         conn.joined(user, room, joined)
 
 

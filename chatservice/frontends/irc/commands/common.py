@@ -85,3 +85,16 @@ def _still_here(conn: IRCConnection, nick: str) -> User | None:
         return conn.hub.find_user(nick)
     except errors.NoSuchNick:
         return None
+
+
+# Standard replies (IRCv3): FAIL <command> <code> [<context>...] :<description>
+
+# Parameters repeated back in a standard reply are cut to this many characters.
+_ECHO_MAX = 64
+
+
+def fail(conn: IRCConnection, command_name: str, code: str, *params: str) -> None:
+    """Send C{FAIL command code context... :description} (the last of C{params})."""
+    *context, description = params
+    conn.line("FAIL", command_name, code, *(param[:_ECHO_MAX] or "*" for param in context),
+              description)

@@ -35,6 +35,24 @@ def _client_tags(message: Message) -> Tags:
                  if _CLIENT_TAG.fullmatch(name))
 
 
+def _echo(conn: IRCConnection, user: User, target: str, event) -> None:
+    """
+    A message to oneself arrives like any other; with echo-message, every
+    message also comes back as the sender's confirmation (so a message to
+    oneself comes twice, and only the confirmation answers a labeled
+    command).
+    """
+    to_self = not target.startswith("#") and names.fold(event.target) == user.key
+    if "echo-message" in conn.caps:
+        if to_self:
+            data = conn.renderer(event)
+            if data:
+                conn.send_uncaptured(data)
+        conn.echo(event)
+    elif to_self:
+        conn.echo(event)
+
+
 def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> None:
     notice = kind is Kind.NOTICE
     if not message.params or not message.params[0]:
@@ -66,11 +84,7 @@ def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> N
             if not notice:
                 _refusal(conn, refusal, target)
             continue
-        # A message to oneself arrives like any other; with echo-message,
-        # every message comes back.
-        if "echo-message" in conn.caps or (
-                not target.startswith("#") and names.fold(event.target) == user.key):
-            conn.echo(event)
+        _echo(conn, user, target, event)
         if not notice and not target.startswith("#"):
             recipient = _still_here(conn, event.target)
             if recipient is not None and recipient.away:
@@ -100,6 +114,4 @@ def tagmsg(conn: IRCConnection, user: User, message: Message) -> None:
         except errors.ChatError as refusal:
             _refusal(conn, refusal, target)
             continue
-        if "echo-message" in conn.caps or (
-                not target.startswith("#") and names.fold(event.target) == user.key):
-            conn.echo(event)
+        _echo(conn, user, target, event)

@@ -16,6 +16,7 @@ from ..render import display_host
 from ..wire import Message
 from .channels import send_names
 from .common import _chunks, _targets, _visible
+from . import metadata
 from .table import command
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ def whois(conn: IRCConnection, user: User, message: Message) -> None:
         idle = int(conn.clock.seconds() - target.last_spoke)
         conn.numeric(N.RPL_WHOISIDLE, target.nick, str(max(idle, 0)),
                      str(int(target.signed_on)), "seconds idle, signon time")
+        metadata.whois(conn, target)
     conn.numeric(N.RPL_ENDOFWHOIS, wanted, "End of /WHOIS list")
 
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from ....core import errors, names
 from ....core.hub import User
 from ... import secure
+from .. import multiline
+from . import metadata
 from .. import numerics as N
 from ..wire import Message
 from .table import command
@@ -22,17 +24,27 @@ CAPABILITIES = (
     "away-notify",
     "batch",
     "cap-notify",
+    "draft/channel-rename",
+    "draft/metadata-3",
+    "draft/multiline",
+    "draft/read-marker",
     "echo-message",
+    "labeled-response",
     "message-tags",
     "multi-prefix",
     "server-time",
     "userhost-in-names",
 )
 
+# What CAP LS 302 says of some capabilities, after an "=".
+CAPABILITY_VALUES = {multiline.CAPABILITY: multiline.CAPABILITY_VALUE,
+                     metadata.CAPABILITY: metadata.CAPABILITY_VALUE}
+
 # Offered only when the server keeps history (the hub has a store).
 HISTORY_CAPABILITIES = (
     "draft/chathistory",
     "draft/event-playback",
+    "draft/message-redaction",
     "soju.im/search",
 )
 
@@ -63,11 +75,14 @@ def sts_policy(conn: IRCConnection) -> str | None:
 
 
 def _listed(conn: IRCConnection, with_values: bool) -> str:
-    """What CAP LS lists; C{sts}, which has a value, only for CAP LS 302."""
+    """What CAP LS lists; values (C{sts}'s among them) only for CAP LS 302."""
     names = list(capabilities(conn))
-    policy = sts_policy(conn) if with_values else None
-    if policy is not None:
-        names.append(f"sts={policy}")
+    if with_values:
+        names = [f"{name}={CAPABILITY_VALUES[name]}" if name in CAPABILITY_VALUES else name
+                 for name in names]
+        policy = sts_policy(conn)
+        if policy is not None:
+            names.append(f"sts={policy}")
     return " ".join(sorted(names))
 
 

@@ -13,6 +13,7 @@ from ....core import names
 from ....core.hub import ROOMS_PER_USER, TOPIC_MAX_LENGTH, User
 from .. import numerics as N
 from ..wire import Message
+from . import metadata
 from .channels import MAX_KICK_TARGETS
 from .common import _chunks
 from .messages import MAX_MESSAGE_TARGETS
@@ -34,6 +35,7 @@ def send_isupport(conn: IRCConnection) -> None:
         f"CHANNELLEN={names.ROOM_MAX_LENGTH}",
         "CHANTYPES=#",
         "KICKLEN=300",
+        metadata.ISUPPORT,
         "MODES=4",
         f"NETWORK={conn.hub.name}",
         f"NICKLEN={names.NICK_MAX_LENGTH}",

@@ -15,10 +15,11 @@ import {
   addLine, buffer, changed, note, removeBuffer, renameBuffer, select, serverBuffer,
   showLogin, showStatus, timeOf, ui,
 } from './render.js';
+import { READ_MARKER_CAP, received as readMarker } from './readmarker.js';
 import { isMe, rooms, state } from './state.js';
 
 const WANTED_CAPS = ['server-time', 'echo-message', 'multi-prefix', 'away-notify', 'message-tags',
-  ...HISTORY_CAPS];
+  'draft/message-redaction', 'draft/channel-rename', READ_MARKER_CAP, ...HISTORY_CAPS];
 
 // A nick was refused while registering: ask again, or after a reconnect
 // try a variant ourselves.
@@ -225,6 +226,30 @@ export const handlers = {
       const member = b.members.get(fold(m.nick));
       if (member) { member.away = m.params.length > 0; changed(b); }
     }
+  },
+  // A message was removed: its lines (a long one may have several, id.1,
+  // id.2...) leave the log, and the log says who removed it.
+  REDACT: (m) => {
+    const [target = '', msgid = '', reason = ''] = m.params;
+    const b = state.buffers.get(fold(target));
+    if (!b) return;
+    for (const row of [...b.log.querySelectorAll('.line[data-msgid]')]) {
+      const id = row.dataset.msgid;
+      if (id === msgid || id.startsWith(msgid + '.')) row.remove();
+    }
+    addLine(b, 'info', `${m.nick} removed a message${reason ? ` (${reason})` : ''}`, '', timeOf(m));
+  },
+  RENAME: (m) => {
+    const [old = '', now = '', reason = ''] = m.params;
+    const b = state.buffers.get(fold(old));
+    if (!b) return;
+    renameBuffer(b, now);
+    addLine(b, 'info', `${m.nick} renamed ${old} to ${now}${reason ? ` (${reason})` : ''}`, '', timeOf(m));
+    changed(b);
+  },
+  MARKREAD: (m) => {
+    const b = state.buffers.get(fold(m.params[0] || ''));
+    if (b) readMarker(b, m.params[1] || '*');
   },
   PRIVMSG: (m) => message(m, false),
   NOTICE: (m) => message(m, true),
