@@ -109,10 +109,10 @@ def test_say_lines_cleans_and_joins(chat):
     event = chat.hub.say_lines(alice, "#r", (("one\x1b[2J", False), ("two", False),
                                             ("!", True)))
     assert isinstance(event, MultilineMessage)
-    assert event.lines == (("one[2J", False), ("two", False), ("!", True))
-    assert event.text == "one[2J two!"
+    assert event.lines == (("one", False), ("two", False), ("!", True))
+    assert event.text == "one two!"
     stored = [e for e in _history(chat) if isinstance(e, Message)]
-    assert type(stored[0]) is Message and stored[0].text == "one[2J two!"
+    assert type(stored[0]) is Message and stored[0].text == "one two!"
 
 
 def test_say_lines_refuses_blank(chat):

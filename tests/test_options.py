@@ -248,9 +248,8 @@ def test_sts_port_is_the_first_tls_irc_listener(certificate):
 
     def sts_port(*arguments):
         service = makeService(parse(*arguments))
-        factories = {listener.factory for listener in service}
-        irc, = [factory for factory in factories if isinstance(factory, IRCFactory)]
-        return irc.settings.sts_port
+        assert isinstance(service.irc, IRCFactory)
+        return service.irc.settings.sts_port
 
     key, cert = certificate
     assert sts_port("--irc", "tcp:6667") is None

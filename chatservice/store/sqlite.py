@@ -495,6 +495,7 @@ class SQLiteStore:
     def save_file(self, file: SharedFile) -> None:
         if not self._closed:
             self._queue.append((ROOM_OP, SAVE_FILE_OP, file.id, file))
+            self._queued += 1
 
     # Editing history
 
