@@ -33,19 +33,23 @@ from .events import (
     Parted,
     PrivateMessage,
     Quit,
+    RealnameChanged,
     Signal,
     Source,
     TaggedMessage,
     TaggedPrivateMessage,
     Tags,
     TopicChanged,
+    Wallops,
 )
 from .history import History, Store, stored_form
+from .monitor import Watchlist
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
 
 TOPIC_MAX_LENGTH = 390
 REASON_MAX_LENGTH = 300
+REALNAME_MAX_LENGTH = 100
 AWAY_MAX_LENGTH = 300
 WHOWAS_KEPT = 200
 ROOMS_PER_USER = 50
@@ -69,7 +73,7 @@ class User:
 
     __slots__ = ("nick", "key", "username", "host", "realname", "client", "rooms",
                  "signed_on", "last_spoke", "away", "is_operator", "invisible",
-                 "history_bucket")
+                 "history_bucket", "bot", "wallops")
 
     def __init__(self, nick: str, username: str, host: str, client: Client, now: float,
                  realname: str = ""):
@@ -86,10 +90,12 @@ class User:
         self.is_operator = False
         self.invisible = False
         self.history_bucket = None  # made on the first history request
+        self.bot = False  # says it is a bot (IRC's +B)
+        self.wallops = False  # takes operators' WALLOPS (IRC's +w)
 
     @property
     def source(self) -> Source:
-        return Source(self.nick, self.username, self.host)
+        return Source(self.nick, self.username, self.host, self.bot)
 
     def __repr__(self) -> str:
         return f"<User {self.nick}>"
@@ -174,6 +180,8 @@ class Hub:
         self.history: History | None = None
         self.store: Store | None = None
         self._last_id = 0
+        # Who watches which nicknames (MONITOR), across front ends.
+        self.watchlist = Watchlist()
         if store is not None:
             self.attach_store(store, since_join, replay_lines)
 
@@ -237,6 +245,7 @@ class Hub:
                     text.clean(realname)[:REASON_MAX_LENGTH])
         self._users[user.key] = user
         self.peak_user_count = max(self.peak_user_count, len(self._users))
+        self.watchlist.presence(user, True, self._stamp)
         return user
 
     def rename(self, user: User, new_nick: str) -> NickChanged | None:
@@ -255,6 +264,9 @@ class Hub:
         event = NickChanged(self._id(now), now, user.source, new_nick)
         for room in user.rooms.values():
             self._record(room, event)
+        if new_key != user.key:
+            # Watchers of the old nick see it go; of the new one, arrive.
+            self.watchlist.presence(user, False, self._stamp, skip=user)
         self._remember(user, now)
         old_key = user.key
         user.nick, user.key = new_nick, new_key
@@ -264,6 +276,8 @@ class Hub:
             del room.members[old_key]
             room.members[new_key] = user
         self._fan_out(event, self._neighbours(user))
+        if new_key != old_key:
+            self.watchlist.presence(user, True, self._stamp, skip=user)
         return event
 
     def quit(self, user: User, reason: str = "") -> Quit | None:
@@ -287,6 +301,8 @@ class Hub:
         self.set_invisible(user, False)
         self._remember(user, now)
         self._fan_out(event, neighbours)
+        self.watchlist.clear(user)
+        self.watchlist.presence(user, False, self._stamp)
         return event
 
     def set_away(self, user: User, message: str) -> AwayChanged | None:
@@ -299,7 +315,44 @@ class Hub:
             return None
         user.away = away
         event = AwayChanged(*self._stamp(), user.source, away)
-        self._fan_out(event, self._neighbours(user))
+        neighbours = self._neighbours(user)
+        self._fan_out(event, neighbours)
+        self.watchlist.follow(user, event, neighbours)
+        return event
+
+    def set_realname(self, user: User, realname: str) -> RealnameChanged:
+        """
+        Give C{user} a new real name; those sharing a room with them and
+        those watching them are told.
+
+        @raise errors.TooLong: the name is empty or too long once cleaned.
+        """
+        realname = text.clean(realname).strip()
+        if not realname or len(realname) > REALNAME_MAX_LENGTH:
+            raise errors.TooLong(
+                f"A real name has 1 to {REALNAME_MAX_LENGTH} characters.")
+        user.realname = realname
+        event = RealnameChanged(*self._stamp(), user.source, realname)
+        neighbours = self._neighbours(user)
+        self._fan_out(event, neighbours)
+        self.watchlist.follow(user, event, neighbours)
+        return event
+
+    def set_bot(self, user: User, bot: bool) -> None:
+        """Mark C{user} as a bot, or not: what they say from now on says so."""
+        user.bot = bot
+
+    def set_wallops(self, user: User, wanted: bool) -> None:
+        """Whether C{user} takes server operators' WALLOPS messages."""
+        user.wallops = wanted
+
+    def wallops(self, user: User, message: str) -> Wallops:
+        """As a server operator, tell everyone who takes WALLOPS C{message}."""
+        if not user.is_operator:
+            raise errors.NoPrivileges("Only server operators may do that.")
+        event = Wallops(*self._stamp(), user.source, self._text(message))
+        self._fan_out(event, [u for u in self._users.values()
+                              if u.wallops and u is not user])
         return event
 
     # Rooms
@@ -450,24 +503,31 @@ class Hub:
     # Messages
 
     def say(self, user: User, room_name: str, message: str,
-            kind: Kind = Kind.SAY, tags: Tags = ()) -> Message:
+            kind: Kind = Kind.SAY, tags: Tags = (), status: str = "") -> Message:
         """
         Say C{message} to everyone else in a room.  Unless the room refuses
         outside messages, the speaker need not be in it.  With client
         C{tags}, the event handed out is a L{TaggedMessage}; history keeps
-        the message without them.
+        the message without them.  With a C{status} (C{"@"}: operators,
+        C{"+"}: operators and voiced members) only those members are told,
+        and history does not keep it.
         """
         room = self._room_to_speak_in(user, room_name)
+        self._check_ctcp(room, message, kind)
         event = Message(*self._stamp(), user.source, room.name,
-                        self._text(message), kind)
+                        self._text(message), kind, status)
         user.last_spoke = event.time
         store = self.store
-        if store is not None:
+        if store is not None and not status:
             store.record(room.key, event)
         if tags:
             event = TaggedMessage(event.id, event.time, event.source, event.room,
-                                  event.text, event.kind, tags)
-        self._tell_room(event, room.audience(), user)
+                                  event.text, event.kind, status, tags)
+        audience = room.audience()
+        if status:
+            audience = Audience(m for m in room.members.values() if room.is_operator(m)
+                                or (status == "+" and m in room.voiced))
+        self._tell_room(event, audience, user)
         return event
 
     def tell(self, user: User, nick: str, message: str,
@@ -512,6 +572,13 @@ class Hub:
         if not room.may_speak(user):
             raise errors.CannotSend(f"You cannot speak in {room.name} now.")
         return room
+
+    @staticmethod
+    def _check_ctcp(room: Room, message: str, kind: Kind) -> None:
+        """Refuse a CTCP request (not an action) in a room that forbids them."""
+        if RoomMode.NO_CTCP in room.flags and kind is not Kind.ACTION \
+                and message.startswith("\x01"):
+            raise errors.CannotSend(f"{room.name} does not take CTCP requests.")
 
     # Server operators
 
@@ -609,7 +676,7 @@ class Hub:
     def _check_may_join(user: User, room: Room, password: str | None,
                         for_reading: bool = False) -> None:
         invited = user in room.invited
-        if RoomMode.INVITE_ONLY in room.flags and not invited:
+        if RoomMode.INVITE_ONLY in room.flags and not invited and not room.is_excepted(user):
             raise errors.InviteOnly(f"{room.name} is invite-only.")
         if room.password is not None and password != room.password:
             raise errors.BadRoomPassword(f"{room.name} needs the right password.")
@@ -673,6 +740,13 @@ class Hub:
                 return None
             mask = normalize_mask(argument)
             changed = room.add_ban(mask, user.nick, now) if adding else room.remove_ban(mask)
+            return ModeChange(adding, mode, mask) if changed else None
+        if mode is RoomMode.INVITE_EXCEPTION:
+            if not _is_token(argument):
+                return None
+            mask = normalize_mask(argument)
+            changed = (room.add_exception(mask, user.nick, now) if adding
+                       else room.remove_exception(mask))
             return ModeChange(adding, mode, mask) if changed else None
         return None
 

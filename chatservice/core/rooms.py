@@ -29,17 +29,20 @@ class RoomMode(Enum):
     MODERATED = "moderated"  # only operators and voiced members may speak
     INVITE_ONLY = "invite_only"  # joining needs an invitation
     SECRET = "secret"  # the room is not listed to non-members
+    NO_CTCP = "no_ctcp"  # no CTCP requests but actions (IRC's +C)
     # Settings with a value.
     KEY = "key"  # joining needs this password
     LIMIT = "limit"  # at most this many members
     # Lists.
     BAN = "ban"  # people matching a nick!user@host mask may not join or speak
+    # People matching a mask may join an invite-only room uninvited (+I).
+    INVITE_EXCEPTION = "invite_exception"
     OPERATOR = "operator"  # a member who runs the room
     VOICE = "voice"  # a member who may speak when the room is moderated
 
 
 FLAGS = frozenset({RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE, RoomMode.MODERATED,
-                   RoomMode.INVITE_ONLY, RoomMode.SECRET})
+                   RoomMode.INVITE_ONLY, RoomMode.SECRET, RoomMode.NO_CTCP})
 MEMBER_MODES = frozenset({RoomMode.OPERATOR, RoomMode.VOICE})
 
 
@@ -62,11 +65,18 @@ class Ban:
     time: float
 
 
+# A ban whose mask starts with this mutes (IRC's mute extban, C{m:mask}):
+# whoever matches may join the room but not speak in it.
+MUTE_PREFIX = "m:"
+
+
 def normalize_mask(mask: str) -> str:
     """
     Complete a partial ban mask: C{bob} means C{bob!*@*}, C{*@host} means
-    C{*!*@host}.
+    C{*!*@host}; a mute (C{m:bob}) is completed after its prefix.
     """
+    if mask[:2].lower() == MUTE_PREFIX and len(mask) > 2:
+        return MUTE_PREFIX + normalize_mask(mask[2:])
     if "!" not in mask and "@" not in mask:
         return mask + "!*@*"
     if "!" not in mask:
@@ -117,7 +127,7 @@ class Room:
     __slots__ = ("name", "key", "members", "topic", "topic_by", "topic_time",
                  "created", "flags", "password", "limit", "bans", "invited",
                  "operators", "voiced", "joined_ids", "stored", "_ban_patterns",
-                 "_audience")
+                 "_audience", "exceptions", "_exception_patterns", "_mute_patterns")
 
     def __init__(self, name: str, now: float, flags: frozenset[RoomMode] = frozenset()):
         self.name = name
@@ -140,6 +150,10 @@ class Room:
         # Whether a store keeps this room's state.
         self.stored = False
         self._ban_patterns: dict[str, re.Pattern[str]] = {}
+        self._mute_patterns: dict[str, re.Pattern[str]] = {}
+        # Invite exceptions (by folded mask), like bans but not kept by a store.
+        self.exceptions: dict[str, Ban] = {}
+        self._exception_patterns: dict[str, re.Pattern[str]] = {}
         self._audience: Audience | None = None
 
     def __repr__(self) -> str:
@@ -151,11 +165,24 @@ class Room:
     def is_operator(self, user: User) -> bool:
         return user in self.operators
 
-    def is_banned(self, user: User) -> bool:
-        if not self._ban_patterns:
+    @staticmethod
+    def _matches(patterns: dict[str, re.Pattern[str]], user: User) -> bool:
+        if not patterns:
             return False
         full = names.fold(f"{user.nick}!{user.username}@{user.host}")
-        return any(p.fullmatch(full) for p in self._ban_patterns.values())
+        return any(p.fullmatch(full) for p in patterns.values())
+
+    def is_banned(self, user: User) -> bool:
+        """Whether a ban (not a mute) keeps C{user} out."""
+        return self._matches(self._ban_patterns, user)
+
+    def is_muted(self, user: User) -> bool:
+        """Whether a mute (C{m:mask}) keeps C{user} quiet."""
+        return self._matches(self._mute_patterns, user)
+
+    def is_excepted(self, user: User) -> bool:
+        """Whether an invite exception lets C{user} in uninvited."""
+        return self._matches(self._exception_patterns, user)
 
     def may_speak(self, user: User) -> bool:
         """Whether C{user}'s messages reach the room (not whether they are in it)."""
@@ -163,23 +190,48 @@ class Room:
             return True
         if RoomMode.MODERATED in self.flags:
             return False
-        return not self.is_banned(user)
+        return not self.is_banned(user) and not self.is_muted(user)
+
+    def _mask_list(self, mask: str) -> tuple[dict[str, Ban], dict[str, re.Pattern[str]], str]:
+        """Where a ban mask goes: the bans and the patterns to match, and the bare mask."""
+        if mask[:2].lower() == MUTE_PREFIX:
+            return self.bans, self._mute_patterns, mask[2:]
+        return self.bans, self._ban_patterns, mask
+
+    @staticmethod
+    def _add_mask(entries: dict[str, Ban], patterns: dict[str, re.Pattern[str]],
+                  mask: str, bare: str, set_by: str, now: float) -> bool:
+        # Masks are filed folded: masks that differ only in case are one.
+        key = names.fold(mask)
+        if key in entries:
+            return False
+        entries[key] = Ban(mask, set_by, now)
+        patterns[key] = mask_matcher(bare)
+        return True
+
+    @staticmethod
+    def _remove_mask(entries: dict[str, Ban], patterns: dict[str, re.Pattern[str]],
+                     mask: str) -> bool:
+        key = names.fold(mask)
+        if entries.pop(key, None) is None:
+            return False
+        del patterns[key]
+        return True
 
     def add_ban(self, mask: str, set_by: str, now: float) -> bool:
-        # Bans are filed folded: masks that differ only in case are one ban.
-        key = names.fold(mask)
-        if key in self.bans:
-            return False
-        self.bans[key] = Ban(mask, set_by, now)
-        self._ban_patterns[key] = mask_matcher(mask)
-        return True
+        entries, patterns, bare = self._mask_list(mask)
+        return self._add_mask(entries, patterns, mask, bare, set_by, now)
 
     def remove_ban(self, mask: str) -> bool:
-        key = names.fold(mask)
-        if self.bans.pop(key, None) is None:
-            return False
-        del self._ban_patterns[key]
-        return True
+        entries, patterns, _ = self._mask_list(mask)
+        return self._remove_mask(entries, patterns, mask)
+
+    def add_exception(self, mask: str, set_by: str, now: float) -> bool:
+        return self._add_mask(self.exceptions, self._exception_patterns, mask, mask,
+                              set_by, now)
+
+    def remove_exception(self, mask: str) -> bool:
+        return self._remove_mask(self.exceptions, self._exception_patterns, mask)
 
     def audience(self) -> Audience:
         """
@@ -215,7 +267,7 @@ class Room:
         outlive its members.
         """
         return bool(self.topic or self.password is not None or self.limit is not None
-                    or self.bans or self.flags != default_flags)
+                    or self.bans or self.exceptions or self.flags != default_flags)
 
     def state(self) -> RoomState:
         """What outlives the room's members, for a store."""

@@ -99,7 +99,7 @@ from ..core.events import (
     TopicChanged,
 )
 from ..core.hub import Room, User
-from ..core.rooms import ModeChange, RoomMode
+from ..core.rooms import MUTE_PREFIX, ModeChange, RoomMode
 from .connection import GuardedFactory, GuardedLineReceiver
 from .session import Session, SessionMachine
 from .telnet import TelnetFilter
@@ -239,6 +239,10 @@ _MODE_WORDS = {
     (False, RoomMode.LIMIT): "removed the member limit",
     (True, RoomMode.BAN): "banned {}",
     (False, RoomMode.BAN): "unbanned {}",
+    (True, RoomMode.INVITE_EXCEPTION): "let {} in without an invitation",
+    (False, RoomMode.INVITE_EXCEPTION): "no longer lets {} in without an invitation",
+    (True, RoomMode.NO_CTCP): "closed the room to CTCP requests",
+    (False, RoomMode.NO_CTCP): "opened the room to CTCP requests",
     (True, RoomMode.OPERATOR): "made {} an operator",
     (False, RoomMode.OPERATOR): "took operator status from {}",
     (True, RoomMode.VOICE): "gave {} a voice",
@@ -247,6 +251,8 @@ _MODE_WORDS = {
 
 
 def _describe(change: ModeChange) -> str:
+    if change.mode is RoomMode.BAN and (change.argument or "").startswith(MUTE_PREFIX):
+        return ("muted {}" if change.adding else "unmuted {}").format(change.argument[2:])
     words = _MODE_WORDS[change.adding, change.mode]
     # A room password is never shown to line users.
     return words.format(change.argument) if change.mode is not RoomMode.KEY else words

@@ -2,7 +2,7 @@
 Hub events as IRC lines.
 
 One L{IRCRenderer} exists per combination of the capabilities that change how
-events look (server-time, message-tags, away-notify); every client with the
+events look (server-time, message-tags, away-notify, setname); every client with the
 same combination shares it, so the hub renders each event once per variant.
 History played back to a client is rendered by the same code, with a C{batch}
 tag added.
@@ -26,10 +26,12 @@ from ...core.events import (
     Parted,
     PrivateMessage,
     Quit,
+    RealnameChanged,
     Signal,
     Source,
     Tags,
     TopicChanged,
+    Wallops,
 )
 from ...core.rooms import ModeChange, RoomMode
 from .wire import BODY_MAX_BYTES, escape_tag, format_line
@@ -38,8 +40,10 @@ from .wire import BODY_MAX_BYTES, escape_tag, format_line
 # settings with an argument when set, flags; then the member prefixes.
 MODE_LETTERS = {
     RoomMode.BAN: "b",
+    RoomMode.INVITE_EXCEPTION: "I",
     RoomMode.KEY: "k",
     RoomMode.LIMIT: "l",
+    RoomMode.NO_CTCP: "C",
     RoomMode.INVITE_ONLY: "i",
     RoomMode.MODERATED: "m",
     RoomMode.NO_OUTSIDE: "n",
@@ -175,10 +179,11 @@ class IRCRenderer:
     """
 
     def __init__(self, server_time: bool = False, message_tags: bool = False,
-                 away_notify: bool = False):
+                 away_notify: bool = False, setname: bool = False):
         self.server_time = server_time
         self.message_tags = message_tags
         self.away_notify = away_notify
+        self.setname = setname
 
     def tags(self, event: Event, batch: str = "") -> str:
         tags = "time=" + server_time(event.time) if self.server_time else ""
@@ -193,13 +198,16 @@ class IRCRenderer:
         """
         source = mask(event.source)
         if isinstance(event, (Message, PrivateMessage)):
-            target = event.room if isinstance(event, Message) else event.target
+            target = (event.status + event.room if isinstance(event, Message)
+                      else event.target)
             command = "NOTICE" if event.kind is Kind.NOTICE else "PRIVMSG"
             tags = self.tags(event, batch)
             if self.message_tags:
                 # The sender's client tags (TaggedMessage), for clients that
-                # take tags only.
+                # take tags only; and IRCv3's bot tag if a bot sent it.
                 tags = _with(tags, client_tags(getattr(event, "tags", ())))
+                if event.source.bot:
+                    tags = _with(tags, "bot")
             return message_lines(source, command, target, event.text, tags,
                                  str(event.id) if self.message_tags else "",
                                  event.kind is Kind.ACTION)
@@ -208,6 +216,8 @@ class IRCRenderer:
                 return b""
             tags = _with(_with(self.tags(event, batch), client_tags(event.tags)),
                          f"msgid={event.id}")
+            if event.source.bot:
+                tags = _with(tags, "bot")
             return format_line(source, "TAGMSG", event.target, tags=tags)
         tags = self.tags(event, batch)
         if self.message_tags:
@@ -238,4 +248,10 @@ class IRCRenderer:
                 return b""
             away = (event.message,) if event.message else ()
             return format_line(source, "AWAY", *away, tags=tags)
+        if isinstance(event, RealnameChanged):
+            if not self.setname:
+                return b""
+            return format_line(source, "SETNAME", event.realname, tags=tags)
+        if isinstance(event, Wallops):
+            return format_line(source, "WALLOPS", event.text, tags=tags)
         return b""

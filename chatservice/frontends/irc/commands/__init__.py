@@ -7,7 +7,11 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{registration}: CAP, PASS, NICK, USER, PING, PONG, QUIT, AWAY;
  - L{channels}: JOIN, PART, TOPIC, KICK, INVITE, MODE;
  - L{messages}: PRIVMSG, NOTICE, TAGMSG;
- - L{queries}: NAMES, LIST, WHO, WHOIS, WHOWAS, ISON, USERHOST;
+ - L{queries}: NAMES, WHOIS, WHOWAS, ISON, USERHOST;
+ - L{who}: WHO, with WHOX;
+ - L{listing}: LIST, with the ELIST filters;
+ - L{monitor}: MONITOR;
+ - L{setname}: SETNAME;
  - L{operators}: OPER, KILL;
  - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP.
 
@@ -24,7 +28,11 @@ from .registration import (
 from .channels import (
     MAX_KICK_TARGETS, invite, join, kick, mode, part, send_names, send_topic, topic)
 from .messages import MAX_MESSAGE_TARGETS, notice, privmsg, tagmsg
-from .queries import ison, list_, names_, userhost, who, whois, whowas
+from .queries import ison, names_, userhost, whois, whowas
+from .who import who
+from .listing import list_
+from .monitor import monitor
+from .setname import setname
 from .operators import kill, oper
 from .serverinfo import (
     VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
@@ -34,8 +42,8 @@ __all__ = [
     "CAPABILITIES", "COMMANDS", "Command", "HISTORY_CAPABILITIES", "Handler",
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
     "command", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
-    "lusers", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
+    "lusers", "mode", "monitor", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",
     "pong", "privmsg", "quit_", "run", "send_isupport", "send_lusers", "send_motd",
-    "send_names", "send_topic", "tagmsg", "time", "topic", "user_", "userhost", "version",
+    "send_names", "send_topic", "setname", "tagmsg", "time", "topic", "user_", "userhost", "version",
     "who", "whois", "whowas",
 ]

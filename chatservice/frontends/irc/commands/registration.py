@@ -22,9 +22,11 @@ CAPABILITIES = (
     "batch",
     "cap-notify",
     "echo-message",
+    "extended-monitor",
     "message-tags",
     "multi-prefix",
     "server-time",
+    "setname",
     "userhost-in-names",
 )
 
