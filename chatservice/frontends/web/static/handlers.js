@@ -11,8 +11,8 @@ import {
   HISTORY_CAPS, historyFailed, joined, receiveHistory, receiveSearch, searchFailed,
 } from './history.js';
 import {
-  addLine, buffer, changed, note, removeBuffer, renameBuffer, select, serverBuffer,
-  showLogin, showStatus, timeOf, ui,
+  addLine, buffer, changed, markBot, note, removeBuffer, renameBuffer, select,
+  serverBuffer, showLogin, showStatus, timeOf, ui,
 } from './render.js';
 import { isMe, rooms, state } from './state.js';
 
@@ -247,7 +247,10 @@ export const handlers = {
 
 // A line of a room or conversation, as the log shows it.
 function show(b, m, line = describe(m, b.name)) {
-  if (line) addLine(b, line.kind, line.text, line.nick, timeOf(m), m.tags.msgid, lineKey(m));
+  if (!line) return;
+  const row = addLine(b, line.kind, line.text, line.nick, timeOf(m), m.tags.msgid, lineKey(m));
+  // IRCv3 bot mode: whoever sent it says they are a bot.
+  if (row && 'bot' in m.tags) markBot(row);
 }
 
 // A batch is complete: history and search results go to history.js; the

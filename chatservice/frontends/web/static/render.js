@@ -201,6 +201,15 @@ export function changed(b) {
 
 // One line of a log, not yet placed. kind: msg, action, notice, event, info
 // or error; withDate shows the date beside the time (search results).
+// A "bot" badge after the sender's nick, for a message a bot sent (+B).
+export function markBot(row) {
+  const nick = row.querySelector('.nick');
+  if (!nick) return;
+  const badge = el('span', 'bot', 'bot');
+  badge.title = 'This sender says it is a bot';
+  nick.after(badge);
+}
+
 export function makeRow(kind, text, nick, when, msgid, withDate) {
   when = when instanceof Date && !isNaN(when) ? when : new Date();
   const row = el('div', 'line ' + kind);
