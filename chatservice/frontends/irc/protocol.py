@@ -18,7 +18,8 @@ operators are its chanops, and every nickname is shared with the other front
 ends.  The commands are in L{chatservice.frontends.irc.commands}.
 
 Capabilities: cap-notify, server-time, message-tags, echo-message,
-multi-prefix, userhost-in-names, away-notify, batch; and, when the server
+multi-prefix, userhost-in-names, away-notify, batch, setname,
+extended-monitor; and, when the server
 keeps history, draft/chathistory, draft/event-playback and soju.im/search
 (see L{chatservice.frontends.irc.history}).
 
