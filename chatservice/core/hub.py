@@ -58,7 +58,8 @@ DEFAULT_ROOM_MODES = frozenset({RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE})
 class Client(Protocol):
     """
     What the hub needs from a connection: a renderer shared by every client
-    of the same wire format, and a way to send it bytes.
+    of the same wire format, and a way to send it bytes.  A client that can
+    MONITOR also has C{watched(event)} (see L{chatservice.core.monitor}).
     """
 
     renderer: Callable[[Event], bytes]
