@@ -227,6 +227,19 @@ def test_statusmsg_voice(server):
     assert joe.take() == []
 
 
+def test_statusmsg_reaches_a_line_operator(server):
+    """A line user who runs the room gets a status message marked @#room; other line users nothing."""
+    carol = server.sign_in_line("carol")
+    dave = server.sign_in_line("dave")
+    alice = server.register("alice")
+    alice.line("JOIN #lobby")
+    carol.take()
+    dave.take()
+    alice.line("PRIVMSG @#lobby :ops only")
+    assert carol.take() == ["[@#lobby] <alice> ops only"]
+    assert dave.take() == []
+
+
 def test_statusmsg_still_obeys_room_rules(server):
     """A status message from outside a +n room is refused like any other."""
     server.room("#chan", "chanop")

@@ -268,7 +268,8 @@ def render(event: Event) -> bytes:
         if event.text.startswith("\x01"):
             # A CTCP request between IRC clients means nothing on a terminal.
             return b""
-        where = event.room if isinstance(event, Message) else "private"
+        # A message for a room's operators (IRC's @#room) says so.
+        where = event.status + event.room if isinstance(event, Message) else "private"
         return encode(_said(where, source, event.text, event.kind))
     if isinstance(event, Joined):
         return encode(f"{SERVER}{source} joined {event.room}")
