@@ -275,7 +275,8 @@ class Room:
 
         return RoomState(self.name, self.created, self.topic, self.topic_by,
                          self.topic_time, frozenset(self.flags), self.password,
-                         self.limit, tuple(self.bans.values()))
+                         self.limit, tuple(self.bans.values()),
+                         tuple(self.exceptions.values()))
 
     @classmethod
     def from_state(cls, state: RoomState) -> Room:
@@ -286,4 +287,6 @@ class Room:
         room.password, room.limit = state.password, state.limit
         for ban in state.bans:
             room.add_ban(ban.mask, ban.set_by, ban.time)
+        for entry in state.exceptions:
+            room.add_exception(entry.mask, entry.set_by, entry.time)
         return room
