@@ -184,10 +184,10 @@ function showMembers() {
     rank(x) - rank(y) || fold(x.nick).localeCompare(fold(y.nick)));
   ui.membersTitle.textContent = `People in ${b.name} (${members.length})`;
   for (const m of members) {
-    const li = el('li', m.away ? 'member away' : 'member');
+    const li = el('li', 'member' + (m.away ? ' away' : '') + (m.bot ? ' bot' : ''));
     const button = el('button', 'nick ' + colour(m.nick));
     button.type = 'button';
-    button.title = isMe(m.nick) ? 'You' : 'Talk privately with ' + m.nick;
+    button.title = (isMe(m.nick) ? 'You' : 'Talk privately with ' + m.nick) + (m.bot ? ' (a bot)' : '');
     button.append(el('span', 'prefix', m.prefixes.slice(0, 1)), m.nick);
     button.addEventListener('click', () => { if (!isMe(m.nick)) select(buffer(m.nick, 'query')); });
     li.append(button);
