@@ -187,7 +187,8 @@ def test_invite_exceptions_and_mutes_survive_a_restart(server):
     server.hub.change_modes(alice, "#a", [
         ModeChange(True, RoomMode.INVITE_ONLY), ModeChange(True, RoomMode.NO_CTCP),
         ModeChange(True, RoomMode.INVITE_EXCEPTION, "friend"),
-        ModeChange(True, RoomMode.BAN, "m:loud")])
+        ModeChange(True, RoomMode.BAN, "m:loud"), ModeChange(True, RoomMode.BAN, "b*"),
+        ModeChange(True, RoomMode.BAN_EXCEPTION, "bob")])
     later = server.restart()
     room = later.hub.find_room("#a")
     assert RoomMode.NO_CTCP in room.flags
@@ -199,6 +200,8 @@ def test_invite_exceptions_and_mutes_survive_a_restart(server):
     hub.invite(friend, "loud", "#a")
     hub.join(loud, "#a")
     assert room.is_muted(loud) and not room.may_speak(loud)
+    assert [entry.mask for entry in room.ban_exceptions.values()] == ["bob!*@*"]
+    assert not room.is_banned(later.user("bob")) and room.is_banned(later.user("bill"))
 
 
 def test_plain_empty_room_is_forgotten(server):

@@ -874,7 +874,7 @@ def test_isupport_tokens(server):
         if line.split()[1] == "005":
             tokens.update(line.split(" :")[0].split()[3:])
     for token in ["CASEMAPPING=rfc1459", "CHANTYPES=#", "NICKLEN=32", "CHANNELLEN=50",
-                  "TOPICLEN=390", "PREFIX=(ov)@+", "CHANMODES=Ib,k,l,Cimnst",
+                  "TOPICLEN=390", "PREFIX=(ov)@+", "CHANMODES=Ibe,k,l,Cimnst",
                   "NETWORK=chatservice"]:
         assert token in tokens
 

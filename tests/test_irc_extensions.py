@@ -375,3 +375,47 @@ def test_no_ctcp_mode(server):
     assert user.said("PRIVMSG #chan :\x01PING 12345\x01")[0].startswith(
         ":chatservice 404 user #chan ")
     assert chanop.take() == [":user!~user@1.2.3.4 PRIVMSG #chan :\x01ACTION waves\x01"]
+
+
+# Ban exceptions
+
+def test_ban_exception_lets_a_banned_person_in(server):
+    """+e lets someone matching a ban join; MODE +e alone lists the exceptions (348, 349)."""
+    chanop = server.register("chanop")
+    server.joined("#chan", chanop)
+    chanop.said("MODE #chan +b ba*!*@*")
+    bar = server.register("Bar")
+    assert bar.said("JOIN #chan")[0].split()[1] == "474"
+    assert chanop.said("MODE #chan +e *ar!*@*") == [
+        ":chanop!~chanop@1.2.3.4 MODE #chan +e *ar!*@*"]
+    assert bar.said("JOIN #chan")[0].startswith(":Bar!~Bar@1.2.3.4 JOIN #chan")
+    lines = chanop.said("MODE #chan +e")
+    assert [line.split()[1] for line in lines] == ["348", "349"]
+    assert lines[0].split()[4] == "*ar!*@*"
+
+
+def test_mute_exception(server):
+    """+e m:mask frees a matching person from a mute, and only from the mute."""
+    chanop = server.register("chanop")
+    server.joined("#chan", chanop)
+    chanop.said("MODE #chan +b m:qux")
+    qux = server.register("qux")
+    server.joined("#chan", qux)
+    chanop.take()
+    assert qux.said("PRIVMSG #chan :hi")[0].split()[1] == "404"
+    chanop.said("MODE #chan +e m:*!*qux@*")
+    qux.take()
+    assert qux.said("PRIVMSG #chan :thanks") == []
+    assert chanop.take() == [":qux!~qux@1.2.3.4 PRIVMSG #chan :thanks"]
+
+
+def test_invitation_overrides_the_limit(server):
+    """An invited person may join a full room (+l); others still get 471."""
+    chanop = server.register("chanop")
+    server.joined("#chan", chanop)
+    chanop.said("MODE #chan +l 1")
+    user2, user3 = server.register("user2"), server.register("user3")
+    assert user2.said("JOIN #chan")[0].split()[1] == "471"
+    chanop.said("INVITE user2 #chan")
+    assert user2.said("JOIN #chan")[0].startswith(":user2!~user2@1.2.3.4 JOIN #chan")
+    assert user3.said("JOIN #chan")[0].split()[1] == "471"

@@ -18,13 +18,13 @@ WELCOME = [
     ":chatservice 001 alice :Welcome to the chatservice IRC network, alice!~alice@1.2.3.4",
     ":chatservice 002 alice :Your host is chatservice, running version chatservice-0.1.0",
     ":chatservice 003 alice :This server was created Thu Jan 01 1970 at 00:00:00 UTC",
-    ":chatservice 004 alice chatservice chatservice-0.1.0 Biow CIbiklmnostv Ibklov",
+    ":chatservice 004 alice chatservice chatservice-0.1.0 Biow CIbeiklmnostv Ibeklov",
     ":chatservice 005 alice AWAYLEN=300 BOT=B CASEMAPPING=rfc1459 CHANLIMIT=#:50 "
-    "CHANMODES=Ib,k,l,Cimnst CHANNELLEN=50 CHANTYPES=# ELIST=CMNTU EXTBAN=,m INVEX=I "
-    "KICKLEN=300 MODES=4 MONITOR=100 :are supported by this server",
-    ":chatservice 005 alice NETWORK=chatservice NICKLEN=32 PREFIX=(ov)@+ STATUSMSG=@+ "
-    "TARGMAX=JOIN:,KICK:4,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1 TOPICLEN=390 "
-    "USERLEN=11 UTF8ONLY WHOX :are supported by this server",
+    "CHANMODES=Ibe,k,l,Cimnst CHANNELLEN=50 CHANTYPES=# ELIST=CMNTU EXCEPTS=e EXTBAN=,m "
+    "INVEX=I KICKLEN=300 MODES=4 :are supported by this server",
+    ":chatservice 005 alice MONITOR=100 NETWORK=chatservice NICKLEN=32 PREFIX=(ov)@+ "
+    "STATUSMSG=@+ TARGMAX=JOIN:,KICK:4,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1 "
+    "TOPICLEN=390 USERLEN=11 UTF8ONLY WHOX :are supported by this server",
     ":chatservice 251 alice :There are 1 users and 0 invisible on 1 servers",
     ":chatservice 252 alice 0 :operator(s) online",
     ":chatservice 254 alice 0 :channels formed",

@@ -91,6 +91,7 @@ class RoomState:
     @ivar flags: the room's flags, as L{RoomMode} values.
     @ivar bans: the ban list (mutes included), in the order the bans were set.
     @ivar exceptions: the invite exceptions, in the order they were set.
+    @ivar ban_exceptions: the ban exceptions, in the order they were set.
     """
 
     name: str
@@ -103,6 +104,7 @@ class RoomState:
     limit: int | None = None
     bans: tuple[Ban, ...] = ()
     exceptions: tuple[Ban, ...] = ()
+    ban_exceptions: tuple[Ban, ...] = ()
 
 
 class EventRecorder(Protocol):

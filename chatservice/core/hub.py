@@ -55,6 +55,14 @@ WHOWAS_KEPT = 200
 ROOMS_PER_USER = 50
 DEFAULT_ROOM_MODES = frozenset({RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE})
 
+# The list modes, each with the Room methods that add and remove a mask.
+MASK_LISTS = {
+    RoomMode.BAN: (Room.add_ban, Room.remove_ban),
+    RoomMode.INVITE_EXCEPTION: (Room.add_exception, Room.remove_exception),
+    RoomMode.BAN_EXCEPTION: (Room.add_ban_exception, Room.remove_ban_exception),
+}
+
+
 class Client(Protocol):
     """
     What the hub needs from a connection: a renderer shared by every client
@@ -681,8 +689,9 @@ class Hub:
             raise errors.InviteOnly(f"{room.name} is invite-only.")
         if room.password is not None and password != room.password:
             raise errors.BadRoomPassword(f"{room.name} needs the right password.")
-        # A full room refuses joining, not reading its history.
-        if not for_reading and room.limit is not None and len(room.members) >= room.limit:
+        # A full room refuses joining (unless invited), not reading its history.
+        if not for_reading and not invited and room.limit is not None \
+                and len(room.members) >= room.limit:
             raise errors.RoomFull(f"{room.name} is full.")
         if not invited and room.is_banned(user):
             raise errors.Banned(f"You are banned from {room.name}.")
@@ -736,18 +745,12 @@ class Hub:
                 return None
             room.limit = None
             return ModeChange(False, mode)
-        if mode is RoomMode.BAN:
+        if mode in MASK_LISTS:
             if not _is_token(argument):
                 return None
             mask = normalize_mask(argument)
-            changed = room.add_ban(mask, user.nick, now) if adding else room.remove_ban(mask)
-            return ModeChange(adding, mode, mask) if changed else None
-        if mode is RoomMode.INVITE_EXCEPTION:
-            if not _is_token(argument):
-                return None
-            mask = normalize_mask(argument)
-            changed = (room.add_exception(mask, user.nick, now) if adding
-                       else room.remove_exception(mask))
+            add, remove = MASK_LISTS[mode]
+            changed = add(room, mask, user.nick, now) if adding else remove(room, mask)
             return ModeChange(adding, mode, mask) if changed else None
         return None
 

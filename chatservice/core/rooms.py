@@ -37,6 +37,9 @@ class RoomMode(Enum):
     BAN = "ban"  # people matching a nick!user@host mask may not join or speak
     # People matching a mask may join an invite-only room uninvited (+I).
     INVITE_EXCEPTION = "invite_exception"
+    # People matching a mask are not held by the bans (or, with m:, the
+    # mutes) that match them (+e).
+    BAN_EXCEPTION = "ban_exception"
     OPERATOR = "operator"  # a member who runs the room
     VOICE = "voice"  # a member who may speak when the room is moderated
 
@@ -127,7 +130,8 @@ class Room:
     __slots__ = ("name", "key", "members", "topic", "topic_by", "topic_time",
                  "created", "flags", "password", "limit", "bans", "invited",
                  "operators", "voiced", "joined_ids", "stored", "_ban_patterns",
-                 "_audience", "exceptions", "_exception_patterns", "_mute_patterns")
+                 "_audience", "exceptions", "_exception_patterns", "_mute_patterns",
+                 "ban_exceptions", "_exempt_patterns", "_mute_exempt_patterns")
 
     def __init__(self, name: str, now: float, flags: frozenset[RoomMode] = frozenset()):
         self.name = name
@@ -151,9 +155,12 @@ class Room:
         self.stored = False
         self._ban_patterns: dict[str, re.Pattern[str]] = {}
         self._mute_patterns: dict[str, re.Pattern[str]] = {}
-        # Invite exceptions (by folded mask), like bans but not kept by a store.
+        # Invite exceptions and ban exceptions (by folded mask), like bans.
         self.exceptions: dict[str, Ban] = {}
         self._exception_patterns: dict[str, re.Pattern[str]] = {}
+        self.ban_exceptions: dict[str, Ban] = {}
+        self._exempt_patterns: dict[str, re.Pattern[str]] = {}
+        self._mute_exempt_patterns: dict[str, re.Pattern[str]] = {}
         self._audience: Audience | None = None
 
     def __repr__(self) -> str:
@@ -173,12 +180,14 @@ class Room:
         return any(p.fullmatch(full) for p in patterns.values())
 
     def is_banned(self, user: User) -> bool:
-        """Whether a ban (not a mute) keeps C{user} out."""
-        return self._matches(self._ban_patterns, user)
+        """Whether a ban (not a mute) keeps C{user} out, no ban exception letting them in."""
+        return (self._matches(self._ban_patterns, user)
+                and not self._matches(self._exempt_patterns, user))
 
     def is_muted(self, user: User) -> bool:
-        """Whether a mute (C{m:mask}) keeps C{user} quiet."""
-        return self._matches(self._mute_patterns, user)
+        """Whether a mute (C{m:mask}) keeps C{user} quiet, no C{m:} exception freeing them."""
+        return (self._matches(self._mute_patterns, user)
+                and not self._matches(self._mute_exempt_patterns, user))
 
     def is_excepted(self, user: User) -> bool:
         """Whether an invite exception lets C{user} in uninvited."""
@@ -226,6 +235,19 @@ class Room:
         entries, patterns, _ = self._mask_list(mask)
         return self._remove_mask(entries, patterns, mask)
 
+    def _exemption_list(self, mask: str) -> tuple[dict[str, re.Pattern[str]], str]:
+        if mask[:2].lower() == MUTE_PREFIX:
+            return self._mute_exempt_patterns, mask[2:]
+        return self._exempt_patterns, mask
+
+    def add_ban_exception(self, mask: str, set_by: str, now: float) -> bool:
+        patterns, bare = self._exemption_list(mask)
+        return self._add_mask(self.ban_exceptions, patterns, mask, bare, set_by, now)
+
+    def remove_ban_exception(self, mask: str) -> bool:
+        patterns, _ = self._exemption_list(mask)
+        return self._remove_mask(self.ban_exceptions, patterns, mask)
+
     def add_exception(self, mask: str, set_by: str, now: float) -> bool:
         return self._add_mask(self.exceptions, self._exception_patterns, mask, mask,
                               set_by, now)
@@ -267,7 +289,8 @@ class Room:
         outlive its members.
         """
         return bool(self.topic or self.password is not None or self.limit is not None
-                    or self.bans or self.exceptions or self.flags != default_flags)
+                    or self.bans or self.exceptions or self.ban_exceptions
+                    or self.flags != default_flags)
 
     def state(self) -> RoomState:
         """What outlives the room's members, for a store."""
@@ -276,7 +299,8 @@ class Room:
         return RoomState(self.name, self.created, self.topic, self.topic_by,
                          self.topic_time, frozenset(self.flags), self.password,
                          self.limit, tuple(self.bans.values()),
-                         tuple(self.exceptions.values()))
+                         tuple(self.exceptions.values()),
+                         tuple(self.ban_exceptions.values()))
 
     @classmethod
     def from_state(cls, state: RoomState) -> Room:
@@ -289,4 +313,6 @@ class Room:
             room.add_ban(ban.mask, ban.set_by, ban.time)
         for entry in state.exceptions:
             room.add_exception(entry.mask, entry.set_by, entry.time)
+        for entry in state.ban_exceptions:
+            room.add_ban_exception(entry.mask, entry.set_by, entry.time)
         return room

@@ -241,6 +241,8 @@ _MODE_WORDS = {
     (False, RoomMode.BAN): "unbanned {}",
     (True, RoomMode.INVITE_EXCEPTION): "let {} in without an invitation",
     (False, RoomMode.INVITE_EXCEPTION): "no longer lets {} in without an invitation",
+    (True, RoomMode.BAN_EXCEPTION): "exempted {} from bans",
+    (False, RoomMode.BAN_EXCEPTION): "no longer exempts {} from bans",
     (True, RoomMode.NO_CTCP): "closed the room to CTCP requests",
     (False, RoomMode.NO_CTCP): "opened the room to CTCP requests",
     (True, RoomMode.OPERATOR): "made {} an operator",

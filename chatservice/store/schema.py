@@ -46,14 +46,14 @@ READ_COLUMNS = "id, time, type, nick, user, host, text, data, name"
 INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 ROOM_COLUMNS = ("key, name, created, topic, topic_by, topic_time, flags, password, "
-                "member_limit, bans, exceptions")
-SAVE_ROOM = (f"INSERT INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "member_limit, bans, exceptions, ban_exceptions")
+SAVE_ROOM = (f"INSERT INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
              "ON CONFLICT (key) DO UPDATE SET name = excluded.name, "
              "created = excluded.created, topic = excluded.topic, "
              "topic_by = excluded.topic_by, topic_time = excluded.topic_time, "
              "flags = excluded.flags, password = excluded.password, "
              "member_limit = excluded.member_limit, bans = excluded.bans, "
-             "exceptions = excluded.exceptions")
+             "exceptions = excluded.exceptions, ban_exceptions = excluded.ban_exceptions")
 FORGET_ROOM = "DELETE FROM rooms WHERE key = ?"
 
 MESSAGE = "message"
@@ -141,15 +141,17 @@ def _add_fts(db: sqlite3.Connection) -> None:
         create_fts(db)
 
 
-def _add_invite_exceptions(db: sqlite3.Connection) -> None:
-    # A room's invite exceptions (IRC's +I), as JSON like its bans.
+def _add_exception_lists(db: sqlite3.Connection) -> None:
+    # A room's invite exceptions (IRC's +I) and ban exceptions (+e), as JSON
+    # like its bans.
     db.execute("ALTER TABLE rooms ADD COLUMN exceptions TEXT NOT NULL DEFAULT '[]'")
+    db.execute("ALTER TABLE rooms ADD COLUMN ban_exceptions TEXT NOT NULL DEFAULT '[]'")
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,  # 1
     _add_fts,  # 2
-    _add_invite_exceptions,  # 3
+    _add_exception_lists,  # 3
 ]
 VERSION = len(MIGRATIONS)
 
@@ -360,10 +362,11 @@ def encode_room(key: str, state: RoomState) -> tuple:
     """The row for C{state}, in L{ROOM_COLUMNS} order."""
     flags = json.dumps(sorted(flag.value for flag in state.flags))
     bans = json.dumps([[ban.mask, ban.set_by, ban.time] for ban in state.bans])
-    exceptions = json.dumps([[entry.mask, entry.set_by, entry.time]
-                             for entry in state.exceptions])
+    exceptions, ban_exceptions = (
+        json.dumps([[entry.mask, entry.set_by, entry.time] for entry in entries])
+        for entries in (state.exceptions, state.ban_exceptions))
     return (key, state.name, state.created, state.topic, state.topic_by, state.topic_time,
-            flags, state.password, state.limit, bans, exceptions)
+            flags, state.password, state.limit, bans, exceptions, ban_exceptions)
 
 
 _MODES = {mode.value: mode for mode in RoomMode}
@@ -371,11 +374,13 @@ _MODES = {mode.value: mode for mode in RoomMode}
 
 def decode_room(row: tuple) -> RoomState:
     """The room state a row of the rooms table (without its key) holds."""
-    name, created, topic, topic_by, topic_time, flags, password, limit, bans, exceptions = row
+    (name, created, topic, topic_by, topic_time, flags, password, limit, bans, exceptions,
+     ban_exceptions) = row
     return RoomState(
         name, created, topic, topic_by, topic_time,
         # A flag this version does not know (from a newer one) is left out.
         frozenset(_MODES[value] for value in json.loads(flags) if value in _MODES),
         password, limit,
         tuple(Ban(mask, set_by, time) for mask, set_by, time in json.loads(bans)),
-        tuple(Ban(mask, set_by, time) for mask, set_by, time in json.loads(exceptions)))
+        tuple(Ban(mask, set_by, time) for mask, set_by, time in json.loads(exceptions)),
+        tuple(Ban(mask, set_by, time) for mask, set_by, time in json.loads(ban_exceptions)))

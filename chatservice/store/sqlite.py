@@ -464,7 +464,7 @@ class SQLiteStore:
         db = connect(self.path)
         try:
             rows = db.execute("SELECT name, created, topic, topic_by, topic_time, flags, "
-                              "password, member_limit, bans, exceptions FROM rooms "
+                              "password, member_limit, bans, exceptions, ban_exceptions FROM rooms "
                               "ORDER BY rowid").fetchall()
         finally:
             db.close()

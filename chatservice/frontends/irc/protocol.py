@@ -309,7 +309,7 @@ class IRCConnection(connection.GuardedLineReceiver):
         self.numeric(N.RPL_YOURHOST, f"Your host is {hub.name}, running version {VERSION}")
         self.numeric(N.RPL_CREATED, "This server was created "
                      + _date(hub.started))
-        self.numeric(N.RPL_MYINFO, hub.name, VERSION, "Biow", "CIbiklmnostv", "Ibklov")
+        self.numeric(N.RPL_MYINFO, hub.name, VERSION, "Biow", "CIbeiklmnostv", "Ibeklov")
         send_isupport(self)
         send_lusers(self)
         send_motd(self)

@@ -40,6 +40,7 @@ from .wire import BODY_MAX_BYTES, escape_tag, format_line
 # settings with an argument when set, flags; then the member prefixes.
 MODE_LETTERS = {
     RoomMode.BAN: "b",
+    RoomMode.BAN_EXCEPTION: "e",
     RoomMode.INVITE_EXCEPTION: "I",
     RoomMode.KEY: "k",
     RoomMode.LIMIT: "l",

@@ -172,6 +172,7 @@ def invite(conn: IRCConnection, user: User, message: Message) -> None:
 _ARGUMENT_WHEN = {
     RoomMode.BAN: (True, True),
     RoomMode.INVITE_EXCEPTION: (True, True),
+    RoomMode.BAN_EXCEPTION: (True, True),
     RoomMode.KEY: (True, True),
     RoomMode.LIMIT: (True, False),
     RoomMode.OPERATOR: (True, True),
@@ -285,13 +286,15 @@ _LISTS = {
     RoomMode.BAN: ("bans", N.RPL_BANLIST, N.RPL_ENDOFBANLIST, "End of channel ban list"),
     RoomMode.INVITE_EXCEPTION: ("exceptions", N.RPL_INVEXLIST, N.RPL_ENDOFINVEXLIST,
                                 "End of Channel Invite Exception List"),
+    RoomMode.BAN_EXCEPTION: ("ban_exceptions", N.RPL_EXCEPTLIST, N.RPL_ENDOFEXCEPTLIST,
+                             "End of Channel Exception List"),
 }
 
 
 def _parse_modes(params: list[str]) -> tuple[list[ModeChange], list[str], list[RoomMode]]:
     """
     Parse C{+o-v nick nick}-style mode parameters into changes.  Return the
-    changes, unknown letters, and the lists (bans, invite exceptions) asked for.
+    changes, unknown letters, and the lists (bans, exceptions) asked for.
     """
     changes: list[ModeChange] = []
     unknown: list[str] = []
