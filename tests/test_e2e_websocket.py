@@ -479,12 +479,15 @@ def test_invalid_utf8_text_closes_with_1007(start_server, open_ws):
 
 
 def test_binary_message_on_a_text_connection_is_a_line(start_server, open_ws):
-    """A text.ircv3.net client's binary message is taken as one line (bytes not UTF-8 replaced, as on IRC's TCP port); the server's replies stay text."""
+    """A text.ircv3.net client's binary message is taken as one line, refused if not UTF-8 as on IRC's TCP port (UTF8ONLY); the server's replies stay text."""
     server = web_server(start_server)
     port = server.web_ports[0]
     alice, bob = users(open_ws, port, "alice", "bob")
     bob.send(b"PRIVMSG #lobby :binary caf\xe9")
-    alice.read_until(":bob!~bob@127.0.0.1 PRIVMSG #lobby :binary caf\ufffd")
+    bob.read_until(re.compile(r"^:\S+ FAIL PRIVMSG INVALID_UTF8 :"))
+    bob.send("PRIVMSG #lobby :binary café".encode())
+    alice.read_until(":bob!~bob@127.0.0.1 PRIVMSG #lobby :binary café")
+    assert not any("\ufffd" in line for line in alice.received)
     bob.send(b"PING :after")
     bob.read_until(re.compile(r"PONG .*after$"))
 

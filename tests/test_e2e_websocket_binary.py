@@ -253,8 +253,8 @@ def test_hand_written_upgrade_on_root_without_subprotocol(start_server):
 
 # Hostile input in binary messages
 
-def test_binary_invalid_utf8_is_replaced(start_server, open_ws, open_binary):
-    """Bytes that are not UTF-8 in a binary message are replaced with U+FFFD (no 1007 close); text users get valid UTF-8."""
+def test_binary_invalid_utf8_is_refused(start_server, open_ws, open_binary):
+    """A binary message that is not UTF-8 gets FAIL INVALID_UTF8 (UTF8ONLY, no 1007 close) and reaches nobody; the connection stays."""
     server = web_server(start_server)
     port = server.web_ports[0]
     text = open_ws(port, "text")
@@ -262,7 +262,10 @@ def test_binary_invalid_utf8_is_replaced(start_server, open_ws, open_binary):
     binary = open_binary(port, "binary")
     binary.register("binary")
     binary.send(b"PRIVMSG #lobby :caf\xe9 \xff\xfe \xc3")
-    text.read_until(":binary!~binary@127.0.0.1 PRIVMSG #lobby :caf\ufffd \ufffd\ufffd \ufffd")
+    binary.read_until(re.compile(rb"^:\S+ FAIL PRIVMSG INVALID_UTF8 :"))
+    binary.send("PRIVMSG #lobby :café")
+    text.read_until(":binary!~binary@127.0.0.1 PRIVMSG #lobby :café")
+    assert not any("\ufffd" in message for message in text.received)
     binary.send("PING :still here")
     binary.read_until(re.compile(rb"PONG .*still here$"))
 

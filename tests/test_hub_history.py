@@ -180,6 +180,30 @@ def test_room_state_survives_a_restart(server):
     assert not room.members and not room.operators
 
 
+def test_invite_exceptions_and_mutes_survive_a_restart(server):
+    """After a restart, a kept room still lets its invite exceptions in and keeps its mutes quiet."""
+    alice = server.user("alice")
+    server.hub.join(alice, "#a")
+    server.hub.change_modes(alice, "#a", [
+        ModeChange(True, RoomMode.INVITE_ONLY), ModeChange(True, RoomMode.NO_CTCP),
+        ModeChange(True, RoomMode.INVITE_EXCEPTION, "friend"),
+        ModeChange(True, RoomMode.BAN, "m:loud"), ModeChange(True, RoomMode.BAN, "b*"),
+        ModeChange(True, RoomMode.BAN_EXCEPTION, "bob")])
+    later = server.restart()
+    room = later.hub.find_room("#a")
+    assert RoomMode.NO_CTCP in room.flags
+    assert [entry.mask for entry in room.exceptions.values()] == ["friend!*@*"]
+    hub = later.hub
+    friend, loud = later.user("friend"), later.user("loud")
+    hub.join(friend, "#a")  # invite-only, but friend matches an exception
+    assert room.is_member(friend)
+    hub.invite(friend, "loud", "#a")
+    hub.join(loud, "#a")
+    assert room.is_muted(loud) and not room.may_speak(loud)
+    assert [entry.mask for entry in room.ban_exceptions.values()] == ["bob!*@*"]
+    assert not room.is_banned(later.user("bob")) and room.is_banned(later.user("bill"))
+
+
 def test_plain_empty_room_is_forgotten(server):
     """A room nobody set anything in ceases to exist when its last member leaves."""
     alice = server.user("alice")

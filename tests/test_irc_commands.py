@@ -878,7 +878,7 @@ def test_isupport_tokens(server):
         if line.split()[1] == "005":
             tokens.update(line.split(" :")[0].split()[3:])
     for token in ["CASEMAPPING=rfc1459", "CHANTYPES=#", "NICKLEN=32", "CHANNELLEN=50",
-                  "TOPICLEN=390", "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst",
+                  "TOPICLEN=390", "PREFIX=(ov)@+", "CHANMODES=Ibe,k,l,Cimnst",
                   "NETWORK=chatservice"]:
         assert token in tokens
 
@@ -900,17 +900,18 @@ def test_info(server):
 def test_help(server):
     """HELP lists the commands with 704, 705 and 706."""
     lines = server.register("alice").said("HELP")
-    assert lines[0] == ":chatservice 704 alice * Commands:"
+    assert lines[0] == ":chatservice 704 alice * :Commands (HELP <command> for one):"
     assert lines[1].startswith(":chatservice 705 alice * :AWAY ") and " CAP " in lines[1]
     assert "PRIVMSG" in lines[1]
     assert lines[-1] == ":chatservice 706 alice * :End of /HELP"
 
 
 def test_help_subject(server):
-    """HELP on a command describes it; on an unknown subject it gets 524."""
+    """HELP on a command gives its syntax and purpose; on an unknown subject it gets 524."""
     alice = server.register("alice")
     assert alice.said("HELP kill") == [
-        ":chatservice 704 alice KILL :KILL needs at least 2 parameter(s); server operators only.",
+        ":chatservice 704 alice KILL :KILL: KILL nick :reason",
+        ":chatservice 705 alice KILL :As a server operator, disconnect someone.",
         ":chatservice 706 alice KILL :End of /HELP",
     ]
     assert alice.said("HELP nothing") == [

@@ -12,7 +12,8 @@ from chatservice.frontends.irc import IRCSettings
 from irc_helpers import MixedServer
 
 CAPS = ("away-notify batch cap-notify draft/channel-rename draft/metadata-3 draft/multiline "
-        "draft/read-marker echo-message labeled-response message-tags multi-prefix server-time userhost-in-names")
+        "draft/read-marker echo-message extended-monitor labeled-response message-tags "
+        "multi-prefix server-time setname userhost-in-names")
 # CAP LS 302 also gives capabilities' values.
 CAPS_302 = CAPS.replace(
     "draft/multiline", "draft/multiline=max-bytes=4096,max-lines=32").replace(
@@ -22,12 +23,13 @@ WELCOME = [
     ":chatservice 001 alice :Welcome to the chatservice IRC network, alice!~alice@1.2.3.4",
     ":chatservice 002 alice :Your host is chatservice, running version chatservice-0.1.0",
     ":chatservice 003 alice :This server was created Thu Jan 01 1970 at 00:00:00 UTC",
-    ":chatservice 004 alice chatservice chatservice-0.1.0 io biklmnostv bklov",
-    ":chatservice 005 alice AWAYLEN=300 CASEMAPPING=rfc1459 CHANLIMIT=#:50 CHANMODES=b,k,l,imnst "
-    "CHANNELLEN=50 CHANTYPES=# KICKLEN=300 METADATA=20 MODES=4 NETWORK=chatservice NICKLEN=32 "
-    "PREFIX=(ov)@+ TARGMAX=JOIN:,KICK:4,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1 "
-    ":are supported by this server",
-    ":chatservice 005 alice TOPICLEN=390 USERLEN=11 :are supported by this server",
+    ":chatservice 004 alice chatservice chatservice-0.1.0 Biow CIbeiklmnostv Ibeklov",
+    ":chatservice 005 alice AWAYLEN=300 BOT=B CASEMAPPING=rfc1459 CHANLIMIT=#:50 "
+    "CHANMODES=Ibe,k,l,Cimnst CHANNELLEN=50 CHANTYPES=# ELIST=CMNTU EXCEPTS=e EXTBAN=,m "
+    "INVEX=I KICKLEN=300 METADATA=20 :are supported by this server",
+    ":chatservice 005 alice MODES=4 MONITOR=100 NETWORK=chatservice NICKLEN=32 PREFIX=(ov)@+ "
+    "STATUSMSG=@+ TARGMAX=JOIN:,KICK:4,LIST:,NAMES:,NOTICE:4,PART:,PRIVMSG:4,WHOIS:1 "
+    "TOPICLEN=390 USERLEN=11 UTF8ONLY WHOX :are supported by this server",
     ":chatservice 251 alice :There are 1 users and 0 invisible on 1 servers",
     ":chatservice 252 alice 0 :operator(s) online",
     ":chatservice 254 alice 0 :channels formed",
@@ -415,7 +417,7 @@ def test_welcome_network_name():
     lines = client.take()
     assert lines[0] == (
         ":example 001 alice :Welcome to the example IRC network, alice!~alice@1.2.3.4")
-    assert " NETWORK=example " in lines[4]
+    assert any(" 005 " in line and " NETWORK=example " in line for line in lines)
 
 
 def test_welcome_does_not_join_default_room(server):

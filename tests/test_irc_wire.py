@@ -90,8 +90,10 @@ def test_parse_exactly_15_params():
 
 
 def test_parse_invalid_utf8_replaced():
-    """Invalid UTF-8 is replaced rather than refused."""
-    assert parse(b"PRIVMSG #a :caf\xe9") == Line("PRIVMSG", ["#a", "caf\ufffd"])
+    """Invalid UTF-8 is replaced, and the line marked as invalid so that it can be refused."""
+    assert parse(b"PRIVMSG #a :caf\xe9") == Line("PRIVMSG", ["#a", "caf\ufffd"],
+                                                  invalid_utf8=True)
+    assert parse("PRIVMSG #a :café".encode()).invalid_utf8 is False
 
 
 def test_parse_control_characters_removed():

@@ -290,6 +290,12 @@ WORDS = [
     (RoomMode.KEY, "sesame", "set a password", "removed the password"),
     (RoomMode.LIMIT, "5", "limited the room to 5 members", "removed the member limit"),
     (RoomMode.BAN, "dave", "banned dave!*@*", "unbanned dave!*@*"),
+    (RoomMode.INVITE_EXCEPTION, "dave", "let dave!*@* in without an invitation",
+     "no longer lets dave!*@* in without an invitation"),
+    (RoomMode.BAN_EXCEPTION, "dave", "exempted dave!*@* from bans",
+     "no longer exempts dave!*@* from bans"),
+    (RoomMode.NO_CTCP, None, "closed the room to CTCP requests",
+     "opened the room to CTCP requests"),
     (RoomMode.OPERATOR, "BOB", "made bob an operator", "took operator status from bob"),
     (RoomMode.VOICE, "bob", "gave bob a voice", "took the voice from bob"),
 ]

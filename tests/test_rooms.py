@@ -34,9 +34,9 @@ def member(room: Room, nick: str, **details) -> User:
 # Modes
 
 def test_flags_and_member_modes():
-    """The flags are the five on/off modes and the member modes are operator and voice."""
+    """The flags are the six on/off modes and the member modes are operator and voice."""
     assert FLAGS == {RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE, RoomMode.MODERATED,
-                     RoomMode.INVITE_ONLY, RoomMode.SECRET}
+                     RoomMode.INVITE_ONLY, RoomMode.SECRET, RoomMode.NO_CTCP}
     assert MEMBER_MODES == {RoomMode.OPERATOR, RoomMode.VOICE}
 
 

@@ -394,12 +394,16 @@ class TestStore:
         fields = dict(name=name, created=100.5, topic="the topic", topic_by="Alice!a@h",
                       topic_time=200.25, flags=frozenset({RoomMode.SECRET, RoomMode.MODERATED}),
                       password="sesame", limit=10,
-                      bans=(Ban("*!*@bad.example", "Alice", 300.0), Ban("eve!*@*", "Bob", 301.5)))
+                      bans=(Ban("*!*@bad.example", "Alice", 300.0), Ban("eve!*@*", "Bob", 301.5),
+                            Ban("m:loud!*@*", "Alice", 302.0)),
+                      exceptions=(Ban("friend!*@*", "Alice", 303.0),),
+                      ban_exceptions=(Ban("m:*!*evan@*", "Alice", 304.0),
+                                      Ban("good!*@*", "Bob", 305.0)))
         fields.update(changes)
         return RoomState(**fields)
 
     def test_rooms_round_trip(self, store):
-        """A saved room comes back equal, with its flags, password, limit and bans in order."""
+        """A saved room comes back equal, with its flags, password, limit, bans, mutes and exceptions in order."""
         saved = self.state()
         plain = RoomState("#plain", 5.0)
         store.save_room("#room", saved)

@@ -26,7 +26,7 @@ from twisted.python.failure import Failure
 
 from chatservice.core.events import Kind, Message, PrivateMessage, Quit, Source
 from chatservice.core.history import Query, RoomState
-from chatservice.core.rooms import RoomMode
+from chatservice.core.rooms import Ban, RoomMode
 from chatservice.store import StoreError, schema
 from chatservice.store.sqlite import DATA_FILE, DirectReads, PooledReads, SQLiteStore
 
@@ -207,6 +207,22 @@ def test_migration_from_version_1(setup):
     assert setup.logged.lines(f"brought from schema version 1 to {schema.VERSION}")
     store.record("#room", say(3, "more news"))
     assert [event.id for event in result(store.search("#room", "news", 5))] == [1, 3]
+
+
+def test_migration_keeps_rooms_without_invite_exceptions(setup):
+    """A room saved before invite exceptions were kept comes back with none, and keeps new ones."""
+    db = sqlite3.connect(setup.path, isolation_level=None)
+    schema.migrate(db, schema.MIGRATIONS[:2])
+    db.execute("INSERT INTO rooms (key, name, created, topic, topic_by, topic_time, flags, "
+               "password, member_limit, bans) VALUES ('#old', '#Old', 1.0, 't', 'a', 2.0, "
+               "'[]', NULL, NULL, '[]')")
+    db.close()
+    store = setup.store()
+    (room,) = store.load_rooms()
+    assert room.name == "#Old" and room.exceptions == ()
+    store.save_room("#old", RoomState("#Old", 1.0, exceptions=(Ban("bob!*@*", "op", 3.0),)))
+    (room,) = store.load_rooms()
+    assert room.exceptions == (Ban("bob!*@*", "op", 3.0),)
 
 
 def test_migrations_run_once(setup):

@@ -61,28 +61,34 @@ def test_binary_subprotocol_chat_with_text_and_tcp_users():
                                        b":carol!~carol@1.2.3.4 PRIVMSG #lobby :tcp to binary"]
 
 
-def test_binary_invalid_utf8_is_replaced_not_closed():
-    """Bytes that are not UTF-8 in a binary message are replaced with U+FFFD, as on IRC's TCP port; the connection stays, and text users get valid UTF-8."""
+def test_binary_invalid_utf8_is_refused_not_closed():
+    """A binary message that is not UTF-8 gets FAIL INVALID_UTF8, as on IRC's TCP port (UTF8ONLY); the connection stays, and nothing reaches the others."""
     web = Web()
     alice = binary_user(web, "alice")
     bob = web.browser()
     bob.register("bob")
     alice.binary_messages()
     alice.send(OP_BINARY, b"PRIVMSG #lobby :caf\xe9 \xff\xfe")
-    assert bob.messages() == [":alice!~alice@1.2.3.4 PRIVMSG #lobby :caf\ufffd \ufffd\ufffd"]
+    assert alice.binary_messages() == [
+        b":chatservice FAIL PRIVMSG INVALID_UTF8 :Your message was not valid UTF-8 and was dropped"]
+    assert bob.messages() == []
     alice.send(OP_BINARY, b"PING :still")
     assert alice.binary_messages()[-1].endswith(b"still")
 
 
 def test_binary_message_on_a_text_connection_is_a_line():
-    """A text.ircv3.net client's binary message is taken as a line too (bytes, replaced where not UTF-8); replies stay text."""
+    """A text.ircv3.net client's binary message is taken as a line too (refused if not UTF-8); replies stay text."""
     web = Web()
     alice, bob = web.browser(), web.browser()
     alice.register("alice")
     bob.register("bob")
     alice.messages()
+    bob.messages()
+    bob.send(OP_BINARY, "PRIVMSG #lobby :café".encode())
+    assert alice.messages() == [":bob!~bob@1.2.3.4 PRIVMSG #lobby :café"]
     bob.send(OP_BINARY, b"PRIVMSG #lobby :caf\xe9")
-    assert alice.messages() == [":bob!~bob@1.2.3.4 PRIVMSG #lobby :caf\ufffd"]
+    assert alice.messages() == []
+    assert bob.messages()[-1].startswith(":chatservice FAIL PRIVMSG INVALID_UTF8 ")
     bob.send(OP_BINARY, b"PING :x")
     assert bob.messages()[-1].endswith("x")
 

@@ -32,11 +32,13 @@ class Source:
     @ivar user: the user name (IRC's ident); front ends without one use the
         nickname.
     @ivar host: the host the person is shown as coming from.
+    @ivar bot: whether the person says they are a bot (IRC's +B).
     """
 
     nick: str
     user: str
     host: str
+    bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +49,18 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Message(Event):
-    """Somebody said something to a room."""
+    """
+    Somebody said something to a room.
+
+    @ivar status: C{""} for everyone in the room; C{"@"} for its operators
+        only, C{"+"} for its operators and voiced members (IRC's STATUSMSG).
+    """
 
     source: Source
     room: str
     text: str
     kind: Kind
+    status: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,3 +252,30 @@ class PrivateFileShared(PrivateMessage):
     """Somebody shared a file with one other person (see L{FileShared})."""
 
     file_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RealnameChanged(Event):
+    """Somebody changed their real name (IRC's SETNAME)."""
+
+    source: Source
+    realname: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wallops(Event):
+    """A server operator's message to everyone who asked for such messages."""
+
+    source: Source
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChanged(Event):
+    """
+    A nickname somebody watches (IRC's MONITOR) came online or went offline;
+    C{source} is who holds (or last held) it.
+    """
+
+    source: Source
+    online: bool

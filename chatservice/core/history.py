@@ -89,7 +89,9 @@ class RoomState:
     operators are not kept (accounts will make them persistent).
 
     @ivar flags: the room's flags, as L{RoomMode} values.
-    @ivar bans: the ban list, in the order the bans were set.
+    @ivar bans: the ban list (mutes included), in the order the bans were set.
+    @ivar exceptions: the invite exceptions, in the order they were set.
+    @ivar ban_exceptions: the ban exceptions, in the order they were set.
     """
 
     name: str
@@ -101,6 +103,8 @@ class RoomState:
     password: str | None = None
     limit: int | None = None
     bans: tuple[Ban, ...] = ()
+    exceptions: tuple[Ban, ...] = ()
+    ban_exceptions: tuple[Ban, ...] = ()
 
 
 class EventRecorder(Protocol):

@@ -40,6 +40,7 @@ from .events import (
     PrivateFileShared,
     PrivateMessage,
     Quit,
+    RealnameChanged,
     Redacted,
     RoomRenamed,
     Signal,
@@ -48,23 +49,35 @@ from .events import (
     TaggedPrivateMessage,
     Tags,
     TopicChanged,
+    Wallops,
 )
 from .history import History, Point, Query, Store, stored_form
+from .monitor import Watchlist
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
 from .stats import ChatStats
 
 TOPIC_MAX_LENGTH = 390
 REASON_MAX_LENGTH = 300
+REALNAME_MAX_LENGTH = 100
 AWAY_MAX_LENGTH = 300
 WHOWAS_KEPT = 200
 ROOMS_PER_USER = 50
 DEFAULT_ROOM_MODES = frozenset({RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE})
 
+# The list modes, each with the Room methods that add and remove a mask.
+MASK_LISTS = {
+    RoomMode.BAN: (Room.add_ban, Room.remove_ban),
+    RoomMode.INVITE_EXCEPTION: (Room.add_exception, Room.remove_exception),
+    RoomMode.BAN_EXCEPTION: (Room.add_ban_exception, Room.remove_ban_exception),
+}
+
+
 class Client(Protocol):
     """
     What the hub needs from a connection: a renderer shared by every client
-    of the same wire format, and a way to send it bytes.
+    of the same wire format, and a way to send it bytes.  A client that can
+    MONITOR also has C{watched(event)} (see L{chatservice.core.monitor}).
     """
 
     renderer: Callable[[Event], bytes]
@@ -79,7 +92,7 @@ class User:
 
     __slots__ = ("nick", "key", "username", "host", "realname", "client", "rooms",
                  "signed_on", "last_spoke", "away", "is_operator", "invisible",
-                 "history_bucket", "read_markers", "metadata")
+                 "history_bucket", "read_markers", "metadata", "bot", "wallops")
 
     def __init__(self, nick: str, username: str, host: str, client: Client, now: float,
                  realname: str = ""):
@@ -98,10 +111,12 @@ class User:
         self.history_bucket = None  # made on the first history request
         self.read_markers: dict[str, int] | None = None  # see core.readmarkers
         self.metadata: dict[str, str] | None = None  # see core.metadata
+        self.bot = False  # says it is a bot (IRC's +B)
+        self.wallops = False  # takes operators' WALLOPS (IRC's +w)
 
     @property
     def source(self) -> Source:
-        return Source(self.nick, self.username, self.host)
+        return Source(self.nick, self.username, self.host, self.bot)
 
     def __repr__(self) -> str:
         return f"<User {self.nick}>"
@@ -195,6 +210,8 @@ class Hub:
         # Shared files (chatservice.core.files.Files), with a web front end.
         self.files = None
         self._last_id = 0
+        # Who watches which nicknames (MONITOR), across front ends.
+        self.watchlist = Watchlist()
         if store is not None:
             self.attach_store(store, since_join, replay_lines)
 
@@ -262,6 +279,7 @@ class Hub:
                     text.clean(realname)[:REASON_MAX_LENGTH])
         self._users[user.key] = user
         self.peak_user_count = max(self.peak_user_count, len(self._users))
+        self.watchlist.presence(user, True, self._stamp)
         return user
 
     def rename(self, user: User, new_nick: str) -> NickChanged | None:
@@ -280,6 +298,9 @@ class Hub:
         event = NickChanged(self._id(now), now, user.source, new_nick)
         for room in user.rooms.values():
             self._record(room, event)
+        if new_key != user.key:
+            # Watchers of the old nick see it go; of the new one, arrive.
+            self.watchlist.presence(user, False, self._stamp, skip=user)
         self._remember(user, now)
         old_key = user.key
         user.nick, user.key = new_nick, new_key
@@ -289,6 +310,8 @@ class Hub:
             del room.members[old_key]
             room.members[new_key] = user
         self._fan_out(event, self._neighbours(user))
+        if new_key != old_key:
+            self.watchlist.presence(user, True, self._stamp, skip=user)
         return event
 
     def quit(self, user: User, reason: str = "") -> Quit | None:
@@ -312,6 +335,8 @@ class Hub:
         self.set_invisible(user, False)
         self._remember(user, now)
         self._fan_out(event, neighbours)
+        self.watchlist.clear(user)
+        self.watchlist.presence(user, False, self._stamp)
         return event
 
     def set_away(self, user: User, message: str) -> AwayChanged | None:
@@ -324,7 +349,44 @@ class Hub:
             return None
         user.away = away
         event = AwayChanged(*self._stamp(), user.source, away)
-        self._fan_out(event, self._neighbours(user))
+        neighbours = self._neighbours(user)
+        self._fan_out(event, neighbours)
+        self.watchlist.follow(user, event, neighbours)
+        return event
+
+    def set_realname(self, user: User, realname: str) -> RealnameChanged:
+        """
+        Give C{user} a new real name; those sharing a room with them and
+        those watching them are told.
+
+        @raise errors.TooLong: the name is empty or too long once cleaned.
+        """
+        realname = text.clean(realname).strip()
+        if not realname or len(realname) > REALNAME_MAX_LENGTH:
+            raise errors.TooLong(
+                f"A real name has 1 to {REALNAME_MAX_LENGTH} characters.")
+        user.realname = realname
+        event = RealnameChanged(*self._stamp(), user.source, realname)
+        neighbours = self._neighbours(user)
+        self._fan_out(event, neighbours)
+        self.watchlist.follow(user, event, neighbours)
+        return event
+
+    def set_bot(self, user: User, bot: bool) -> None:
+        """Mark C{user} as a bot, or not: what they say from now on says so."""
+        user.bot = bot
+
+    def set_wallops(self, user: User, wanted: bool) -> None:
+        """Whether C{user} takes server operators' WALLOPS messages."""
+        user.wallops = wanted
+
+    def wallops(self, user: User, message: str) -> Wallops:
+        """As a server operator, tell everyone who takes WALLOPS C{message}."""
+        if not user.is_operator:
+            raise errors.NoPrivileges("Only server operators may do that.")
+        event = Wallops(*self._stamp(), user.source, self._text(message))
+        self._fan_out(event, [u for u in self._users.values()
+                              if u.wallops and u is not user])
         return event
 
     # Rooms
@@ -562,25 +624,32 @@ class Hub:
     # Messages
 
     def say(self, user: User, room_name: str, message: str,
-            kind: Kind = Kind.SAY, tags: Tags = ()) -> Message:
+            kind: Kind = Kind.SAY, tags: Tags = (), status: str = "") -> Message:
         """
         Say C{message} to everyone else in a room.  Unless the room refuses
         outside messages, the speaker need not be in it.  With client
         C{tags}, the event handed out is a L{TaggedMessage}; history keeps
-        the message without them.
+        the message without them.  With a C{status} (C{"@"}: operators,
+        C{"+"}: operators and voiced members) only those members are told,
+        and history does not keep it.
         """
         room = self._room_to_speak_in(user, room_name)
+        self._check_ctcp(room, message, kind)
         event = Message(*self._stamp(), user.source, room.name,
-                        self._text(message), kind)
+                        self._text(message), kind, status)
         user.last_spoke = event.time
         self.stats.room_messages += 1
         store = self.store
-        if store is not None:
+        if store is not None and not status:
             store.record(room.key, event)
         if tags:
             event = TaggedMessage(event.id, event.time, event.source, event.room,
-                                  event.text, event.kind, tags)
-        self._tell_room(event, room.audience(), user)
+                                  event.text, event.kind, status, tags)
+        audience = room.audience()
+        if status:
+            audience = Audience(m for m in room.members.values() if room.is_operator(m)
+                                or (status == "+" and m in room.voiced))
+        self._tell_room(event, audience, user)
         return event
 
     def tell(self, user: User, nick: str, message: str,
@@ -615,7 +684,7 @@ class Hub:
         if target.startswith("#"):
             room = self._room_to_speak_in(user, target)
             event = MultilineMessage(*self._stamp(), user.source, room.name, joined, kind,
-                                     tags, cleaned)
+                                     tags=tags, lines=cleaned)
             user.last_spoke = event.time
             if self.store is not None:
                 self.store.record(room.key, Message(event.id, event.time, event.source,
@@ -624,7 +693,7 @@ class Hub:
             return event
         found = self.find_user(target)
         private = MultilinePrivateMessage(*self._stamp(), user.source, found.nick, joined,
-                                          kind, tags, cleaned)
+                                          kind, tags=tags, lines=cleaned)
         user.last_spoke = private.time
         if found is not user:
             self._fan_out(private, (found,))
@@ -660,7 +729,7 @@ class Hub:
         if target.startswith("#"):
             room = self._room_to_speak_in(user, target)
             event: Event = FileShared(self._id(now), now, user.source, room.name,
-                                      announcement, Kind.ACTION, file_id)
+                                      announcement, Kind.ACTION, file_id=file_id)
             if self.store is not None:
                 self.store.record(room.key, Message(event.id, now, event.source, room.name,
                                                     announcement, Kind.ACTION))
@@ -668,7 +737,7 @@ class Hub:
             return event
         found = self.find_user(target)
         event = PrivateFileShared(self._id(now), now, user.source, found.nick,
-                                  announcement, Kind.ACTION, file_id)
+                                  announcement, Kind.ACTION, file_id=file_id)
         self._fan_out(event, {id(u): u for u in (found, user)}.values())
         return event
 
@@ -680,6 +749,13 @@ class Hub:
         if not room.may_speak(user):
             raise errors.CannotSend(f"You cannot speak in {room.name} now.")
         return room
+
+    @staticmethod
+    def _check_ctcp(room: Room, message: str, kind: Kind) -> None:
+        """Refuse a CTCP request (not an action) in a room that forbids them."""
+        if RoomMode.NO_CTCP in room.flags and kind is not Kind.ACTION \
+                and message.startswith("\x01"):
+            raise errors.CannotSend(f"{room.name} does not take CTCP requests.")
 
     # Server operators
 
@@ -789,12 +865,13 @@ class Hub:
     def _check_may_join(user: User, room: Room, password: str | None,
                         for_reading: bool = False) -> None:
         invited = user in room.invited
-        if RoomMode.INVITE_ONLY in room.flags and not invited:
+        if RoomMode.INVITE_ONLY in room.flags and not invited and not room.is_excepted(user):
             raise errors.InviteOnly(f"{room.name} is invite-only.")
         if room.password is not None and password != room.password:
             raise errors.BadRoomPassword(f"{room.name} needs the right password.")
-        # A full room refuses joining, not reading its history.
-        if not for_reading and room.limit is not None and len(room.members) >= room.limit:
+        # A full room refuses joining (unless invited), not reading its history.
+        if not for_reading and not invited and room.limit is not None \
+                and len(room.members) >= room.limit:
             raise errors.RoomFull(f"{room.name} is full.")
         if not invited and room.is_banned(user):
             raise errors.Banned(f"You are banned from {room.name}.")
@@ -848,11 +925,12 @@ class Hub:
                 return None
             room.limit = None
             return ModeChange(False, mode)
-        if mode is RoomMode.BAN:
+        if mode in MASK_LISTS:
             if not _is_token(argument):
                 return None
             mask = normalize_mask(argument)
-            changed = room.add_ban(mask, user.nick, now) if adding else room.remove_ban(mask)
+            add, remove = MASK_LISTS[mode]
+            changed = add(room, mask, user.nick, now) if adding else remove(room, mask)
             return ModeChange(adding, mode, mask) if changed else None
         return None
 

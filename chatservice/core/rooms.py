@@ -29,17 +29,23 @@ class RoomMode(Enum):
     MODERATED = "moderated"  # only operators and voiced members may speak
     INVITE_ONLY = "invite_only"  # joining needs an invitation
     SECRET = "secret"  # the room is not listed to non-members
+    NO_CTCP = "no_ctcp"  # no CTCP requests but actions (IRC's +C)
     # Settings with a value.
     KEY = "key"  # joining needs this password
     LIMIT = "limit"  # at most this many members
     # Lists.
     BAN = "ban"  # people matching a nick!user@host mask may not join or speak
+    # People matching a mask may join an invite-only room uninvited (+I).
+    INVITE_EXCEPTION = "invite_exception"
+    # People matching a mask are not held by the bans (or, with m:, the
+    # mutes) that match them (+e).
+    BAN_EXCEPTION = "ban_exception"
     OPERATOR = "operator"  # a member who runs the room
     VOICE = "voice"  # a member who may speak when the room is moderated
 
 
 FLAGS = frozenset({RoomMode.TOPIC_LOCKED, RoomMode.NO_OUTSIDE, RoomMode.MODERATED,
-                   RoomMode.INVITE_ONLY, RoomMode.SECRET})
+                   RoomMode.INVITE_ONLY, RoomMode.SECRET, RoomMode.NO_CTCP})
 MEMBER_MODES = frozenset({RoomMode.OPERATOR, RoomMode.VOICE})
 
 
@@ -62,11 +68,18 @@ class Ban:
     time: float
 
 
+# A ban whose mask starts with this mutes (IRC's mute extban, C{m:mask}):
+# whoever matches may join the room but not speak in it.
+MUTE_PREFIX = "m:"
+
+
 def normalize_mask(mask: str) -> str:
     """
     Complete a partial ban mask: C{bob} means C{bob!*@*}, C{*@host} means
-    C{*!*@host}.
+    C{*!*@host}; a mute (C{m:bob}) is completed after its prefix.
     """
+    if mask[:2].lower() == MUTE_PREFIX and len(mask) > 2:
+        return MUTE_PREFIX + normalize_mask(mask[2:])
     if "!" not in mask and "@" not in mask:
         return mask + "!*@*"
     if "!" not in mask:
@@ -117,7 +130,9 @@ class Room:
     __slots__ = ("name", "key", "members", "topic", "topic_by", "topic_time",
                  "created", "flags", "password", "limit", "bans", "invited",
                  "operators", "voiced", "joined_ids", "stored", "_ban_patterns",
-                 "_audience", "metadata")
+                 "_audience", "metadata", "exceptions", "_exception_patterns",
+                 "_mute_patterns", "ban_exceptions", "_exempt_patterns",
+                 "_mute_exempt_patterns")
 
     def __init__(self, name: str, now: float, flags: frozenset[RoomMode] = frozenset()):
         self.name = name
@@ -140,6 +155,13 @@ class Room:
         # Whether a store keeps this room's state.
         self.stored = False
         self._ban_patterns: dict[str, re.Pattern[str]] = {}
+        self._mute_patterns: dict[str, re.Pattern[str]] = {}
+        # Invite exceptions and ban exceptions (by folded mask), like bans.
+        self.exceptions: dict[str, Ban] = {}
+        self._exception_patterns: dict[str, re.Pattern[str]] = {}
+        self.ban_exceptions: dict[str, Ban] = {}
+        self._exempt_patterns: dict[str, re.Pattern[str]] = {}
+        self._mute_exempt_patterns: dict[str, re.Pattern[str]] = {}
         self._audience: Audience | None = None
         self.metadata: dict[str, str] | None = None  # see core.metadata
 
@@ -152,11 +174,26 @@ class Room:
     def is_operator(self, user: User) -> bool:
         return user in self.operators
 
-    def is_banned(self, user: User) -> bool:
-        if not self._ban_patterns:
+    @staticmethod
+    def _matches(patterns: dict[str, re.Pattern[str]], user: User) -> bool:
+        if not patterns:
             return False
         full = names.fold(f"{user.nick}!{user.username}@{user.host}")
-        return any(p.fullmatch(full) for p in self._ban_patterns.values())
+        return any(p.fullmatch(full) for p in patterns.values())
+
+    def is_banned(self, user: User) -> bool:
+        """Whether a ban (not a mute) keeps C{user} out, no ban exception letting them in."""
+        return (self._matches(self._ban_patterns, user)
+                and not self._matches(self._exempt_patterns, user))
+
+    def is_muted(self, user: User) -> bool:
+        """Whether a mute (C{m:mask}) keeps C{user} quiet, no C{m:} exception freeing them."""
+        return (self._matches(self._mute_patterns, user)
+                and not self._matches(self._mute_exempt_patterns, user))
+
+    def is_excepted(self, user: User) -> bool:
+        """Whether an invite exception lets C{user} in uninvited."""
+        return self._matches(self._exception_patterns, user)
 
     def may_speak(self, user: User) -> bool:
         """Whether C{user}'s messages reach the room (not whether they are in it)."""
@@ -164,23 +201,61 @@ class Room:
             return True
         if RoomMode.MODERATED in self.flags:
             return False
-        return not self.is_banned(user)
+        return not self.is_banned(user) and not self.is_muted(user)
+
+    def _mask_list(self, mask: str) -> tuple[dict[str, Ban], dict[str, re.Pattern[str]], str]:
+        """Where a ban mask goes: the bans and the patterns to match, and the bare mask."""
+        if mask[:2].lower() == MUTE_PREFIX:
+            return self.bans, self._mute_patterns, mask[2:]
+        return self.bans, self._ban_patterns, mask
+
+    @staticmethod
+    def _add_mask(entries: dict[str, Ban], patterns: dict[str, re.Pattern[str]],
+                  mask: str, bare: str, set_by: str, now: float) -> bool:
+        # Masks are filed folded: masks that differ only in case are one.
+        key = names.fold(mask)
+        if key in entries:
+            return False
+        entries[key] = Ban(mask, set_by, now)
+        patterns[key] = mask_matcher(bare)
+        return True
+
+    @staticmethod
+    def _remove_mask(entries: dict[str, Ban], patterns: dict[str, re.Pattern[str]],
+                     mask: str) -> bool:
+        key = names.fold(mask)
+        if entries.pop(key, None) is None:
+            return False
+        del patterns[key]
+        return True
 
     def add_ban(self, mask: str, set_by: str, now: float) -> bool:
-        # Bans are filed folded: masks that differ only in case are one ban.
-        key = names.fold(mask)
-        if key in self.bans:
-            return False
-        self.bans[key] = Ban(mask, set_by, now)
-        self._ban_patterns[key] = mask_matcher(mask)
-        return True
+        entries, patterns, bare = self._mask_list(mask)
+        return self._add_mask(entries, patterns, mask, bare, set_by, now)
 
     def remove_ban(self, mask: str) -> bool:
-        key = names.fold(mask)
-        if self.bans.pop(key, None) is None:
-            return False
-        del self._ban_patterns[key]
-        return True
+        entries, patterns, _ = self._mask_list(mask)
+        return self._remove_mask(entries, patterns, mask)
+
+    def _exemption_list(self, mask: str) -> tuple[dict[str, re.Pattern[str]], str]:
+        if mask[:2].lower() == MUTE_PREFIX:
+            return self._mute_exempt_patterns, mask[2:]
+        return self._exempt_patterns, mask
+
+    def add_ban_exception(self, mask: str, set_by: str, now: float) -> bool:
+        patterns, bare = self._exemption_list(mask)
+        return self._add_mask(self.ban_exceptions, patterns, mask, bare, set_by, now)
+
+    def remove_ban_exception(self, mask: str) -> bool:
+        patterns, _ = self._exemption_list(mask)
+        return self._remove_mask(self.ban_exceptions, patterns, mask)
+
+    def add_exception(self, mask: str, set_by: str, now: float) -> bool:
+        return self._add_mask(self.exceptions, self._exception_patterns, mask, mask,
+                              set_by, now)
+
+    def remove_exception(self, mask: str) -> bool:
+        return self._remove_mask(self.exceptions, self._exception_patterns, mask)
 
     def audience(self) -> Audience:
         """
@@ -216,7 +291,8 @@ class Room:
         outlive its members.
         """
         return bool(self.topic or self.password is not None or self.limit is not None
-                    or self.bans or self.flags != default_flags)
+                    or self.bans or self.exceptions or self.ban_exceptions
+                    or self.flags != default_flags)
 
     def state(self) -> RoomState:
         """What outlives the room's members, for a store."""
@@ -224,7 +300,9 @@ class Room:
 
         return RoomState(self.name, self.created, self.topic, self.topic_by,
                          self.topic_time, frozenset(self.flags), self.password,
-                         self.limit, tuple(self.bans.values()))
+                         self.limit, tuple(self.bans.values()),
+                         tuple(self.exceptions.values()),
+                         tuple(self.ban_exceptions.values()))
 
     @classmethod
     def from_state(cls, state: RoomState) -> Room:
@@ -235,4 +313,8 @@ class Room:
         room.password, room.limit = state.password, state.limit
         for ban in state.bans:
             room.add_ban(ban.mask, ban.set_by, ban.time)
+        for entry in state.exceptions:
+            room.add_exception(entry.mask, entry.set_by, entry.time)
+        for entry in state.ban_exceptions:
+            room.add_ban_exception(entry.mask, entry.set_by, entry.time)
         return room

@@ -109,7 +109,7 @@ from ..core.events import (
     TopicChanged,
 )
 from ..core.hub import Room, User
-from ..core.rooms import ModeChange, RoomMode
+from ..core.rooms import MUTE_PREFIX, ModeChange, RoomMode
 from . import secure
 from .connection import SHUTTING_DOWN, GuardedFactory, GuardedLineReceiver
 from .session import Session, SessionMachine
@@ -251,6 +251,12 @@ _MODE_WORDS = {
     (False, RoomMode.LIMIT): "removed the member limit",
     (True, RoomMode.BAN): "banned {}",
     (False, RoomMode.BAN): "unbanned {}",
+    (True, RoomMode.INVITE_EXCEPTION): "let {} in without an invitation",
+    (False, RoomMode.INVITE_EXCEPTION): "no longer lets {} in without an invitation",
+    (True, RoomMode.BAN_EXCEPTION): "exempted {} from bans",
+    (False, RoomMode.BAN_EXCEPTION): "no longer exempts {} from bans",
+    (True, RoomMode.NO_CTCP): "closed the room to CTCP requests",
+    (False, RoomMode.NO_CTCP): "opened the room to CTCP requests",
     (True, RoomMode.OPERATOR): "made {} an operator",
     (False, RoomMode.OPERATOR): "took operator status from {}",
     (True, RoomMode.VOICE): "gave {} a voice",
@@ -259,6 +265,8 @@ _MODE_WORDS = {
 
 
 def _describe(change: ModeChange) -> str:
+    if change.mode is RoomMode.BAN and (change.argument or "").startswith(MUTE_PREFIX):
+        return ("muted {}" if change.adding else "unmuted {}").format(change.argument[2:])
     words = _MODE_WORDS[change.adding, change.mode]
     # A room password is never shown to line users.
     return words.format(change.argument) if change.mode is not RoomMode.KEY else words
@@ -274,7 +282,8 @@ def render(event: Event) -> bytes:
         if event.text.startswith("\x01"):
             # A CTCP request between IRC clients means nothing on a terminal.
             return b""
-        where = event.room if isinstance(event, Message) else "private"
+        # A message for a room's operators (IRC's @#room) says so.
+        where = event.status + event.room if isinstance(event, Message) else "private"
         if isinstance(event, PrivateFileShared):
             # Its uploader gets it too: say whom it was shared with.
             where = f"to {event.target}"

@@ -47,13 +47,14 @@ READ_COLUMNS = "id, time, type, nick, user, host, text, data, name"
 INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 ROOM_COLUMNS = ("key, name, created, topic, topic_by, topic_time, flags, password, "
-                "member_limit, bans")
-SAVE_ROOM = (f"INSERT INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "member_limit, bans, exceptions, ban_exceptions")
+SAVE_ROOM = (f"INSERT INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
              "ON CONFLICT (key) DO UPDATE SET name = excluded.name, "
              "created = excluded.created, topic = excluded.topic, "
              "topic_by = excluded.topic_by, topic_time = excluded.topic_time, "
              "flags = excluded.flags, password = excluded.password, "
-             "member_limit = excluded.member_limit, bans = excluded.bans")
+             "member_limit = excluded.member_limit, bans = excluded.bans, "
+             "exceptions = excluded.exceptions, ban_exceptions = excluded.ban_exceptions")
 FORGET_ROOM = "DELETE FROM rooms WHERE key = ?"
 # History edits: a redacted event goes; a renamed room's history moves.
 FORGET_EVENT = "DELETE FROM events WHERE room = ? AND id = ?"
@@ -164,10 +165,18 @@ def _add_files(db: sqlite3.Connection) -> None:
         )""")
 
 
+def _add_exception_lists(db: sqlite3.Connection) -> None:
+    # A room's invite exceptions (IRC's +I) and ban exceptions (+e), as JSON
+    # like its bans.
+    db.execute("ALTER TABLE rooms ADD COLUMN exceptions TEXT NOT NULL DEFAULT '[]'")
+    db.execute("ALTER TABLE rooms ADD COLUMN ban_exceptions TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,  # 1
     _add_fts,  # 2
-    _add_files,  # 3 (issue 12, file sharing)
+    _add_files,  # 3 (file sharing)
+    _add_exception_lists,  # 4 (invite and ban exceptions)
 ]
 VERSION = len(MIGRATIONS)
 
@@ -378,8 +387,11 @@ def encode_room(key: str, state: RoomState) -> tuple:
     """The row for C{state}, in L{ROOM_COLUMNS} order."""
     flags = json.dumps(sorted(flag.value for flag in state.flags))
     bans = json.dumps([[ban.mask, ban.set_by, ban.time] for ban in state.bans])
+    exceptions, ban_exceptions = (
+        json.dumps([[entry.mask, entry.set_by, entry.time] for entry in entries])
+        for entries in (state.exceptions, state.ban_exceptions))
     return (key, state.name, state.created, state.topic, state.topic_by, state.topic_time,
-            flags, state.password, state.limit, bans)
+            flags, state.password, state.limit, bans, exceptions, ban_exceptions)
 
 
 _MODES = {mode.value: mode for mode in RoomMode}
@@ -387,13 +399,16 @@ _MODES = {mode.value: mode for mode in RoomMode}
 
 def decode_room(row: tuple) -> RoomState:
     """The room state a row of the rooms table (without its key) holds."""
-    name, created, topic, topic_by, topic_time, flags, password, limit, bans = row
+    (name, created, topic, topic_by, topic_time, flags, password, limit, bans, exceptions,
+     ban_exceptions) = row
     return RoomState(
         name, created, topic, topic_by, topic_time,
         # A flag this version does not know (from a newer one) is left out.
         frozenset(_MODES[value] for value in json.loads(flags) if value in _MODES),
         password, limit,
-        tuple(Ban(mask, set_by, time) for mask, set_by, time in json.loads(bans)))
+        tuple(Ban(mask, set_by, time) for mask, set_by, time in json.loads(bans)),
+        tuple(Ban(mask, set_by, time) for mask, set_by, time in json.loads(exceptions)),
+        tuple(Ban(mask, set_by, time) for mask, set_by, time in json.loads(ban_exceptions)))
 
 
 # Shared files
@@ -406,3 +421,5 @@ def encode_file(file: SharedFile) -> tuple:
 
 def decode_file(row: tuple) -> SharedFile:
     return SharedFile(*row)
+
+

@@ -465,7 +465,8 @@ class SQLiteStore:
         db = connect(self.path)
         try:
             rows = db.execute("SELECT name, created, topic, topic_by, topic_time, flags, "
-                              "password, member_limit, bans FROM rooms ORDER BY rowid").fetchall()
+                              "password, member_limit, bans, exceptions, ban_exceptions FROM rooms "
+                              "ORDER BY rowid").fetchall()
         finally:
             db.close()
         return [schema.decode_room(row) for row in rows]

@@ -6,8 +6,10 @@ Wire protocol
 =============
 IRC as RFC 1459 and RFC 2812 describe it, clarified by the modern IRC client
 protocol document (https://modern.ircdocs.horse) and IRCv3: lines end in
-CR LF (a bare LF is accepted), UTF-8 (invalid bytes replaced), at most 512
-bytes plus 4096 bytes of message tags; longer lines get 417 and are dropped.
+CR LF (a bare LF is accepted), UTF-8 only (ISUPPORT UTF8ONLY: a line that is
+not valid UTF-8 gets ``FAIL <command> INVALID_UTF8`` and is dropped), at most
+512 bytes plus 4096 bytes of message tags; longer lines get 417 and are
+dropped.
 
 Registration: optional ``CAP LS 302`` / ``CAP REQ`` / ``CAP END``, optional
 ``PASS``, then ``NICK`` and ``USER`` in either order; the server answers with
@@ -16,7 +18,8 @@ operators are its chanops, and every nickname is shared with the other front
 ends.  The commands are in L{chatservice.frontends.irc.commands}.
 
 Capabilities: cap-notify, server-time, message-tags, echo-message,
-multi-prefix, userhost-in-names, away-notify, batch, labeled-response (see
+multi-prefix, userhost-in-names, away-notify, batch, setname, extended-monitor,
+labeled-response (see
 L{chatservice.frontends.irc.labels}), draft/multiline (L{multiline}),
 draft/channel-rename, draft/read-marker and draft/metadata-3 (their command
 modules); and, when the server keeps history, draft/chathistory,
@@ -42,7 +45,7 @@ from datetime import datetime, timezone
 
 
 from ...core import errors, names
-from ...core.events import Joined, Parted, RoomRenamed
+from ...core.events import Joined, Parted, PresenceChanged, RoomRenamed
 from ...core.hub import Hub, User
 from ...core.limits import AddressLimiter, Limits
 from ...core.rooms import Room
@@ -53,7 +56,7 @@ from . import history, labels, multiline
 from . import numerics as N
 from .commands import (
     VERSION, metadata, run, send_isupport, send_lusers, send_motd, send_names, send_topic)
-from .render import IRCRenderer, display_host
+from .render import IRCRenderer, display_host, mask
 from .wire import BODY_MAX_BYTES, TAGS_MAX_BYTES, InputTooLong, Message, format_line, parse
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +107,8 @@ class IRCFactory(connection.GuardedFactory):
     def renderer(self, caps: set[str]) -> IRCRenderer:
         """The renderer shared by every client with these capabilities."""
         key = ("server-time" in caps, "message-tags" in caps, "away-notify" in caps,
-               "draft/message-redaction" in caps, "draft/multiline" in caps)
+               "draft/message-redaction" in caps, "draft/multiline" in caps,
+               "setname" in caps)
         found = self._renderers.get(key)
         if found is None:
             found = self._renderers[key] = IRCRenderer(*key)
@@ -173,6 +177,20 @@ class IRCConnection(connection.GuardedLineReceiver):
         data = self.renderer(event)
         if data:
             self.send(data)
+
+    def watched(self, event) -> None:
+        """
+        Something about a nickname this client MONITORs: it came online or
+        went offline (730/731), or, with extended-monitor, the person went
+        away or changed their real name.
+        """
+        if isinstance(event, PresenceChanged):
+            if event.online:
+                self.numeric(N.RPL_MONONLINE, mask(event.source))
+            else:
+                self.numeric(N.RPL_MONOFFLINE, event.source.nick)
+        elif "extended-monitor" in self.caps:
+            self.echo(event)
 
     def new_batch(self) -> str:
         """A batch reference not used before on this connection."""
@@ -278,8 +296,13 @@ class IRCConnection(connection.GuardedLineReceiver):
         except InputTooLong:
             self.line_too_long()
             return
-        if message is not None:
-            labels.answering(self, message, self.session.received)
+        if message is None:
+            return
+        if message.invalid_utf8:
+            self.line("FAIL", message.command, "INVALID_UTF8",
+                      "Your message was not valid UTF-8 and was dropped")
+            return
+        labels.answering(self, message, self.session.received)
 
     def answer_pending(self) -> None:
         """The command running now answers later: hold the next ones."""
@@ -387,7 +410,7 @@ class IRCConnection(connection.GuardedLineReceiver):
         self.numeric(N.RPL_YOURHOST, f"Your host is {hub.name}, running version {VERSION}")
         self.numeric(N.RPL_CREATED, "This server was created "
                      + _date(hub.started))
-        self.numeric(N.RPL_MYINFO, hub.name, VERSION, "io", "biklmnostv", "bklov")
+        self.numeric(N.RPL_MYINFO, hub.name, VERSION, "Biow", "CIbeiklmnostv", "Ibeklov")
         send_isupport(self)
         send_lusers(self)
         send_motd(self)

@@ -2,8 +2,8 @@
 Hub events as IRC lines.
 
 One L{IRCRenderer} exists per combination of the capabilities that change how
-events look (server-time, message-tags, away-notify, draft/message-redaction);
-every client with the
+events look (server-time, message-tags, away-notify, draft/message-redaction,
+setname); every client with the
 same combination shares it, so the hub renders each event once per variant.
 History played back to a client is rendered by the same code, with a C{batch}
 tag added.
@@ -29,12 +29,14 @@ from ...core.events import (
     Parted,
     PrivateMessage,
     Quit,
+    RealnameChanged,
     Redacted,
     RoomRenamed,
     Signal,
     Source,
     Tags,
     TopicChanged,
+    Wallops,
 )
 from ...core.rooms import ModeChange, RoomMode
 from .wire import BODY_MAX_BYTES, escape_tag, format_line
@@ -43,8 +45,11 @@ from .wire import BODY_MAX_BYTES, escape_tag, format_line
 # settings with an argument when set, flags; then the member prefixes.
 MODE_LETTERS = {
     RoomMode.BAN: "b",
+    RoomMode.BAN_EXCEPTION: "e",
+    RoomMode.INVITE_EXCEPTION: "I",
     RoomMode.KEY: "k",
     RoomMode.LIMIT: "l",
+    RoomMode.NO_CTCP: "C",
     RoomMode.INVITE_ONLY: "i",
     RoomMode.MODERATED: "m",
     RoomMode.NO_OUTSIDE: "n",
@@ -185,12 +190,13 @@ class IRCRenderer:
 
     def __init__(self, server_time: bool = False, message_tags: bool = False,
                  away_notify: bool = False, redaction: bool = False,
-                 multiline: bool = False):
+                 multiline: bool = False, setname: bool = False):
         self.server_time = server_time
         self.message_tags = message_tags
         self.away_notify = away_notify
         self.redaction = redaction
         self.multiline = multiline
+        self.setname = setname
 
     def tags(self, event: Event, batch: str = "") -> str:
         tags = "time=" + server_time(event.time) if self.server_time else ""
@@ -207,13 +213,16 @@ class IRCRenderer:
         if type(event) in _MULTILINE:
             return self._lines(event, source, batch)
         if isinstance(event, (Message, PrivateMessage)):
-            target = event.room if isinstance(event, Message) else event.target
+            target = (event.status + event.room if isinstance(event, Message)
+                      else event.target)
             command = "NOTICE" if event.kind is Kind.NOTICE else "PRIVMSG"
             tags = self.tags(event, batch)
             if self.message_tags:
                 # The sender's client tags (TaggedMessage), for clients that
-                # take tags only.
+                # take tags only; and IRCv3's bot tag if a bot sent it.
                 tags = _with(tags, client_tags(getattr(event, "tags", ())))
+                if event.source.bot:
+                    tags = _with(tags, "bot")
             return message_lines(source, command, target, event.text, tags,
                                  str(event.id) if self.message_tags else "",
                                  event.kind is Kind.ACTION)
@@ -222,6 +231,8 @@ class IRCRenderer:
                 return b""
             tags = _with(_with(self.tags(event, batch), client_tags(event.tags)),
                          f"msgid={event.id}")
+            if event.source.bot:
+                tags = _with(tags, "bot")
             return format_line(source, "TAGMSG", event.target, tags=tags)
         tags = self.tags(event, batch)
         if self.message_tags:
@@ -263,6 +274,12 @@ class IRCRenderer:
                 return b""
             away = (event.message,) if event.message else ()
             return format_line(source, "AWAY", *away, tags=tags)
+        if isinstance(event, RealnameChanged):
+            if not self.setname:
+                return b""
+            return format_line(source, "SETNAME", event.realname, tags=tags)
+        if isinstance(event, Wallops):
+            return format_line(source, "WALLOPS", event.text, tags=tags)
         return b""
 
     def _lines(self, event, source: str, batch: str) -> bytes:

@@ -34,6 +34,8 @@ class Message:
     params: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     source: str | None = None
+    # The line was not valid UTF-8 (its bad bytes were replaced).
+    invalid_utf8: bool = False
 
 
 def unescape_tag(value: str) -> str:
@@ -55,6 +57,16 @@ def escape_tag(value: str) -> str:
     return value.translate(_TAG_ESCAPES)
 
 
+def _is_utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def parse(line: bytes) -> Message | None:
     """
     Parse one line (without its line ending).  Return C{None} for a line
@@ -63,6 +75,7 @@ def parse(line: bytes) -> Message | None:
     @raise InputTooLong: the tags or the body are too long.
     """
     tags: dict[str, str] = {}
+    invalid_utf8 = not _is_utf8(line)
     if line.startswith(b"@"):
         raw_tags, _, line = line.partition(b" ")
         if len(raw_tags) + 1 > TAGS_MAX_BYTES:
@@ -94,7 +107,7 @@ def parse(line: bytes) -> Message | None:
         return None
     if len(params) > MAX_PARAMS:
         params[MAX_PARAMS - 1:] = [" ".join(params[MAX_PARAMS - 1:])]
-    return Message(command.upper(), params, tags, source)
+    return Message(command.upper(), params, tags, source, invalid_utf8)
 
 
 def format_line(source: str | None, command: str, *params: str,

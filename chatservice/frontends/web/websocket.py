@@ -9,8 +9,8 @@ IRCv3 WebSocket specification are spoken:
 
 ``binary.ircv3.net``
     Each binary message carries one IRC line as bytes, without its CR LF, in
-    both directions.  Bytes that are not UTF-8 are replaced, as on IRC's TCP
-    port.
+    both directions.  A line that is not UTF-8 is refused with
+    ``FAIL <command> INVALID_UTF8``, as on IRC's TCP port (UTF8ONLY).
 ``text.ircv3.net``
     Each text message carries one IRC line, UTF-8, without its CR LF, in
     both directions.

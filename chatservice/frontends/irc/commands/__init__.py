@@ -7,8 +7,12 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{registration}: CAP, PASS, NICK, USER, PING, PONG, QUIT, AWAY;
  - L{channels}: JOIN, PART, TOPIC, KICK, INVITE, MODE;
  - L{messages}: PRIVMSG, NOTICE, TAGMSG;
- - L{queries}: NAMES, LIST, WHO, WHOIS, WHOWAS, ISON, USERHOST;
- - L{operators}: OPER, KILL, REHASH;
+ - L{queries}: NAMES, WHOIS, WHOWAS, ISON, USERHOST;
+ - L{who}: WHO, with WHOX;
+ - L{listing}: LIST, with the ELIST filters;
+ - L{monitor}: MONITOR;
+ - L{setname}: SETNAME;
+ - L{operators}: OPER, KILL, WALLOPS, REHASH;
  - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP;
  - L{files}: UPLOAD, DELETEFILE;
  - L{redaction}: REDACT (draft/message-redaction);
@@ -29,8 +33,12 @@ from .registration import (
 from .channels import (
     MAX_KICK_TARGETS, invite, join, kick, mode, part, send_names, send_topic, topic)
 from .messages import MAX_MESSAGE_TARGETS, notice, privmsg, tagmsg
-from .queries import ison, list_, names_, userhost, who, whois, whowas
-from .operators import kill, oper, rehash
+from .queries import ison, names_, userhost, whois, whowas
+from .who import who
+from .listing import list_
+from .monitor import monitor
+from .setname import setname
+from .operators import kill, oper, rehash, wallops
 from .files import deletefile, upload
 from .redaction import redact
 from .rename import rename
@@ -44,9 +52,9 @@ __all__ = [
     "CAPABILITIES", "COMMANDS", "Command", "HISTORY_CAPABILITIES", "Handler",
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
     "command", "deletefile", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
-    "lusers", "markread", "metadata_", "mode", "motd", "names_", "nick", "notice", "oper",
-    "part", "pass_", "ping", "pong", "privmsg", "quit_", "redact", "rehash", "rename", "run",
-    "send_isupport", "send_lusers", "send_motd", "send_names", "send_topic", "tagmsg", "time",
-    "topic", "upload", "user_", "userhost", "version",
+    "lusers", "markread", "metadata_", "mode", "monitor", "motd", "names_", "nick", "notice",
+    "oper", "part", "pass_", "ping", "pong", "privmsg", "quit_", "redact", "rehash", "rename",
+    "run", "send_isupport", "send_lusers", "send_motd", "send_names", "send_topic", "setname",
+    "tagmsg", "time", "topic", "upload", "user_", "userhost", "version", "wallops",
     "who", "whois", "whowas",
 ]

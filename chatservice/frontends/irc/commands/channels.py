@@ -177,6 +177,8 @@ def invite(conn: IRCConnection, user: User, message: Message) -> None:
 # Which channel modes take an argument when set and when unset (CHANMODES).
 _ARGUMENT_WHEN = {
     RoomMode.BAN: (True, True),
+    RoomMode.INVITE_EXCEPTION: (True, True),
+    RoomMode.BAN_EXCEPTION: (True, True),
     RoomMode.KEY: (True, True),
     RoomMode.LIMIT: (True, False),
     RoomMode.OPERATOR: (True, True),
@@ -217,6 +219,12 @@ def _user_mode(conn: IRCConnection, user: User, target: str, params: list[str]) 
             if not adding and user.is_operator:
                 conn.hub.drop_operator(user)
                 changed.append("-o")
+        elif letter in "Bw":
+            flag, setter = ((user.bot, conn.hub.set_bot) if letter == "B"
+                            else (user.wallops, conn.hub.set_wallops))
+            if flag != adding:
+                setter(user, adding)
+                changed.append(("+" if adding else "-") + letter)
         else:
             unknown = True
     if unknown:
@@ -226,7 +234,8 @@ def _user_mode(conn: IRCConnection, user: User, target: str, params: list[str]) 
 
 
 def _user_modes(user: User) -> str:
-    return "+" + ("i" if user.invisible else "") + ("o" if user.is_operator else "")
+    return ("+" + ("B" if user.bot else "") + ("i" if user.invisible else "")
+            + ("o" if user.is_operator else "") + ("w" if user.wallops else ""))
 
 
 def _room_mode(conn: IRCConnection, user: User, name: str, params: list[str]) -> None:
@@ -239,13 +248,14 @@ def _room_mode(conn: IRCConnection, user: User, name: str, params: list[str]) ->
         conn.numeric(N.RPL_CHANNELMODEIS, room.name, *_room_modes(room, room.is_member(user)))
         conn.numeric(N.RPL_CREATIONTIME, room.name, str(int(room.created)))
         return
-    changes, unknown, list_bans = _parse_modes(params)
+    changes, unknown, lists = _parse_modes(params)
     for letter in unknown:
         conn.numeric(N.ERR_UNKNOWNMODE, letter, "is unknown mode char to me")
-    if list_bans:
-        for ban in room.bans.values():
-            conn.numeric(N.RPL_BANLIST, room.name, ban.mask, ban.set_by, str(int(ban.time)))
-        conn.numeric(N.RPL_ENDOFBANLIST, room.name, "End of channel ban list")
+    for wanted in lists:
+        entries, code, end, text = _LISTS[wanted]
+        for entry in getattr(room, entries).values():
+            conn.numeric(code, room.name, entry.mask, entry.set_by, str(int(entry.time)))
+        conn.numeric(end, room.name, text)
     if not changes:
         return
     try:
@@ -276,14 +286,25 @@ def _room_modes(room: Room, member: bool) -> list[str]:
     return mode_string(change_list)
 
 
-def _parse_modes(params: list[str]) -> tuple[list[ModeChange], list[str], bool]:
+# The list modes a client may ask to see: the room's attribute holding them,
+# the numeric for each entry, the numeric ending the list and its text.
+_LISTS = {
+    RoomMode.BAN: ("bans", N.RPL_BANLIST, N.RPL_ENDOFBANLIST, "End of channel ban list"),
+    RoomMode.INVITE_EXCEPTION: ("exceptions", N.RPL_INVEXLIST, N.RPL_ENDOFINVEXLIST,
+                                "End of Channel Invite Exception List"),
+    RoomMode.BAN_EXCEPTION: ("ban_exceptions", N.RPL_EXCEPTLIST, N.RPL_ENDOFEXCEPTLIST,
+                             "End of Channel Exception List"),
+}
+
+
+def _parse_modes(params: list[str]) -> tuple[list[ModeChange], list[str], list[RoomMode]]:
     """
     Parse C{+o-v nick nick}-style mode parameters into changes.  Return the
-    changes, unknown letters, and whether the ban list was asked for.
+    changes, unknown letters, and the lists (bans, exceptions) asked for.
     """
     changes: list[ModeChange] = []
     unknown: list[str] = []
-    list_bans = False
+    lists: list[RoomMode] = []
     arguments = iter(params[1:])
     adding = True
     for letter in params[0]:
@@ -298,10 +319,10 @@ def _parse_modes(params: list[str]) -> tuple[list[ModeChange], list[str], bool]:
         if adding and when_set or not adding and when_unset:
             argument = next(arguments, None)
             if argument is None:
-                if found is RoomMode.BAN:
-                    list_bans = True
+                if found in _LISTS and found not in lists:
+                    lists.append(found)
                 continue
             changes.append(ModeChange(adding, found, argument))
         else:
             changes.append(ModeChange(adding, found))
-    return changes, unknown, list_bans
+    return changes, unknown, lists

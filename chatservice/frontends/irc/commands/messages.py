@@ -1,5 +1,10 @@
 """
 Messages: PRIVMSG, NOTICE and TAGMSG, with the client-only tags they relay.
+
+A channel target may carry a status prefix (ISUPPORT C{STATUSMSG=@+}):
+C{PRIVMSG @#chan :text} reaches the channel's operators only, C{+#chan} its
+operators and voiced members; anyone who may speak in the channel may send
+one, and it arrives addressed to C{@#chan} (or C{+#chan}).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ if TYPE_CHECKING:
 # into hundreds of messages.
 MAX_MESSAGE_TARGETS = 4
 
+# Channel prefixes that narrow a message to the members with that status.
+STATUS_PREFIXES = "@+"
+
 
 # A client tag's name: "+", an optional vendor (a host name) and "/", then
 # letters, digits and hyphens (IRCv3 message-tags).
@@ -35,14 +43,14 @@ def _client_tags(message: Message) -> Tags:
                  if _CLIENT_TAG.fullmatch(name))
 
 
-def _echo(conn: IRCConnection, user: User, target: str, event) -> None:
+def _echo(conn: IRCConnection, user: User, to_room: bool, event) -> None:
     """
     A message to oneself arrives like any other; with echo-message, every
     message also comes back as the sender's confirmation (so a message to
     oneself comes twice, and only the confirmation answers a labeled
     command).
     """
-    to_self = not target.startswith("#") and names.fold(event.target) == user.key
+    to_self = not to_room and names.fold(event.target) == user.key
     if "echo-message" in conn.caps:
         if to_self:
             data = conn.renderer(event)
@@ -75,8 +83,12 @@ def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> N
         del targets[MAX_MESSAGE_TARGETS:]
     tags = _client_tags(message)
     for target in targets:
+        status = target[0] if target[0] in STATUS_PREFIXES and target[1:2] == "#" else ""
+        to_room = bool(status) or target.startswith("#")
         try:
-            if target.startswith("#"):
+            if status:
+                event = conn.hub.say(user, target[1:], text, kind, tags, status)
+            elif target.startswith("#"):
                 event = conn.hub.say(user, target, text, kind, tags)
             else:
                 event = conn.hub.tell(user, target, text, kind, tags)
@@ -84,8 +96,8 @@ def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> N
             if not notice:
                 _refusal(conn, refusal, target)
             continue
-        _echo(conn, user, target, event)
-        if not notice and not target.startswith("#"):
+        _echo(conn, user, to_room, event)
+        if not notice and not to_room:
             recipient = _still_here(conn, event.target)
             if recipient is not None and recipient.away:
                 conn.numeric(N.RPL_AWAY, recipient.nick, recipient.away)

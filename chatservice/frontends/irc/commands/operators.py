@@ -1,5 +1,8 @@
 """
-Server operators: OPER, and KILL and REHASH (for operators only).
+Server operators: OPER, and KILL, WALLOPS and REHASH (for operators only).
+
+C{WALLOPS :text} reaches everyone who set user mode +w (on any front end
+that shows it), as C{:nick!user@host WALLOPS :text}; the sender sees it too.
 """
 
 from __future__ import annotations
@@ -32,6 +35,16 @@ def oper(conn: IRCConnection, user: User, message: Message) -> None:
     conn.log.info("{nick} is now a server operator", nick=user.nick)
     conn.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
     conn.line("MODE", user.nick, "+o", source=mask(user.source))
+
+
+@command("WALLOPS", 1, oper_only=True, nonempty=1)
+def wallops(conn: IRCConnection, user: User, message: Message) -> None:
+    try:
+        event = conn.hub.wallops(user, message.params[0])
+    except errors.ChatError as refusal:
+        _refusal(conn, refusal, "WALLOPS")
+        return
+    conn.echo(event)
 
 
 @command("KILL", 2, oper_only=True)

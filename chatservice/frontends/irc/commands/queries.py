@@ -1,6 +1,6 @@
 """
-Queries about channels and people: NAMES, LIST, WHO, WHOIS, WHOWAS, ISON
-and USERHOST.
+Queries about channels and people: NAMES, WHOIS, WHOWAS, ISON and
+USERHOST (WHO is in L{who}, LIST in L{listing}).
 """
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ from __future__ import annotations
 import time as _time
 from typing import TYPE_CHECKING
 
-from ....core import errors, names
+from ....core import errors
 from ....core.hub import User
-from ....core.rooms import Room, mask_matcher
 from .. import numerics as N
 from ..render import display_host
 from ..wire import Message
@@ -40,64 +39,7 @@ def names_(conn: IRCConnection, user: User, message: Message) -> None:
     conn.numeric(N.RPL_ENDOFNAMES, message.params[0], "End of /NAMES list")
 
 
-@command("LIST")
-def list_(conn: IRCConnection, user: User, message: Message) -> None:
-    wanted = {names.fold(n) for n in _targets(message.params[0])} if message.params else None
-    conn.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
-    for room in sorted(conn.hub.rooms(), key=lambda r: r.key):
-        if wanted is not None and room.key not in wanted:
-            continue
-        if _visible(room, user):
-            conn.numeric(N.RPL_LIST, room.name, str(len(room.members)), room.topic)
-    conn.numeric(N.RPL_LISTEND, "End of /LIST")
-
-
 # People
-
-def _who_flags(conn: IRCConnection, user: User, room: Room | None) -> str:
-    flags = "G" if user.away else "H"
-    if user.is_operator:
-        flags += "*"
-    if room is not None:
-        if room.is_operator(user):
-            flags += "@"
-        # With multi-prefix, every prefix the member has, highest first.
-        if user in room.voiced and (not flags.endswith("@") or "multi-prefix" in conn.caps):
-            flags += "+"
-    return flags
-
-
-def _who_reply(conn: IRCConnection, member: User, room: Room | None) -> None:
-    channel = room.name if room is not None else "*"
-    conn.numeric(N.RPL_WHOREPLY, channel, member.username, display_host(member.host),
-                 conn.server, member.nick, _who_flags(conn, member, room),
-                 f"0 {member.realname}")
-
-
-@command("WHO")
-def who(conn: IRCConnection, user: User, message: Message) -> None:
-    mask = message.params[0] if message.params else "*"
-    if mask.startswith("#"):
-        try:
-            room = conn.hub.find_room(mask)
-        except errors.NoSuchRoom:
-            room = None
-        if room is not None and _visible(room, user):
-            for member in room.members.values():
-                _who_reply(conn, member, room)
-    else:
-        pattern = mask_matcher(mask)
-        exact = "*" not in mask and "?" not in mask
-        shared = {id(m) for room in user.rooms.values() for m in room.members.values()}
-        for member in conn.hub.users():
-            if not pattern.fullmatch(member.key):
-                continue
-            if member.invisible and not exact and id(member) not in shared \
-                    and member is not user:
-                continue
-            _who_reply(conn, member, None)
-    conn.numeric(N.RPL_ENDOFWHO, mask, "End of /WHO list")
-
 
 @command("WHOIS", 1)
 def whois(conn: IRCConnection, user: User, message: Message) -> None:
@@ -118,6 +60,8 @@ def whois(conn: IRCConnection, user: User, message: Message) -> None:
                      conn.factory.settings.description)
         if target.is_operator:
             conn.numeric(N.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
+        if target.bot:
+            conn.numeric(N.RPL_WHOISBOT, target.nick, "is a bot")
         if target.away:
             conn.numeric(N.RPL_AWAY, target.nick, target.away)
         idle = int(conn.clock.seconds() - target.last_spoke)

@@ -30,9 +30,11 @@ CAPABILITIES = (
     "draft/read-marker",
     "echo-message",
     "labeled-response",
+    "extended-monitor",
     "message-tags",
     "multi-prefix",
     "server-time",
+    "setname",
     "userhost-in-names",
 )
 

@@ -1,6 +1,7 @@
 """
-Server information: MOTD, LUSERS, VERSION (with ISUPPORT), TIME, INFO and
-HELP, and the welcome burst's ISUPPORT, LUSERS and MOTD replies.
+Server information: MOTD, LUSERS, VERSION (with ISUPPORT), TIME, INFO,
+HELP and HELPOP (topics in L{helptext}), and the welcome burst's ISUPPORT,
+LUSERS and MOTD replies.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from typing import TYPE_CHECKING
 from .... import __version__
 from ....core import names
 from ....core.hub import ROOMS_PER_USER, TOPIC_MAX_LENGTH, User
+from ....core.monitor import WATCH_LIMIT
 from .. import numerics as N
 from ..wire import Message
 from . import metadata
 from .channels import MAX_KICK_TARGETS
 from .common import _chunks
+from .helptext import TOPICS
+from .listing import ELIST
 from .messages import MAX_MESSAGE_TARGETS
 from .table import COMMANDS, command
 
@@ -29,21 +33,30 @@ VERSION = f"chatservice-{__version__}"
 def send_isupport(conn: IRCConnection) -> None:
     tokens = [
         f"AWAYLEN={300}",
+        "BOT=B",
         "CASEMAPPING=rfc1459",
         f"CHANLIMIT=#:{ROOMS_PER_USER}",
-        "CHANMODES=b,k,l,imnst",
+        "CHANMODES=Ibe,k,l,Cimnst",
         f"CHANNELLEN={names.ROOM_MAX_LENGTH}",
         "CHANTYPES=#",
+        f"ELIST={ELIST}",
+        "EXCEPTS=e",
+        "EXTBAN=,m",
+        "INVEX=I",
         "KICKLEN=300",
         metadata.ISUPPORT,
         "MODES=4",
+        f"MONITOR={WATCH_LIMIT}",
         f"NETWORK={conn.hub.name}",
         f"NICKLEN={names.NICK_MAX_LENGTH}",
         "PREFIX=(ov)@+",
         f"TARGMAX=JOIN:,KICK:{MAX_KICK_TARGETS},LIST:,NAMES:,NOTICE:{MAX_MESSAGE_TARGETS},PART:,"
         f"PRIVMSG:{MAX_MESSAGE_TARGETS},WHOIS:1",
+        "STATUSMSG=@+",
         f"TOPICLEN={TOPIC_MAX_LENGTH}",
         "USERLEN=11",
+        "UTF8ONLY",
+        "WHOX",
     ]
     history = conn.hub.history
     if history is not None:
@@ -117,19 +130,22 @@ def info(conn: IRCConnection, user: User, message: Message) -> None:
 
 @command("HELP")
 def help_(conn: IRCConnection, user: User, message: Message) -> None:
+    """The command list, or one command's syntax and purpose (704, 705..., 706)."""
     subject = message.params[0].upper() if message.params else ""
-    if subject and subject not in COMMANDS:
+    topic = TOPICS.get(subject) if subject in COMMANDS else None
+    if subject and topic is None:
         conn.numeric(N.ERR_HELPNOTFOUND, subject, "No help available on this topic")
         return
     key = subject or "*"
-    if subject:
-        found = COMMANDS[subject]
-        text_lines = [f"{subject} needs at least {found.min_params} parameter(s)"
-                      + ("; server operators only." if found.oper_only else ".")]
+    if topic is not None:
+        text_lines = [f"{subject}: {topic[0]}", *topic[1:]]
     else:
-        text_lines = ["Commands:"] + [" ".join(chunk) for chunk in
-                                      _chunks(sorted(COMMANDS), 300)]
+        text_lines = ["Commands (HELP <command> for one):"] + [
+            " ".join(chunk) for chunk in _chunks(sorted(COMMANDS), 300)]
     conn.numeric(N.RPL_HELPSTART, key, text_lines[0])
     for text_line in text_lines[1:]:
         conn.numeric(N.RPL_HELPTXT, key, text_line)
     conn.numeric(N.RPL_ENDOFHELP, key, "End of /HELP")
+
+
+command("HELPOP")(help_)

@@ -12,12 +12,14 @@ import {
   HISTORY_CAPS, historyFailed, joined, receiveHistory, receiveSearch, searchFailed,
 } from './history.js';
 import {
-  addLine, buffer, changed, note, removeBuffer, renameBuffer, select, serverBuffer,
-  showLogin, showStatus, timeOf, ui,
+  addLine, buffer, changed, markBot, note, removeBuffer, renameBuffer, select,
+  serverBuffer, showLogin, showStatus, timeOf, ui,
 } from './render.js';
 import { READ_MARKER_CAP, received as readMarker } from './readmarker.js';
 import { isMe, rooms, state } from './state.js';
 
+// The token of the WHOX queries the page makes on joining a room.
+const WHO_TOKEN = '7';
 const WANTED_CAPS = ['server-time', 'echo-message', 'multi-prefix', 'away-notify', 'message-tags',
   'draft/message-redaction', 'draft/channel-rename', READ_MARKER_CAP, ...HISTORY_CAPS];
 
@@ -79,6 +81,8 @@ export const handlers = {
         state.prefixes = {};
         [...prefix[1]].forEach((mode, i) => { state.prefixes[mode] = prefix[2][i]; });
         state.prefixOrder = prefix[2];
+      } else if (name === 'WHOX') {
+        state.whox = true;
       } else if (name === 'CHATHISTORY') {
         state.historyMax = Number(value) || 0;
       } else if (name === 'CHANMODES') {
@@ -126,8 +130,25 @@ export const handlers = {
     if (b && b.kind === 'room') {
       b.members = state.names.get(key) || new Map();
       changed(b);
+      // Who is away or a bot is not in NAMES: ask WHOX for the flags.
+      if (state.whox && b.joined && !state.whoPending.has(key)) {
+        state.whoPending.add(key);
+        send('WHO', b.name, '%tcnf,' + WHO_TOKEN);
+      }
     }
     state.names.delete(key);
+  },
+  '354': (m) => {
+    const [, token, channel = '', nick = '', flags = ''] = m.params;
+    const b = token === WHO_TOKEN && state.buffers.get(fold(channel));
+    const member = b && b.members.get(fold(nick));
+    if (!member) return;
+    member.away = flags.startsWith('G');
+    member.bot = flags.includes('B');
+    changed(b);
+  },
+  '315': (m) => {
+    if (!state.whoPending.delete(fold(m.params[1] || ''))) note('info', m.params.slice(1).join(' '));
   },
   JOIN: (m) => {
     const b = buffer(m.params[0], 'room');
@@ -273,7 +294,10 @@ export const handlers = {
 
 // A line of a room or conversation, as the log shows it.
 function show(b, m, line = describe(m, b.name)) {
-  if (line) addLine(b, line.kind, line.text, line.nick, timeOf(m), m.tags.msgid, lineKey(m));
+  if (!line) return;
+  const row = addLine(b, line.kind, line.text, line.nick, timeOf(m), m.tags.msgid, lineKey(m));
+  // IRCv3 bot mode: whoever sent it says they are a bot.
+  if (row && 'bot' in m.tags) markBot(row);
 }
 
 // A batch is complete: history and search results go to history.js; the
@@ -295,6 +319,12 @@ function message(m, notice) {
   else if (fromServer) b = serverBuffer();
   else if (notice) b = state.current || serverBuffer();
   else b = buffer(isMe(m.nick) ? target : m.nick, 'query');
+  // A member's messages say whether they are a bot now (IRCv3 bot tag).
+  const member = b.kind === 'room' && b.members.get(fold(m.nick));
+  if (member && !member.bot !== !('bot' in m.tags)) {
+    member.bot = 'bot' in m.tags;
+    changed(b);
+  }
   show(b, m, line);
 }
 

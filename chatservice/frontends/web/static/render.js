@@ -185,10 +185,10 @@ function showMembers() {
     rank(x) - rank(y) || fold(x.nick).localeCompare(fold(y.nick)));
   ui.membersTitle.textContent = `People in ${b.name} (${members.length})`;
   for (const m of members) {
-    const li = el('li', m.away ? 'member away' : 'member');
+    const li = el('li', 'member' + (m.away ? ' away' : '') + (m.bot ? ' bot' : ''));
     const button = el('button', 'nick ' + colour(m.nick));
     button.type = 'button';
-    button.title = isMe(m.nick) ? 'You' : 'Talk privately with ' + m.nick;
+    button.title = (isMe(m.nick) ? 'You' : 'Talk privately with ' + m.nick) + (m.bot ? ' (a bot)' : '');
     button.append(el('span', 'prefix', m.prefixes.slice(0, 1)), m.nick);
     button.addEventListener('click', () => { if (!isMe(m.nick)) select(buffer(m.nick, 'query')); });
     li.append(button);
@@ -202,6 +202,15 @@ export function changed(b) {
 
 // One line of a log, not yet placed. kind: msg, action, notice, event, info
 // or error; withDate shows the date beside the time (search results).
+// A "bot" badge after the sender's nick, for a message a bot sent (+B).
+export function markBot(row) {
+  const nick = row.querySelector('.nick');
+  if (!nick) return;
+  const badge = el('span', 'bot', 'bot');
+  badge.title = 'This sender says it is a bot';
+  nick.after(badge);
+}
+
 export function makeRow(kind, text, nick, when, msgid, withDate) {
   when = when instanceof Date && !isNaN(when) ? when : new Date();
   const row = el('div', 'line ' + kind);

@@ -3,7 +3,7 @@
  *
  * One "buffer" per room, per private conversation and one for the server
  * (made and shown by render.js); a room's buffer keeps its members (a Map
- * from folded nick to { nick, prefixes, away }) and its topic.
+ * from folded nick to { nick, prefixes, away, bot }) and its topic.
  */
 import { fold } from './irc.js';
 
@@ -18,6 +18,8 @@ export const state = {
   // Batches being received, by reference; the most a CHATHISTORY request may
   // ask for (ISUPPORT CHATHISTORY, 0: no limit); the search waiting for results.
   batches: new Map(), historyMax: 0, search: null,
+  // Whether the server has WHOX, and the rooms whose WHO answer is awaited.
+  whox: false, whoPending: new Set(),
 };
 
 export const isMe = (nick) => fold(nick) === fold(state.nick);
