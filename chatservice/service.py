@@ -11,6 +11,7 @@ from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorTime
 
+from .core.accounts import Accounts
 from .core.hub import DEFAULT_ROOM_MODES, Hub
 from .core.limits import AddressLimiter, Limits
 from .core.operators import Operators
@@ -48,6 +49,20 @@ class HistorySettings:
 
 
 @dataclass(frozen=True)
+class AccountSettings:
+    """
+    Who may have an account, and whether one is needed.
+
+    @ivar registration_open: people create their own accounts; otherwise
+        only C{python -m chatservice.accounts add} does.
+    @ivar require_account: nobody signs in without logging in.
+    """
+
+    registration_open: bool = True
+    require_account: bool = False
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """
     Everything that shapes one server, whatever its front ends.
@@ -74,6 +89,7 @@ class ServerConfig:
     irc: IRCSettings = field(default_factory=IRCSettings)
     operators: Operators = field(default_factory=Operators)
     history: HistorySettings = field(default_factory=HistorySettings)
+    accounts: AccountSettings = field(default_factory=AccountSettings)
 
 
 def open_store(reactor: IReactorTime, settings: HistorySettings):
@@ -93,6 +109,24 @@ def open_store(reactor: IReactorTime, settings: HistorySettings):
                                 queue_limit=settings.queue_limit)
     except StoreError as problem:
         raise SystemExit(f"chatservice: {problem}") from None
+
+
+def open_accounts(reactor, store, settings: AccountSettings) -> Accounts:
+    """
+    Accounts in the same database as C{store}'s history (in memory with an
+    in-memory store); password hashing runs in the reactor's thread pool.
+    """
+    from twisted.internet.threads import deferToThreadPool
+
+    from .store.accounts import MemoryAccounts, SQLiteAccounts, ThreadRunner
+
+    path = getattr(store, "path", None)
+    kept = MemoryAccounts() if path is None else SQLiteAccounts(ThreadRunner(path, reactor))
+
+    def run(function, *args):
+        return deferToThreadPool(reactor, reactor.getThreadPool(), function, *args)
+    return Accounts(kept, reactor, run=run, registration_open=settings.registration_open,
+                    require_account=settings.require_account)
 
 
 class ChatService(MultiService):
@@ -119,6 +153,7 @@ class ChatService(MultiService):
             settings = self.config.history
             self.store = open_store(self.reactor, settings)
             self.hub.attach_store(self.store, settings.since_join, settings.replay_lines)
+            self.hub.accounts = open_accounts(self.reactor, self.store, self.config.accounts)
         try:
             super().privilegedStartService()
         except CannotListenError as problem:
@@ -131,6 +166,9 @@ class ChatService(MultiService):
         return stopped
 
     def _close_store(self, result):
+        close = getattr(self.hub.accounts and self.hub.accounts.store, "close", None)
+        if close is not None:
+            close()
         self.store.close()
         return result
 

@@ -16,7 +16,7 @@ from .core.operators import Operators
 from .frontends.irc import IRCSettings
 from .frontends.irc.render import LETTER_MODES
 from .core.rooms import FLAGS
-from .service import HistorySettings, ServerConfig, chat_service
+from .service import AccountSettings, HistorySettings, ServerConfig, chat_service
 
 DEFAULT_PORT = "tcp:8000"
 _DEFAULTS = Limits()
@@ -54,6 +54,12 @@ def _not_negative(kind, option: str):
                    "a {whole}number of 0 or more", "0 or more.")
 
 
+def _registration(value: str) -> str:
+    if value not in ("open", "closed"):
+        raise ValueError(f"--registration must be open or closed, not {value!r}")
+    return value
+
+
 def _visibility(value: str) -> str:
     if value not in ("all", "since-join"):
         raise ValueError(f"--history-visibility must be all or since-join, not {value!r}")
@@ -74,6 +80,8 @@ class Options(usage.Options):
         ["no-persistence", None,
          "Keep history and rooms in memory only: nothing is written to disk "
          "and everything is forgotten when the server stops."],
+        ["require-account", None,
+         "Nobody signs in without logging in to an account."],
     ]
     optParameters = [
         ["name", None, "chatservice", "Server name shown to people when they connect."],
@@ -127,6 +135,9 @@ class Options(usage.Options):
         ["replay-lines", None, _HISTORY_DEFAULTS.replay_lines,
          "Messages shown on joining a room to clients that do not fetch "
          "history themselves; 0 for none.", _not_negative(int, "replay-lines")],
+        ["registration", None, "open",
+         "Who creates accounts: open (anyone, for themselves) or closed (only "
+         "python -m chatservice.accounts add).", _registration],
         ["history-queue", None, _HISTORY_DEFAULTS.queue_limit,
          "Events that may wait for a slow disk before new ones are dropped "
          "(and counted).", _positive(int, "history-queue")],
@@ -230,6 +241,10 @@ class Options(usage.Options):
                 since_join=self["history-visibility"] == "since-join",
                 replay_lines=self["replay-lines"],
                 queue_limit=self["history-queue"],
+            ),
+            accounts=AccountSettings(
+                registration_open=self["registration"] == "open",
+                require_account=bool(self["require-account"]),
             ),
         )
 

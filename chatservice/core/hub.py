@@ -40,6 +40,7 @@ from .events import (
     Tags,
     TopicChanged,
 )
+from .accounts import Accounts
 from .history import History, Store, stored_form
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
@@ -69,7 +70,7 @@ class User:
 
     __slots__ = ("nick", "key", "username", "host", "realname", "client", "rooms",
                  "signed_on", "last_spoke", "away", "is_operator", "invisible",
-                 "history_bucket")
+                 "history_bucket", "account")
 
     def __init__(self, nick: str, username: str, host: str, client: Client, now: float,
                  realname: str = ""):
@@ -86,6 +87,7 @@ class User:
         self.is_operator = False
         self.invisible = False
         self.history_bucket = None  # made on the first history request
+        self.account: str | None = None  # the account's name, once logged in
 
     @property
     def source(self) -> Source:
@@ -173,6 +175,8 @@ class Hub:
         self.since_join = since_join
         self.history: History | None = None
         self.store: Store | None = None
+        # Accounts, once the service has opened them (None: no accounts).
+        self.accounts: Accounts | None = None
         self._last_id = 0
         if store is not None:
             self.attach_store(store, since_join, replay_lines)
