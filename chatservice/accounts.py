@@ -112,7 +112,8 @@ def _run(accounts: Accounts, store: SQLiteAccounts, options: argparse.Namespace)
         account = _result(store.find(name))
         if account is None or account.key != fold(name):
             raise AccountError(f"There is no account {name}.")
-        _result(accounts.change_password(account, _password(f"New password for {name}: ")))
+        _result(accounts.change_password(account, _password(f"New password for {name}: "),
+                                            by_operator=True))
         print(f"Password of {account.name} changed.")
     elif options.command == "drop":
         if not _result(store.drop(name)):

@@ -34,7 +34,7 @@ from .passwords import Credentials, make_credentials, verify, waste_time
 
 MAX_GROUPED = 5
 PASSWORD_MIN = 6
-PASSWORD_MAX = 300
+PASSWORD_MAX = 1000
 EMAIL_MAX = 254
 
 # Brute-force limits: failed logins within WINDOW seconds.
@@ -129,9 +129,14 @@ class AccountStore(Protocol):
         """Give (or with C{None}, take away) an account's role in a room."""
 
 
-def password_problem(password: str) -> str | None:
-    """Why C{password} cannot be an account's password, or C{None}."""
-    if len(password) < PASSWORD_MIN:
+def password_problem(password: str, minimum: int = PASSWORD_MIN) -> str | None:
+    """
+    Why C{password} cannot be an account's password, or C{None}.  Operators
+    may set shorter ones (C{minimum} 1) than people choose for themselves.
+    """
+    if not password:
+        return "A password cannot be empty."
+    if len(password) < minimum:
         return f"A password has at least {PASSWORD_MIN} characters."
     if len(password) > PASSWORD_MAX:
         return f"A password has at most {PASSWORD_MAX} characters."
@@ -266,7 +271,8 @@ class Accounts:
         problem = names.nick_problem(name)
         if problem:
             raise errors.ErroneousNick(problem, name)
-        problem = password_problem(password) or email_problem(email)
+        problem = (password_problem(password, 1 if by_operator else PASSWORD_MIN)
+                   or email_problem(email))
         if problem:
             raise BadPassword(problem)
 
@@ -334,9 +340,10 @@ class Accounts:
             return account
         return checked.addCallback(decide)
 
-    def change_password(self, account: Account, new: str) -> Deferred[None]:
+    def change_password(self, account: Account, new: str,
+                        by_operator: bool = False) -> Deferred[None]:
         """Give C{account} the password C{new}."""
-        problem = password_problem(new)
+        problem = password_problem(new, 1 if by_operator else PASSWORD_MIN)
         if problem:
             return _fail(BadPassword(problem))
         made = self.run(make_credentials, new)

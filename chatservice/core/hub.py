@@ -293,6 +293,26 @@ class Hub:
         self._fan_out(event, neighbours)
         return event
 
+    def set_account(self, user: User, account: str | None) -> None:
+        """C{user} logged in to C{account} (or, with C{None}, out)."""
+        user.account = account
+
+    def ghost(self, nick: str, account: str) -> User | None:
+        """
+        Free C{nick} for the holder of C{account}: whoever else uses it and
+        is not logged in to that account is signed out ("ghosted").  Return
+        who was, if anybody.
+        """
+        holder = self._users.get(names.fold(nick))
+        if holder is None or (holder.account is not None
+                              and names.fold(holder.account) == names.fold(account)):
+            return None
+        self.quit(holder, f"Ghosted by the owner of {nick}")
+        closer = getattr(holder.client, "close", None)
+        if closer is not None:
+            closer(f"Ghosted by the owner of {nick}")
+        return holder
+
     def set_away(self, user: User, message: str) -> AwayChanged | None:
         """
         Mark C{user} away with C{message}, or back with an empty one; return

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+from collections import deque
 from datetime import datetime, timezone
 
 
@@ -41,9 +42,14 @@ from ..deadlines import Deadlines
 from ..session import Session, SessionMachine
 from . import history
 from . import numerics as N
-from .commands import VERSION, run, send_isupport, send_lusers, send_motd
+from .commands import VERSION, accounts, run, send_isupport, send_lusers, send_motd
 from .render import IRCRenderer, display_host
 from .wire import BODY_MAX_BYTES, TAGS_MAX_BYTES, InputTooLong, Message, format_line, parse
+
+# Messages kept while a command's answer is worked out in a thread; a client
+# that sends more meanwhile is flooding.
+MAX_WAITING = 100
+
 
 @dataclasses.dataclass(frozen=True)
 class IRCSettings:
@@ -104,6 +110,19 @@ class IRCConnection(connection.GuardedLineReceiver):
     username: str | None = None
     realname = ""
     password_given: str | None = None
+    # Accounts: the account logged in to, an unfinished SASL exchange, the
+    # last nickname asked for (even if refused), and the checks (logins,
+    # protected nicks) that registration waits for.
+    account = None
+    sasl = None
+    wanted_nick: str | None = None
+    _held = 0
+    _nick_checked: str | None = None
+    # Messages that arrived while an answer was being worked out in a thread
+    # (a password hashed, an account read): taken in order once it is done,
+    # so that replies come in the order of the commands.
+    _paused = 0
+    _waiting: deque | None = None
     caps: frozenset[str] = frozenset()
     cap_negotiating = False
     renderer: IRCRenderer
@@ -167,6 +186,47 @@ class IRCConnection(connection.GuardedLineReceiver):
             self._left = {}
         self._left[names.fold(event.room)] = event.id
 
+    def connected_still(self) -> bool:
+        """Whether the connection is open (an answer computed later checks this)."""
+        return self._closing_reason is None and not self._lost
+
+    def wait_for(self, check) -> None:
+        """
+        Take no further message until the Deferred C{check} has fired (its
+        own callbacks tell the client the outcome).
+        """
+        self._paused += 1
+
+        def resume(result):
+            self._paused -= 1
+            if not self._paused and self.connected_still():
+                self._take_waiting()
+            return result
+        check.addBoth(resume)
+        # Failures were told to the client by the check's own errback.
+        check.addErrback(lambda failure: None)
+
+    def _take_waiting(self) -> None:
+        waiting = self._waiting
+        while waiting and not self._paused and self.connected_still():
+            self.session.received(waiting.popleft())
+
+    def hold_registration(self, check) -> None:
+        """Let registration (and further messages) wait until C{check} has fired."""
+        self._held += 1
+
+        def release(result):
+            self._held -= 1
+            if self.connected_still():
+                self.try_register()
+            return result
+        check.addBoth(release)
+        self.wait_for(check)
+
+    def sasl_settled(self) -> None:
+        """A SASL exchange ended: registration may go on if it waited."""
+        self.try_register()
+
     def set_caps(self, caps: set[str]) -> None:
         """Enable exactly C{caps}."""
         self.caps = frozenset(caps)
@@ -195,8 +255,17 @@ class IRCConnection(connection.GuardedLineReceiver):
         except InputTooLong:
             self.line_too_long()
             return
-        if message is not None:
-            self.session.received(message)
+        if message is None:
+            return
+        if self._paused or self._waiting:
+            if self._waiting is None:
+                self._waiting = deque()
+            if len(self._waiting) >= MAX_WAITING:
+                self.close("Excess flood")
+                return
+            self._waiting.append(message)
+            return
+        self.session.received(message)
 
     def internal_error(self) -> None:
         self.numeric(N.ERR_UNKNOWNERROR, "*", "Internal error; the command was dropped")
@@ -252,8 +321,14 @@ class IRCConnection(connection.GuardedLineReceiver):
         """
         if self.user is not None or self.username is None or self.nick == "*":
             return
-        if self.cap_negotiating:
+        if self.cap_negotiating or self._held:
             return
+        if self.sasl is not None:
+            if self.sasl.checking is not None:
+                return  # registration goes on once the check is done
+            # Registration ended in the middle of an exchange: abort it.
+            self.sasl = None
+            self.numeric(accounts.ERR_SASLABORTED, "SASL authentication aborted")
         password = self.factory.settings.password
         if password is not None and not (
                 self.password_given is not None
@@ -261,6 +336,23 @@ class IRCConnection(connection.GuardedLineReceiver):
             self.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
             self.close("Bad password")
             return
+        if password is None and self.password_given is not None and self.account is None:
+            given, self.password_given = self.password_given, None
+            checking = accounts.login_with_pass(self, given)
+            if checking is not None:
+                self.hold_registration(checking)
+                return
+        hub_accounts = self.hub.accounts
+        if hub_accounts is not None:
+            if hub_accounts.require_account and self.account is None:
+                self.line("FAIL", "*", "ACCOUNT_REQUIRED",
+                          "You must log in to an account to use this server (SASL, or "
+                          "PASS account:password)")
+                self.close("An account is required")
+                return
+            if self._nick_checked != names.fold(self.nick):
+                self._check_nick(hub_accounts)
+                return
         try:
             user = self.hub.register(self.nick, self, username=self.username,
                                      host=self.peer_host, realname=self.realname)
@@ -273,7 +365,34 @@ class IRCConnection(connection.GuardedLineReceiver):
             wanted, self.nick = self.nick, "*"
             self.numeric(N.ERR_ERRONEUSNICKNAME, wanted, str(problem))
             return
+        if self.account is not None:
+            user.account = self.account.name
         self.session.signed_in(user)
+
+    def _check_nick(self, hub_accounts) -> None:
+        """
+        Registration waits while the store says whether the nickname is
+        someone's; a protected nick is refused with the reason (433), and one
+        held by a session that is not its account's is taken back for it.
+        """
+        nick, key = self.nick, names.fold(self.nick)
+        account = self.account.name if self.account is not None else None
+        checking = hub_accounts.nick_refusal(nick, account)
+
+        def decide(refusal):
+            if not self.connected_still() or names.fold(self.nick) != key:
+                return
+            if refusal is not None:
+                self.nick = "*"
+                self.numeric(N.ERR_NICKNAMEINUSE, nick, refusal)
+                return
+            self._nick_checked = key
+            if account is not None:
+                self.hub.ghost(nick, account)
+        checking.addCallback(decide)
+        checking.addErrback(lambda failure: self.log.failure(
+            "Checking a nickname failed", failure))
+        self.hold_registration(checking)
 
     def welcome(self, user: User) -> None:
         self.user = user

@@ -11,6 +11,7 @@ from ....core import errors, names
 from ....core.hub import User
 from .. import numerics as N
 from ..wire import Message
+from . import accounts
 from .table import command
 
 if TYPE_CHECKING:
@@ -38,9 +39,19 @@ HISTORY_CAPABILITIES = (
 
 def capabilities(conn: IRCConnection) -> tuple[str, ...]:
     """The capabilities this server offers C{conn}, in name order."""
-    if conn.hub.history is None:
-        return CAPABILITIES
-    return tuple(sorted(CAPABILITIES + HISTORY_CAPABILITIES))
+    offered = CAPABILITIES + tuple(accounts.cap_values(conn))
+    if conn.hub.history is not None:
+        offered += HISTORY_CAPABILITIES
+    return tuple(sorted(offered))
+
+
+def _listed(conn: IRCConnection, with_values: bool) -> str:
+    """The CAP LS list: names, and (CAP LS 302) values."""
+    if not with_values:
+        return " ".join(capabilities(conn))
+    values = accounts.cap_values(conn)
+    return " ".join(f"{name}={values[name]}" if values.get(name) else name
+                    for name in capabilities(conn))
 
 
 # Registration
@@ -52,9 +63,10 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
         if user is None:
             conn.cap_negotiating = True
         version = message.params[1] if len(message.params) > 1 else ""
-        if version.isascii() and version.isdigit() and int(version) >= 302:
+        modern = version.isascii() and version.isdigit() and int(version) >= 302
+        if modern:
             conn.set_caps(conn.caps | {"cap-notify"})
-        conn.line("CAP", conn.nick, "LS", " ".join(capabilities(conn)))
+        conn.line("CAP", conn.nick, "LS", _listed(conn, modern))
     elif sub == "LIST":
         conn.line("CAP", conn.nick, "LIST", " ".join(sorted(conn.caps)))
     elif sub == "REQ":
@@ -98,6 +110,7 @@ def nick(conn: IRCConnection, user: User | None, message: Message) -> None:
         return
     wanted = message.params[0]
     if user is None:
+        conn.wanted_nick = wanted
         problem = names.nick_problem(wanted)
         if problem:
             conn.numeric(N.ERR_ERRONEUSNICKNAME, wanted, "Erroneous nickname")
@@ -110,6 +123,28 @@ def nick(conn: IRCConnection, user: User | None, message: Message) -> None:
         else:
             conn.numeric(N.ERR_NICKNAMEINUSE, wanted, "Nickname is already in use")
         return
+    if conn.hub.accounts is not None and names.fold(wanted) != user.key:
+        # A registered nickname is its account's only: ask the store first.
+        checking = conn.hub.accounts.nick_refusal(wanted, user.account)
+        checking.addCallback(_rename_unless_refused, conn, user, wanted)
+        checking.addErrback(lambda failure: conn.log.failure("Checking a nickname failed",
+                                                             failure))
+        conn.wait_for(checking)
+        return
+    _rename(conn, user, wanted)
+
+
+def _rename_unless_refused(refusal: str | None, conn: IRCConnection, user: User,
+                           wanted: str) -> None:
+    if not conn.serving(user):
+        return
+    if refusal is not None:
+        conn.numeric(N.ERR_NICKNAMEINUSE, wanted, refusal)
+        return
+    _rename(conn, user, wanted)
+
+
+def _rename(conn: IRCConnection, user: User, wanted: str) -> None:
     old = user.nick
     try:
         event = conn.hub.rename(user, wanted)
