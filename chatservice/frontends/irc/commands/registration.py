@@ -118,10 +118,15 @@ def nick(conn: IRCConnection, user: User | None, message: Message) -> None:
         try:
             conn.hub.find_user(wanted)
         except errors.NoSuchNick:
-            conn.nick = wanted
-            conn.try_register()
+            pass
         else:
-            conn.numeric(N.ERR_NICKNAMEINUSE, wanted, "Nickname is already in use")
+            # Taken; unless by a ghost of the account this client logged in
+            # to, which registration takes it back from.
+            if conn.account is None or not conn.account.owns(wanted):
+                conn.numeric(N.ERR_NICKNAMEINUSE, wanted, "Nickname is already in use")
+                return
+        conn.nick = wanted
+        conn.try_register()
         return
     if conn.hub.accounts is not None and names.fold(wanted) != user.key:
         # A registered nickname is its account's only: ask the store first.
