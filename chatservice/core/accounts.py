@@ -340,6 +340,28 @@ class Accounts:
             return account
         return checked.addCallback(decide)
 
+    def login_for_nick(self, nick: str, password: str, address: str) -> Deferred[Account]:
+        """
+        Log in to whichever account owns C{nick} (for ghosting a grouped
+        nick); fails as L{login} does, and as a wrong password when nobody
+        owns it.
+        """
+        def found(owner: Account | None) -> Deferred[Account]:
+            return self.login(owner.name if owner else nick, password, address)
+        return self.store.find(nick).addCallback(found)
+
+    def group(self, account: str, nick: str) -> Deferred[None]:
+        """Add C{nick} to the nicknames C{account} owns (at most L{MAX_GROUPED})."""
+        def add(owner: Account | None) -> Deferred[None]:
+            if owner is None:
+                raise AccountError(f"There is no account {account}.")
+            if len(owner.nicks) >= MAX_GROUPED:
+                raise AccountError(f"An account groups at most {MAX_GROUPED} nicknames.")
+            if owner.owns(nick):
+                raise AccountExists(f"{nick} is already yours.", nick)
+            return self.store.add_nick(owner.name, nick)
+        return self.store.find(account).addCallback(add)
+
     def change_password(self, account: Account, new: str,
                         by_operator: bool = False) -> Deferred[None]:
         """Give C{account} the password C{new}."""

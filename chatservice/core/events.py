@@ -32,11 +32,13 @@ class Source:
     @ivar user: the user name (IRC's ident); front ends without one use the
         nickname.
     @ivar host: the host the person is shown as coming from.
+    @ivar account: the account they were logged in to, or "".
     """
 
     nick: str
     user: str
     host: str
+    account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +69,11 @@ class PrivateMessage(Event):
 
 @dataclass(frozen=True, slots=True)
 class Joined(Event):
-    """Somebody joined a room."""
+    """Somebody joined a room (C{realname}: theirs, for IRC's extended-join)."""
 
     source: Source
     room: str
+    realname: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,14 @@ class Invited(Event):
     source: Source
     room: str
     target: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChanged(Event):
+    """Somebody logged in to an account (C{account}), or out (C{account} empty)."""
+
+    source: Source
+    account: str
 
 
 @dataclass(frozen=True, slots=True)

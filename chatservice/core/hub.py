@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from . import errors, names, text
 from .events import (
+    AccountChanged,
     AwayChanged,
     Event,
     Invited,
@@ -91,7 +92,7 @@ class User:
 
     @property
     def source(self) -> Source:
-        return Source(self.nick, self.username, self.host)
+        return Source(self.nick, self.username, self.host, self.account or "")
 
     def __repr__(self) -> str:
         return f"<User {self.nick}>"
@@ -293,9 +294,17 @@ class Hub:
         self._fan_out(event, neighbours)
         return event
 
-    def set_account(self, user: User, account: str | None) -> None:
-        """C{user} logged in to C{account} (or, with C{None}, out)."""
+    def set_account(self, user: User, account: str | None) -> AccountChanged | None:
+        """
+        C{user} logged in to C{account} (or, with C{None}, out); the people
+        who share a room with them are told (IRC's account-notify).
+        """
+        if account == user.account:
+            return None
         user.account = account
+        event = AccountChanged(*self._stamp(), user.source, account or "")
+        self._fan_out(event, self._neighbours(user))
+        return event
 
     def ghost(self, nick: str, account: str) -> User | None:
         """
@@ -354,7 +363,7 @@ class Hub:
         empty = not room.members
         if not created and not (empty and user.is_operator):
             self._check_may_join(user, room, password)
-        event = Joined(self._id(now), now, user.source, room.name)
+        event = Joined(self._id(now), now, user.source, room.name, user.realname)
         # Join before telling the others: a member dropped while being told
         # must not leave the joiner in a room the hub has forgotten.
         if created:

@@ -82,6 +82,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 
+from twisted.internet.interfaces import ISSLTransport
+
 from ..core import errors, names, text
 from ..core.history import SEARCH_LIMIT, Query
 from ..core.events import (
@@ -98,17 +100,22 @@ from ..core.events import (
     Quit,
     TopicChanged,
 )
+from ..core.accounts import AccountError
 from ..core.hub import Room, User
 from ..core.rooms import ModeChange, RoomMode
 from .connection import GuardedFactory, GuardedLineReceiver
 from .session import Session, SessionMachine
-from .telnet import TelnetFilter
+from .telnet import IAC, TelnetFilter
+from .waiting import WaitsForChecks
 
 SERVER = "*** "
 
 _HTTP_REQUEST = re.compile(rb"[A-Z]{3,10} \S+ HTTP/\d", re.ASCII)
 _IRC_REGISTRATION = re.compile(rb"(CAP|NICK|USER|PASS) ", re.ASCII)
 _TLS_HANDSHAKE = b"\x16\x03"
+# Telnet: the server will echo (so the client stops), or will not (it echoes again).
+_ECHO_OFF = IAC + b"\xfb\x01"
+_ECHO_ON = IAC + b"\xfc\x01"
 
 _HTTP_HINT = (
     b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -317,12 +324,17 @@ def _room_name(name: str) -> str:
     return name if name.startswith("#") else "#" + name
 
 
-class LineChatProtocol(GuardedLineReceiver):
+class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
     """
     One netcat, telnet or TLS line client.
     """
 
     renderer = staticmethod(render)
+    # A registered nickname waiting for its password, and its account.
+    _login_nick: str | None = None
+    _login_account = ""
+    _warned_plain = False
+    _signed_in = False
     # How history times become local times (replaced in tests).
     localtime = staticmethod(time.localtime)
     # Joins whose replay has not arrived yet: room key -> the join's id.
@@ -384,7 +396,9 @@ class LineChatProtocol(GuardedLineReceiver):
             self._first_line = False
             if self._refuse_foreign(line):
                 return
-        self.session.received(text.decode(line))
+        decoded = text.decode(line)
+        if not self.hold(decoded):
+            self.session.received(decoded)
 
     def internal_error(self) -> None:
         self.tell("Sorry, the server failed to handle that line; it was dropped.")
@@ -417,21 +431,101 @@ class LineChatProtocol(GuardedLineReceiver):
         self.tell("Choose a nickname (letters, digits and _-[]\\`^{}|, up to 32):")
 
     def before_sign_in(self, session: Session, line: str) -> None:
-        """The line is a nickname to try."""
+        """The line is a nickname to try, or the password of a registered one."""
+        if self._login_nick is not None:
+            self._password_given(session, line)
+            return
         nick = line.strip()
+        accounts = self.hub.accounts
+        if accounts is None or names.nick_problem(nick):
+            self._sign_in(session, nick)
+            return
+        checking = accounts.find(nick)
+        checking.addCallback(self._nick_found, session, nick)
+        checking.addErrback(self._check_failed)
+        self.wait_for(checking)
+
+    def _refuse_nick(self, reason: str) -> None:
+        self._nick_attempts += 1
+        self.tell(reason)
+        if self._nick_attempts >= self.factory.limits.max_nick_attempts:
+            self.close("Too many invalid nicknames")
+        else:
+            self._prompt()
+
+    def _sign_in(self, session: Session, nick: str, account: str | None = None) -> None:
         try:
             user = self.hub.register(nick, self, host=self.peer_host)
         except errors.ChatError as refusal:
-            self._nick_attempts += 1
-            self.tell(str(refusal))
-            if self._nick_attempts >= self.factory.limits.max_nick_attempts:
-                self.close("Too many invalid nicknames")
-            else:
-                self._prompt()
+            self._refuse_nick(str(refusal))
             return
+        user.account = account
         session.signed_in(user)
+        if account is not None:
+            self.tell(f"You are logged in as {account}.")
+
+    def _nick_found(self, owner, session: Session, nick: str) -> None:
+        if not self.connected_still():
+            return
+        if owner is None:
+            if self.hub.accounts.require_account:
+                self._refuse_nick("This server is for account holders only: choose your "
+                                  "registered nickname.")
+                return
+            self._sign_in(session, nick)
+            return
+        self._login_nick, self._login_account = nick, owner.name
+        self._ask_password()
+
+    def _ask_password(self) -> None:
+        self.tell("This nickname is registered. Password (or an empty line for another "
+                  "nickname):")
+        if self._telnet.seen:
+            self.send(_ECHO_OFF)
+
+    def _password_given(self, session: Session, password: str) -> None:
+        nick, account = self._login_nick, self._login_account
+        if self._telnet.seen:
+            self.send(_ECHO_ON + b"\r\n")
+        if not password.strip():
+            self._login_nick = None
+            self._prompt()
+            return
+        checking = self.hub.accounts.login(account, password, self.peer_host)
+        checking.addCallbacks(self._password_good, self._password_bad,
+                              callbackArgs=(session, nick))
+        checking.addErrback(self._check_failed)
+        self.wait_for(checking)
+
+    def _password_good(self, account, session: Session, nick: str) -> None:
+        self._login_nick = None
+        if self.connected_still():
+            self.hub.ghost(nick, account.name)
+            self._sign_in(session, nick, account.name)
+
+    def _password_bad(self, failure) -> None:
+        failure.trap(AccountError)
+        if not self.connected_still():
+            return
+        self._nick_attempts += 1
+        self.tell(str(failure.value))
+        if self._nick_attempts >= self.factory.limits.max_nick_attempts:
+            self.close("Too many failed logins")
+        else:
+            self._ask_password()
+
+    def _check_failed(self, failure) -> None:
+        if failure.check(errors.ChatError):
+            self.tell(str(failure.value))
+        else:
+            self.log.failure("An account check failed", failure)
+            self.internal_error()
+        if self.connected_still() and not self._signed_in:
+            self._login_nick = None
+            self._prompt()
 
     def welcome(self, user: User) -> None:
+        self._signed_in = True
         self.registered()
         self.log.info("{peer} signed in as {nick}", peer=self.peer_host, nick=user.nick)
         self.tell(f"Hello {user.nick}! Type /help for the commands.")
@@ -635,10 +729,123 @@ class LineChatProtocol(GuardedLineReceiver):
 
     @command("nick", "/nick NEW", "change your nickname", needs_argument=True)
     def _cmd_nick(self, user: User, argument: str) -> None:
+        wanted = argument.split()[0]
+        accounts = self.hub.accounts
+        if accounts is None or names.fold(wanted) == user.key:
+            self._rename(user, wanted)
+            return
+        checking = accounts.nick_refusal(wanted, user.account)
+        checking.addCallback(self._rename_unless_refused, user, wanted)
+        checking.addErrback(self._check_failed)
+        self.wait_for(checking)
+
+    def _rename_unless_refused(self, refusal: str | None, user: User, wanted: str) -> None:
+        if not self._still_here(user):
+            return
+        if refusal is not None:
+            self.tell(refusal)
+            return
+        self._attempt(self._rename, user, wanted)
+
+    def _rename(self, user: User, wanted: str) -> None:
         old = user.nick
-        if self.hub.rename(user, argument.split()[0]) is not None:
+        if self.hub.rename(user, wanted) is not None:
             self.log.info("{old} is now {new}", old=old, new=user.nick)
         self.tell(f"You are now known as {user.nick}.")
+
+    # Accounts
+
+    def _account_call(self, user: User, checking, done) -> None:
+        """Run an account request; C{done(result)} tells the outcome."""
+        def succeeded(result):
+            if self._still_here(user):
+                done(result)
+
+        def failed(failure):
+            failure.trap(errors.ChatError)
+            if self._still_here(user):
+                self.tell(str(failure.value))
+        checking.addCallbacks(succeeded, failed)
+        checking.addErrback(self._check_failed)
+        self.wait_for(checking)
+
+    def _accounts(self):
+        if self.hub.accounts is None:
+            raise errors.ChatError("This server has no accounts.")
+        return self.hub.accounts
+
+    def _warn_plain(self) -> None:
+        if not self._warned_plain and not ISSLTransport.providedBy(self.transport):
+            self._warned_plain = True
+            self.tell("Warning: this connection is not encrypted; anyone on the path can "
+                      "read your password. Use the server's TLS port if it has one.")
+
+    @command("register", "/register PASSWORD [email]",
+             "register your nickname as an account", needs_argument=True)
+    def _cmd_register(self, user: User, argument: str) -> None:
+        password, _, email = argument.partition(" ")
+        if user.account:
+            raise errors.ChatError(f"You are already logged in as {user.account}.")
+        self._warn_plain()
+
+        def registered(account):
+            self.hub.set_account(user, account.name)
+            self.tell(f"Account {account.name} registered; you are logged in.")
+        self._account_call(user, self._accounts().register(user.nick, password, email.strip()),
+                           registered)
+
+    @command("login", "/login NAME PASSWORD", "log in to your account", needs_argument=True)
+    def _cmd_login(self, user: User, argument: str) -> None:
+        name, _, password = argument.partition(" ")
+        if not password:
+            raise errors.ChatError("Usage: /login NAME PASSWORD")
+
+        def logged_in(account):
+            self.hub.set_account(user, account.name)
+            self.tell(f"You are logged in as {account.name}.")
+        self._account_call(user, self._accounts().login(name, password, self.peer_host),
+                           logged_in)
+
+    @command("logout", "/logout", "log out of your account")
+    def _cmd_logout(self, user: User, argument: str) -> None:
+        if not user.account:
+            raise errors.ChatError("You are not logged in.")
+        self.hub.set_account(user, None)
+        self.tell("You are logged out.")
+
+    @command("passwd", "/passwd OLD NEW", "change your account's password", needs_argument=True)
+    def _cmd_passwd(self, user: User, argument: str) -> None:
+        old, _, new = argument.partition(" ")
+        if not user.account:
+            raise errors.ChatError("Log in first (/login NAME PASSWORD).")
+        if not new:
+            raise errors.ChatError("Usage: /passwd OLD NEW")
+        accounts = self._accounts()
+        checking = accounts.login(user.account, old, self.peer_host)
+        checking.addCallback(lambda account: accounts.change_password(account, new))
+        self._account_call(user, checking, lambda _: self.tell("Your password is changed."))
+
+    @command("ghost", "/ghost NICK PASSWORD", "sign out whoever holds your nickname",
+             needs_argument=True)
+    def _cmd_ghost(self, user: User, argument: str) -> None:
+        nick, _, password = argument.partition(" ")
+        if not password:
+            raise errors.ChatError("Usage: /ghost NICK PASSWORD")
+
+        def ghosted(account):
+            if self.hub.ghost(nick, account.name) is None:
+                self.tell(f"Nobody else is using {nick}.")
+            else:
+                self.tell(f"{nick} is free again.")
+        self._account_call(user, self._accounts().login_for_nick(nick, password,
+                                                                 self.peer_host), ghosted)
+
+    @command("group", "/group", "add your current nickname to your account")
+    def _cmd_group(self, user: User, argument: str) -> None:
+        if not user.account:
+            raise errors.ChatError("Log in first (/login NAME PASSWORD).")
+        self._account_call(user, self._accounts().group(user.account, user.nick),
+                           lambda _: self.tell(f"{user.nick} now belongs to {user.account}."))
 
     @command("kick", "/kick NICK [reason]", "remove someone from the current room (operators)",
              needs_argument=True)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-from collections import deque
 from datetime import datetime, timezone
 
 
@@ -40,16 +39,12 @@ from ...core.rooms import Room
 from .. import connection
 from ..deadlines import Deadlines
 from ..session import Session, SessionMachine
+from ..waiting import WaitsForChecks
 from . import history
 from . import numerics as N
 from .commands import VERSION, accounts, run, send_isupport, send_lusers, send_motd
 from .render import IRCRenderer, display_host
 from .wire import BODY_MAX_BYTES, TAGS_MAX_BYTES, InputTooLong, Message, format_line, parse
-
-# Messages kept while a command's answer is worked out in a thread; a client
-# that sends more meanwhile is flooding.
-MAX_WAITING = 100
-
 
 @dataclasses.dataclass(frozen=True)
 class IRCSettings:
@@ -81,21 +76,22 @@ class IRCFactory(connection.GuardedFactory):
         super().__init__(hub, limits, addresses)
         self.settings = settings
         self.deadlines = Deadlines(hub.clock)
-        self._renderers: dict[tuple[bool, bool, bool], IRCRenderer] = {}
+        self._renderers: dict[tuple[bool, ...], IRCRenderer] = {}
 
     def protocol(self) -> IRCConnection:
         return IRCConnection()
 
     def renderer(self, caps: set[str]) -> IRCRenderer:
         """The renderer shared by every client with these capabilities."""
-        key = ("server-time" in caps, "message-tags" in caps, "away-notify" in caps)
+        key = ("server-time" in caps, "message-tags" in caps, "away-notify" in caps,
+               "account-tag" in caps, "account-notify" in caps, "extended-join" in caps)
         found = self._renderers.get(key)
         if found is None:
             found = self._renderers[key] = IRCRenderer(*key)
         return found
 
 
-class IRCConnection(connection.GuardedLineReceiver):
+class IRCConnection(WaitsForChecks, connection.GuardedLineReceiver):
     """
     One IRC client.
     """
@@ -118,11 +114,6 @@ class IRCConnection(connection.GuardedLineReceiver):
     wanted_nick: str | None = None
     _held = 0
     _nick_checked: str | None = None
-    # Messages that arrived while an answer was being worked out in a thread
-    # (a password hashed, an account read): taken in order once it is done,
-    # so that replies come in the order of the commands.
-    _paused = 0
-    _waiting: deque | None = None
     caps: frozenset[str] = frozenset()
     cap_negotiating = False
     renderer: IRCRenderer
@@ -186,31 +177,6 @@ class IRCConnection(connection.GuardedLineReceiver):
             self._left = {}
         self._left[names.fold(event.room)] = event.id
 
-    def connected_still(self) -> bool:
-        """Whether the connection is open (an answer computed later checks this)."""
-        return self._closing_reason is None and not self._lost
-
-    def wait_for(self, check) -> None:
-        """
-        Take no further message until the Deferred C{check} has fired (its
-        own callbacks tell the client the outcome).
-        """
-        self._paused += 1
-
-        def resume(result):
-            self._paused -= 1
-            if not self._paused and self.connected_still():
-                self._take_waiting()
-            return result
-        check.addBoth(resume)
-        # Failures were told to the client by the check's own errback.
-        check.addErrback(lambda failure: None)
-
-    def _take_waiting(self) -> None:
-        waiting = self._waiting
-        while waiting and not self._paused and self.connected_still():
-            self.session.received(waiting.popleft())
-
     def hold_registration(self, check) -> None:
         """Let registration (and further messages) wait until C{check} has fired."""
         self._held += 1
@@ -255,17 +221,8 @@ class IRCConnection(connection.GuardedLineReceiver):
         except InputTooLong:
             self.line_too_long()
             return
-        if message is None:
-            return
-        if self._paused or self._waiting:
-            if self._waiting is None:
-                self._waiting = deque()
-            if len(self._waiting) >= MAX_WAITING:
-                self.close("Excess flood")
-                return
-            self._waiting.append(message)
-            return
-        self.session.received(message)
+        if message is not None and not self.hold(message):
+            self.session.received(message)
 
     def internal_error(self) -> None:
         self.numeric(N.ERR_UNKNOWNERROR, "*", "Internal error; the command was dropped")

@@ -14,6 +14,7 @@ import re
 from datetime import datetime, timezone
 
 from ...core.events import (
+    AccountChanged,
     AwayChanged,
     Event,
     Invited,
@@ -175,13 +176,21 @@ class IRCRenderer:
     """
 
     def __init__(self, server_time: bool = False, message_tags: bool = False,
-                 away_notify: bool = False):
+                 away_notify: bool = False, account_tag: bool = False,
+                 account_notify: bool = False, extended_join: bool = False):
         self.server_time = server_time
         self.message_tags = message_tags
         self.away_notify = away_notify
+        self.account_tag = account_tag
+        self.account_notify = account_notify
+        self.extended_join = extended_join
 
     def tags(self, event: Event, batch: str = "") -> str:
         tags = "time=" + server_time(event.time) if self.server_time else ""
+        if self.account_tag:
+            account = getattr(getattr(event, "source", None), "account", "")
+            if account:
+                tags = _with(tags, f"account={account}")
         if batch:
             return f"batch={batch};{tags}" if tags else "batch=" + batch
         return tags
@@ -215,6 +224,9 @@ class IRCRenderer:
             # page through history that plays it back) as to a message.
             tags = f"{tags};msgid={event.id}" if tags else f"msgid={event.id}"
         if isinstance(event, Joined):
+            if self.extended_join:
+                return format_line(source, "JOIN", event.room, event.source.account or "*",
+                                   event.realname or event.source.nick, tags=tags)
             return format_line(source, "JOIN", event.room, tags=tags)
         if isinstance(event, Parted):
             reason = (event.reason,) if event.reason else ()
@@ -233,6 +245,10 @@ class IRCRenderer:
                                tags=tags)
         if isinstance(event, Invited):
             return format_line(source, "INVITE", event.target, event.room, tags=tags)
+        if isinstance(event, AccountChanged):
+            if not self.account_notify:
+                return b""
+            return format_line(source, "ACCOUNT", event.source.account or "*", tags=tags)
         if isinstance(event, AwayChanged):
             if not self.away_notify:
                 return b""

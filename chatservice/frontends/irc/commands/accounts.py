@@ -79,7 +79,8 @@ def cap_values(conn: IRCConnection) -> dict[str, str]:
     accounts = conn.hub.accounts
     if accounts is None:
         return {}
-    offered = {"sasl": ",".join(sasl.MECHANISMS)}
+    offered = {"sasl": ",".join(sasl.MECHANISMS), "account-notify": "", "account-tag": "",
+               "extended-join": ""}
     if accounts.registration_open:
         offered[REGISTRATION_CAP] = "before-connect"
     return offered
@@ -173,7 +174,7 @@ def _start(conn: IRCConnection, mechanism: str) -> None:
         conn.numeric(ERR_SASLFAIL, "SASL authentication failed: no such mechanism")
         return
     conn.sasl = SaslState(exchange)
-    conn.line("AUTHENTICATE", "+")
+    conn.line("AUTHENTICATE", "+", source="")
 
 
 def _fail(conn: IRCConnection, why: str) -> None:
@@ -194,9 +195,9 @@ def _stepped(step: sasl.Step, conn: IRCConnection, state: SaslState) -> None:
         return
     encoded = base64.b64encode(step.challenge or b"").decode("ascii")
     for start in range(0, len(encoded), CHUNK):
-        conn.line("AUTHENTICATE", encoded[start:start + CHUNK])
+        conn.line("AUTHENTICATE", encoded[start:start + CHUNK], source="")
     if not encoded or len(encoded) % CHUNK == 0:
-        conn.line("AUTHENTICATE", "+")
+        conn.line("AUTHENTICATE", "+", source="")
 
 
 def _refused(failure: Failure, conn: IRCConnection, state: SaslState) -> None:
