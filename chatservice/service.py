@@ -153,7 +153,7 @@ class ChatService(MultiService):
             settings = self.config.history
             self.store = open_store(self.reactor, settings)
             self.hub.attach_store(self.store, settings.since_join, settings.replay_lines)
-            self.hub.accounts = open_accounts(self.reactor, self.store, self.config.accounts)
+            self.hub.use_accounts(open_accounts(self.reactor, self.store, self.config.accounts))
         try:
             super().privilegedStartService()
         except CannotListenError as problem:

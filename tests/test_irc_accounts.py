@@ -40,7 +40,7 @@ class PendingRuns:
 @pytest.fixture
 def chat():
     server = MixedServer()
-    server.hub.accounts = Accounts(MemoryAccounts(), server.clock)
+    server.hub.use_accounts(Accounts(MemoryAccounts(), server.clock))
     accounts = server.hub.accounts
     accounts.register("alice", "correct horse")
     accounts.register("bob", "battery staple")
@@ -239,3 +239,49 @@ def test_line_account_commands(chat):
     assert any("Ghosted" in line for line in ghost.take())
     other.line("/ghost frank wrong-pass")
     assert other.take() == ["*** Wrong account name or password."]
+
+
+def test_founder_gets_ops_back_and_names_operators(chat):
+    """A logged-in creator founds a room, gets ops back on every join, and /op makes an account an operator."""
+    alice = login(chat, "alice", "correct horse")
+    alice.line("JOIN #club")
+    alice.line("PART #club")
+    watcher = chat.register("watcher")
+    watcher.line("JOIN #club")
+    watcher.take()
+    alice.take()
+    alice.line("JOIN #club")
+    assert ":chatservice MODE #club +o alice" in watcher.take()
+    bob = chat.connect_line()
+    bob.line("bob")
+    bob.line("battery staple")
+    bob.line("/join #club")
+    bob.take()
+    founder = chat.connect_line()
+    founder.line("alice_")
+    founder.line("/login alice correct horse")
+    founder.line("/join #club")
+    founder.take()
+    founder.line("/op bob")
+    assert "*** bob is now an operator of #club." in founder.take()
+    bob.line("/part #club")
+    bob.line("/join #club")
+    assert ":chatservice MODE #club +o bob" in watcher.take()
+    stranger = chat.sign_in_line("stranger")
+    stranger.line("/join #club")
+    stranger.take()
+    stranger.line("/op stranger")
+    assert stranger.take() == ["*** Log in first: room roles belong to accounts."]
+    founder.line("/deop bob")
+    assert "*** bob is no longer an operator of #club." in founder.take()
+
+
+def test_default_room_has_no_founder(chat):
+    """Joining the default room logged in founds nothing and gives no ops."""
+    alice = chat.connect_line()
+    alice.line("alice")
+    alice.line("correct horse")
+    from chatservice.core.accounts import FOUNDER
+    roles = []
+    chat.hub.accounts.store.room_roles("#lobby").addCallback(roles.append)
+    assert FOUNDER not in roles[0].values()

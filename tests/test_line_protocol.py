@@ -331,6 +331,9 @@ def test_help(pair):
         "***   /logout                     log out of your account",
         "***   /passwd OLD NEW             change your account's password",
         "***   /ghost NICK PASSWORD        sign out whoever holds your nickname",
+        "***   /op NICK                    make NICK's account an operator of the current room "
+        "(founders)",
+        "***   /deop NICK                  take that back (founders)",
         "***   /group                      add your current nickname to your account",
         "***   /kick NICK [reason]         remove someone from the current room (operators)",
         "***   /invite NICK                invite someone to the current room",

@@ -42,6 +42,7 @@ from .events import (
     TopicChanged,
 )
 from .accounts import Accounts
+from .founders import RoomRoles
 from .history import History, Store, stored_form
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
@@ -176,8 +177,10 @@ class Hub:
         self.since_join = since_join
         self.history: History | None = None
         self.store: Store | None = None
-        # Accounts, once the service has opened them (None: no accounts).
+        # Accounts, once the service has opened them (None: no accounts),
+        # and the rooms' founders and operators by account.
         self.accounts: Accounts | None = None
+        self.room_roles: RoomRoles | None = None
         self._last_id = 0
         if store is not None:
             self.attach_store(store, since_join, replay_lines)
@@ -306,6 +309,26 @@ class Hub:
         self._fan_out(event, self._neighbours(user))
         return event
 
+    def use_accounts(self, accounts: Accounts) -> None:
+        """Give people accounts, and rooms founders, from now on."""
+        self.accounts = accounts
+        self.room_roles = RoomRoles(self, accounts)
+
+    def grant_operator(self, user: User, room_name: str) -> ModeChanged | None:
+        """
+        Make C{user} an operator of a room they are in, on the server's
+        authority (their account's role); everyone in the room is told.
+        """
+        room = self._membership(user, room_name)
+        if room.is_operator(user):
+            return None
+        room.operators.add(user)
+        event = ModeChanged(*self._stamp(), Source(self.name, "", ""), room.name,
+                            (ModeChange(True, RoomMode.OPERATOR, user.nick),))
+        self._record(room, event)
+        self._tell_room(event, room.audience())
+        return event
+
     def ghost(self, nick: str, account: str) -> User | None:
         """
         Free C{nick} for the holder of C{account}: whoever else uses it and
@@ -377,6 +400,8 @@ class Hub:
             room.joined_ids[user] = event.id
         self._record(room, event)
         self._tell_room(event, room.audience(), user)
+        if self.room_roles is not None:
+            self.room_roles.joined(user, room, created)
         if user.away:
             # Someone away who joins: the room learns it as if they had
             # just set it (IRC's away-notify), without keeping it in history.

@@ -840,6 +840,22 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
         self._account_call(user, self._accounts().login_for_nick(nick, password,
                                                                  self.peer_host), ghosted)
 
+    @command("op", "/op NICK", "make NICK's account an operator of the current room "
+             "(founders)", needs_argument=True)
+    def _cmd_op(self, user: User, argument: str) -> None:
+        self._room_role(user, argument.split()[0], True)
+
+    @command("deop", "/deop NICK", "take that back (founders)", needs_argument=True)
+    def _cmd_deop(self, user: User, argument: str) -> None:
+        self._room_role(user, argument.split()[0], False)
+
+    def _room_role(self, user: User, nick: str, adding: bool) -> None:
+        roles = self.hub.room_roles
+        if roles is None:
+            raise errors.ChatError("This server has no accounts.")
+        room = self._needs_room(user)
+        self._account_call(user, roles.set_operator(user, room.name, nick, adding), self.tell)
+
     @command("group", "/group", "add your current nickname to your account")
     def _cmd_group(self, user: User, argument: str) -> None:
         if not user.account:

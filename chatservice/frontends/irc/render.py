@@ -58,6 +58,9 @@ def display_host(host: str) -> str:
 
 
 def mask(source: Source) -> str:
+    if not source.user and not source.host:
+        # The server itself (giving operators their status back, say).
+        return source.nick
     return f"{source.nick}!{source.user}@{display_host(source.host)}"
 
 
