@@ -285,3 +285,31 @@ def test_default_room_has_no_founder(chat):
     roles = []
     chat.hub.accounts.store.room_roles("#lobby").addCallback(roles.append)
     assert FOUNDER not in roles[0].values()
+
+
+def test_nickserv(chat):
+    """NickServ registers, identifies, groups, tells INFO, changes the password, ghosts and drops."""
+    client = chat.register("gina")
+    ns = ":NickServ!NickServ@services NOTICE gina :"
+    assert client.said("PRIVMSG NickServ :REGISTER correct-horse")[0] == (
+        ns + "gina is registered to you.")
+    client.line("NICK gina2")
+    client.take()
+    assert client.said("NS GROUP") == [ns.replace("gina :", "gina2 :")
+                                       + "gina2 is now grouped to gina."]
+    lines = client.said("NICKSERV INFO gina2")
+    assert lines[0].endswith("gina2 belongs to gina, registered "
+                             + lines[0].split("registered ")[1])
+    assert client.said("NS SET PASSWORD battery-staple")[0].endswith("Your password is changed.")
+    other = chat.register("other")
+    lines = other.said("PRIVMSG NickServ :IDENTIFY gina correct-horse")
+    assert lines[0].endswith(":Wrong account name or password.")
+    lines = other.said("PRIVMSG NickServ :IDENTIFY gina battery-staple")
+    assert lines[0].endswith(":You are now identified for gina.") and " 900 " in lines[1]
+    lines = other.said("NS GHOST gina2 battery-staple")
+    assert lines[0].endswith(":gina2 has been ghosted.")
+    lines = other.said("NS DROP battery-staple")
+    assert lines[0].endswith(":The account gina is dropped.")
+    assert other.said("NS INFO gina")[0].endswith(":gina is not registered.")
+    assert "reserved" in other.said("NICK NickServ")[0]
+    assert other.said("NS")[0].endswith(":NickServ keeps accounts. Commands:")

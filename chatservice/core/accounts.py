@@ -24,7 +24,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -44,6 +44,9 @@ PER_ADDRESS = 20
 # Accounts and addresses whose failures are remembered at once (the oldest
 # are forgotten first), so that a flood of made-up names cannot fill memory.
 TRACKED = 10_000
+
+# Nicknames nobody may take: the services' names.
+RESERVED = frozenset({"nickserv", "chanserv"})
 
 FOUNDER = "founder"
 OPERATOR = "op"
@@ -244,6 +247,9 @@ class Accounts:
         Why whoever is logged in to C{account} (C{None}: nobody) may not use
         C{nick}, or C{None} if they may.
         """
+        if names.fold(nick) in RESERVED:
+            return succeed(f"The nickname {nick} is reserved for the server's services.")
+
         def check(owner: Account | None) -> str | None:
             if owner is None or (account is not None and owner.key == names.fold(account)):
                 return None

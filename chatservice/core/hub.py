@@ -329,15 +329,19 @@ class Hub:
         self._tell_room(event, room.audience())
         return event
 
-    def ghost(self, nick: str, account: str) -> User | None:
+    def ghost(self, nick: str, account: str, requester: User | None = None) -> User | None:
         """
-        Free C{nick} for the holder of C{account}: whoever else uses it and
-        is not logged in to that account is signed out ("ghosted").  Return
-        who was, if anybody.
+        Free C{nick} for the holder of C{account}.  Asked by C{requester}
+        (who proved the password), whoever else uses it is signed out
+        ("ghosted"), a stale session of the same account too; on a login
+        (no requester), only someone not logged in to that account is.
+        Return who was, if anybody.
         """
         holder = self._users.get(names.fold(nick))
-        if holder is None or (holder.account is not None
-                              and names.fold(holder.account) == names.fold(account)):
+        if holder is None or holder is requester:
+            return None
+        if requester is None and holder.account is not None and (
+                names.fold(holder.account) == names.fold(account)):
             return None
         self.quit(holder, f"Ghosted by the owner of {nick}")
         closer = getattr(holder.client, "close", None)

@@ -100,7 +100,7 @@ from ..core.events import (
     Quit,
     TopicChanged,
 )
-from ..core.accounts import AccountError
+from ..core.accounts import RESERVED, AccountError
 from ..core.hub import Room, User
 from ..core.rooms import ModeChange, RoomMode
 from .connection import GuardedFactory, GuardedLineReceiver
@@ -439,6 +439,9 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
         accounts = self.hub.accounts
         if accounts is None or names.nick_problem(nick):
             self._sign_in(session, nick)
+            return
+        if names.fold(nick) in RESERVED:
+            self._refuse_nick(f"The nickname {nick} is reserved for the server's services.")
             return
         checking = accounts.find(nick)
         checking.addCallback(self._nick_found, session, nick)
@@ -833,7 +836,7 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
             raise errors.ChatError("Usage: /ghost NICK PASSWORD")
 
         def ghosted(account):
-            if self.hub.ghost(nick, account.name) is None:
+            if self.hub.ghost(nick, account.name, user) is None:
                 self.tell(f"Nobody else is using {nick}.")
             else:
                 self.tell(f"{nick} is free again.")

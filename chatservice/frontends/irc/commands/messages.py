@@ -13,6 +13,7 @@ from ....core.hub import Tags, User
 from .. import numerics as N
 from ..wire import Message
 from .common import _refusal, _still_here, _targets
+from . import nickserv
 from .table import command
 
 if TYPE_CHECKING:
@@ -57,6 +58,10 @@ def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> N
         del targets[MAX_MESSAGE_TARGETS:]
     tags = _client_tags(message)
     for target in targets:
+        if nickserv.is_nickserv(target) and conn.hub.accounts is not None:
+            if not notice:
+                nickserv.handle(conn, user, text)
+            continue
         try:
             if target.startswith("#"):
                 event = conn.hub.say(user, target, text, kind, tags)
