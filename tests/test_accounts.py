@@ -316,3 +316,54 @@ class TestCommand:
         db = sqlite3.connect(data / DATA_FILE)
         assert db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == schema.VERSION
         db.close()
+
+
+class TestSasl:
+    def scram(self, accounts, name, password):
+        from scramp import ScramClient
+        from chatservice.core import sasl
+        exchange = sasl.start(accounts, "scram-sha-256", "192.0.2.9")
+        client = ScramClient(["SCRAM-SHA-256"], name, password)
+        step = result(exchange.step(client.get_client_first().encode()))
+        client.set_server_first(step.challenge.decode())
+        step = result(exchange.step(client.get_client_final().encode()))
+        client.set_server_final(step.challenge.decode())
+        return result(exchange.step(b"")).account
+
+    def test_scram_logs_in(self, accounts):
+        """A SCRAM-SHA-256 exchange with the right password ends in the account."""
+        result(accounts.register("alice", "correct horse"))
+        assert self.scram(accounts, "alice", "correct horse").name == "alice"
+
+    def test_scram_unknown_account_fails_like_a_wrong_password(self, accounts):
+        """An unknown name gets a challenge and fails at the proof, with the words of a wrong password."""
+        from chatservice.core.sasl import SaslFailed
+        result(accounts.register("alice", "correct horse"))
+        for name, password in (("alice", "wrong horse"), ("nobody", "correct horse")):
+            with pytest.raises(SaslFailed, match="Wrong account name or password"):
+                self.scram(accounts, name, password)
+
+    def test_scram_limited_before_any_work(self, accounts):
+        """After 5 SCRAM failures the next exchange is refused at its first message."""
+        from chatservice.core import sasl
+        from chatservice.core.sasl import SaslFailed
+        result(accounts.register("alice", "correct horse"))
+        for _ in range(PER_ACCOUNT):
+            with pytest.raises(SaslFailed):
+                self.scram(accounts, "alice", "wrong horse")
+        exchange = sasl.start(accounts, "SCRAM-SHA-256", "192.0.2.9")
+        with pytest.raises(LoginLimited):
+            result(exchange.step(b"n,,n=alice,r=abcdefghijkl"))
+
+    def test_plain_rules(self, accounts):
+        """PLAIN refuses another authzid, empty parts, too many NULs and bad UTF-8."""
+        from chatservice.core import sasl
+        from chatservice.core.sasl import SaslFailed
+        result(accounts.register("alice", "correct horse"))
+        for data in (b"bob\0alice\0correct horse", b"\0\0correct horse", b"\0alice\0",
+                     b"\0alice\0correct\0horse", b"\xff\0alice\0correct horse", b"junk"):
+            with pytest.raises(SaslFailed):
+                result(sasl.start(accounts, "PLAIN", "192.0.2.9").step(data))
+        account = result(sasl.start(accounts, "PLAIN", "192.0.2.9").step(
+            b"ALICE\0alice\0correct horse")).account
+        assert account.name == "alice"
