@@ -245,12 +245,15 @@ def test_founder_gets_ops_back_and_names_operators(chat):
     """A logged-in creator founds a room, gets ops back on every join, and /op makes an account an operator."""
     alice = login(chat, "alice", "correct horse")
     alice.line("JOIN #club")
+    chat.clock.advance(0)
     alice.line("PART #club")
     watcher = chat.register("watcher")
     watcher.line("JOIN #club")
     watcher.take()
     alice.take()
     alice.line("JOIN #club")
+    chat.clock.advance(0)
+    assert ":chatservice MODE #club +o alice" in alice.take()[-1:]
     assert ":chatservice MODE #club +o alice" in watcher.take()
     bob = chat.connect_line()
     bob.line("bob")
@@ -261,11 +264,13 @@ def test_founder_gets_ops_back_and_names_operators(chat):
     founder.line("alice_")
     founder.line("/login alice correct horse")
     founder.line("/join #club")
+    chat.clock.advance(0)
     founder.take()
     founder.line("/op bob")
     assert "*** bob is now an operator of #club." in founder.take()
     bob.line("/part #club")
     bob.line("/join #club")
+    chat.clock.advance(0)
     assert ":chatservice MODE #club +o bob" in watcher.take()
     stranger = chat.sign_in_line("stranger")
     stranger.line("/join #club")
@@ -313,3 +318,23 @@ def test_nickserv(chat):
     assert other.said("NS INFO gina")[0].endswith(":gina is not registered.")
     assert "reserved" in other.said("NICK NickServ")[0]
     assert other.said("NS")[0].endswith(":NickServ keeps accounts. Commands:")
+
+
+def test_first_joiner_of_a_founded_room_is_not_its_operator(chat):
+    """Someone who joins a founded room while it is empty loses the operator status that being first gives."""
+    alice = login(chat, "alice", "correct horse")
+    alice.line("JOIN #club")
+    chat.clock.advance(0)
+    alice.line("PART #club")
+    alice.take()
+    stranger = chat.register("stranger")
+    stranger.line("JOIN #club")
+    chat.clock.advance(0)
+    lines = stranger.take()
+    assert lines[0].endswith("JOIN #club") and lines[-1] == ":chatservice MODE #club -o stranger"
+    assert not chat.hub.find_room("#club").is_operator(chat.hub.find_user("stranger"))
+    stranger.line("PART #club")
+    stranger.line("JOIN #fresh")
+    chat.clock.advance(0)
+    assert not any("MODE" in line for line in stranger.take())
+    assert chat.hub.find_room("#fresh").is_operator(chat.hub.find_user("stranger"))

@@ -38,22 +38,35 @@ class RoomRoles:
         return room.key != names.fold(self.hub.default_room)
 
     def joined(self, user: User, room: Room, created: bool) -> None:
-        """C{user} joined C{room} (which the join C{created}): restore or found."""
+        """
+        C{user} joined C{room} (which the join C{created}): found it, give
+        its founder or operators their status back, or take away the status
+        the first joiner of an empty room gets when the room has a founder.
+        """
         account = user.account
-        if account is None or not self._counts(room):
+        first = len(room.members) == 1 and room.is_operator(user)
+        if not self._counts(room) or (account is None and not first):
             return
         reading = self.accounts.store.room_roles(room.key)
 
         def decide(roles: dict[str, str]) -> None:
+            if not roles:
+                # Whoever created it founded it, even if they left since.
+                if created and account is not None:
+                    self.accounts.store.set_room_role(room.key, account, FOUNDER)
+                    self.log.info("{account} founded {room}", account=account,
+                                  room=room.name)
+                return
             if user.account != account or not room.is_member(user):
                 return
-            key = names.fold(account)
-            if not roles and created:
-                self.accounts.store.set_room_role(room.key, account, FOUNDER)
-                self.log.info("{account} founded {room}", account=account, room=room.name)
-            elif key in roles:
+            if account is not None and names.fold(account) in roles:
                 self.hub.grant_operator(user, room.name)
-        reading.addCallback(decide)
+            elif first:
+                # The room has a founder: joining it empty is not enough.
+                self.hub.grant_operator(user, room.name, adding=False)
+        # On a later turn of the reactor even when the store answers at once
+        # (in memory): the joiner's front end shows the join first.
+        reading.addCallback(lambda roles: self.hub.clock.callLater(0, decide, roles))
         reading.addErrback(lambda failure: self.log.failure("Reading room roles failed",
                                                             failure))
 

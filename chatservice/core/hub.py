@@ -314,17 +314,22 @@ class Hub:
         self.accounts = accounts
         self.room_roles = RoomRoles(self, accounts)
 
-    def grant_operator(self, user: User, room_name: str) -> ModeChanged | None:
+    def grant_operator(self, user: User, room_name: str,
+                       adding: bool = True) -> ModeChanged | None:
         """
-        Make C{user} an operator of a room they are in, on the server's
-        authority (their account's role); everyone in the room is told.
+        Make C{user} an operator of a room they are in (or, not C{adding},
+        no longer one), on the server's authority (their account's role in
+        the room); everyone in the room is told.
         """
         room = self._membership(user, room_name)
-        if room.is_operator(user):
+        if room.is_operator(user) == adding:
             return None
-        room.operators.add(user)
+        if adding:
+            room.operators.add(user)
+        else:
+            room.operators.discard(user)
         event = ModeChanged(*self._stamp(), Source(self.name, "", ""), room.name,
-                            (ModeChange(True, RoomMode.OPERATOR, user.nick),))
+                            (ModeChange(adding, RoomMode.OPERATOR, user.nick),))
         self._record(room, event)
         self._tell_room(event, room.audience())
         return event
