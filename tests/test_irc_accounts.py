@@ -338,3 +338,24 @@ def test_first_joiner_of_a_founded_room_is_not_its_operator(chat):
     chat.clock.advance(0)
     assert not any("MODE" in line for line in stranger.take())
     assert chat.hub.find_room("#fresh").is_operator(chat.hub.find_user("stranger"))
+
+
+def test_chanserv_op_deop_info(chat):
+    """The founder makes an account an operator with CS OP (for good), ChanServ INFO lists roles, others are refused."""
+    alice = login(chat, "alice", "correct horse")
+    alice.line("JOIN #club")
+    chat.clock.advance(0)
+    bob = login(chat, "bob", "battery staple")
+    bob.line("JOIN #club")
+    chat.clock.advance(0)
+    alice.take()
+    bob.take()
+    cs = ":ChanServ!ChanServ@services NOTICE "
+    assert bob.said("CS OP #club bob") == [cs + "bob :Only the founder of #club names its operators."]
+    lines = alice.said("PRIVMSG ChanServ :OP #club bob")
+    assert lines == [":chatservice MODE #club +o bob", cs + "alice :bob is now an operator of #club."]
+    assert alice.said("CHANSERV INFO #club") == [
+        cs + "alice :#club was founded by alice; operators: bob."]
+    assert alice.said("CS DEOP #club bob")[-1] == cs + "alice :bob is no longer an operator of #club."
+    assert alice.said("CS")[0] == cs + "alice :ChanServ keeps room founders and operators. Commands:"
+    assert "reserved" in chat.register("zed").said("NICK ChanServ")[0]

@@ -11,7 +11,8 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{operators}: OPER, KILL;
  - L{serverinfo}: MOTD, LUSERS, VERSION, TIME, INFO, HELP;
  - L{accounts}: AUTHENTICATE, REGISTER, VERIFY (and PASS account:password);
- - L{nickserv}: NICKSERV and NS, and PRIVMSG NickServ (from L{messages}).
+ - L{nickserv}: NICKSERV and NS, and PRIVMSG NickServ (from L{messages});
+ - L{chanserv}: CHANSERV and CS, and PRIVMSG ChanServ (from L{messages}).
 
 L{common} holds the helpers they share.  CHATHISTORY and SEARCH register
 from L{chatservice.frontends.irc.history}.  Importing this package imports
@@ -28,13 +29,13 @@ from .channels import (
 from .messages import MAX_MESSAGE_TARGETS, notice, privmsg, tagmsg
 from .queries import ison, list_, names_, userhost, who, whois, whowas
 from .operators import kill, oper
-from . import accounts, nickserv
+from . import accounts, chanserv, nickserv
 from .serverinfo import (
     VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
     version)
 
 __all__ = [
-    "CAPABILITIES", "COMMANDS", "accounts", "nickserv", "Command", "HISTORY_CAPABILITIES", "Handler",
+    "CAPABILITIES", "COMMANDS", "accounts", "chanserv", "nickserv", "Command", "HISTORY_CAPABILITIES", "Handler",
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
     "command", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
     "lusers", "mode", "motd", "names_", "nick", "notice", "oper", "part", "pass_", "ping",

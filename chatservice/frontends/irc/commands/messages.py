@@ -13,7 +13,7 @@ from ....core.hub import Tags, User
 from .. import numerics as N
 from ..wire import Message
 from .common import _refusal, _still_here, _targets
-from . import nickserv
+from . import chanserv, nickserv
 from .table import command
 
 if TYPE_CHECKING:
@@ -58,9 +58,11 @@ def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> N
         del targets[MAX_MESSAGE_TARGETS:]
     tags = _client_tags(message)
     for target in targets:
-        if nickserv.is_nickserv(target) and conn.hub.accounts is not None:
+        if conn.hub.accounts is not None and (
+                nickserv.is_nickserv(target) or chanserv.is_chanserv(target)):
             if not notice:
-                nickserv.handle(conn, user, text)
+                service = nickserv if nickserv.is_nickserv(target) else chanserv
+                service.handle(conn, user, text)
             continue
         try:
             if target.startswith("#"):
