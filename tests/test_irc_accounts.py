@@ -359,3 +359,43 @@ def test_chanserv_op_deop_info(chat):
     assert alice.said("CS DEOP #club bob")[-1] == cs + "alice :bob is no longer an operator of #club."
     assert alice.said("CS")[0] == cs + "alice :ChanServ keeps room founders and operators. Commands:"
     assert "reserved" in chat.register("zed").said("NICK ChanServ")[0]
+
+
+@pytest.fixture
+def kept(chat):
+    """The chat server with an in-memory history store."""
+    from chatservice.store.memory import MemoryStore
+    chat.hub.attach_store(MemoryStore(chat.clock))
+    return chat
+
+
+def test_private_history_between_accounts(kept):
+    """Private messages between two logged-in people are kept and replayed to each of them only."""
+    chat = kept
+    alice = login(chat, "alice", "correct horse", caps=("batch", "draft/chathistory"))
+    bob = login(chat, "bob", "battery staple")
+    stranger = chat.register("stranger", caps=("batch", "draft/chathistory"))
+    alice.line("PRIVMSG bob :psst bob")
+    bob.line("PRIVMSG alice :hi alice")
+    stranger.line("PRIVMSG alice :not kept")
+    alice.take()
+    lines = alice.said("CHATHISTORY LATEST bob * 10")
+    texts = [line.split(" ", 2)[2] for line in lines if "PRIVMSG" in line]
+    assert texts == ["PRIVMSG bob :psst bob", "PRIVMSG alice :hi alice"]
+    lines = alice.said("CHATHISTORY LATEST stranger * 10")
+    assert not any("PRIVMSG" in line for line in lines)
+    # Someone else cannot read the conversation, whatever nick they ask for.
+    lines = stranger.said("CHATHISTORY LATEST bob * 10")
+    assert not any("PRIVMSG" in line for line in lines)
+    line_bob = chat.connect_line()
+    line_bob.line("bob_")
+    line_bob.line("/login bob battery staple")
+    line_bob.take()
+    line_bob.line("/history alice")
+    lines = line_bob.take()
+    assert lines[0].startswith("*** The last 2 private messages with alice, since ")
+    assert lines[1].endswith("[private] <alice> psst bob")
+    assert lines[2].endswith("[to alice] <bob> hi alice")
+    line_bob.line("/history stranger")
+    assert line_bob.take() == ["*** No private messages with stranger are kept (only those "
+                               "between two people logged in to accounts are)."]

@@ -338,8 +338,8 @@ def test_help(pair):
         "***   /kick NICK [reason]         remove someone from the current room (operators)",
         "***   /invite NICK                invite someone to the current room",
         "***   /away [message]             mark yourself away, or back without a message",
-        "***   /history [N]                show the last N messages of the current room "
-        "(default 50, at most 200)",
+        "***   /history [NICK] [N]         show the last N messages of the current room, "
+        "or with NICK (default 50, at most 200)",
         "***   /search words               show the latest 20 messages of the current room "
         "containing all the words",
         "***   /help                       list the commands",

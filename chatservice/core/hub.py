@@ -43,7 +43,7 @@ from .events import (
 )
 from .accounts import Accounts
 from .founders import RoomRoles
-from .history import History, Store, stored_form
+from .history import History, Store, private_key, stored_form
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
 
@@ -552,6 +552,11 @@ class Hub:
         user.last_spoke = event.time
         if target is not user:
             self._fan_out(event, (target,))
+            if self.store is not None and user.account and target.account:
+                # Kept for both accounts only (see core.history).
+                self.store.record(private_key(user.account, target.account),
+                                  Message(event.id, event.time, event.source, target.nick,
+                                          text_, kind))
         return event
 
     def signal(self, user: User, target: str, tags: Tags) -> Signal:

@@ -85,7 +85,7 @@ from typing import Callable
 from twisted.internet.interfaces import ISSLTransport
 
 from ..core import errors, names, text
-from ..core.history import SEARCH_LIMIT, Query
+from ..core.history import SEARCH_LIMIT, Query, is_person
 from ..core.events import (
     Event,
     Invited,
@@ -214,7 +214,8 @@ def _history_count(argument: str) -> tuple[int, bool]:
         return HISTORY_DEFAULT, False
     if not _COUNT.fullmatch(word) or word.startswith("-") or not word.strip("+0"):
         raise errors.ChatError(
-            f"Usage: /history [N], where N is a number of messages from 1 to {HISTORY_MAX}.")
+            f"Usage: /history [NICK] [N], where N is a number of messages from 1 to "
+            f"{HISTORY_MAX}.")
     # Compared as text first: int() refuses strings of thousands of digits.
     digits = word.lstrip("+0")
     if len(digits) > len(str(HISTORY_MAX)) or int(digits) > HISTORY_MAX:
@@ -642,10 +643,11 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
                 "End of earlier messages.")
 
     def _show_history(self, where: str, shown: list[Message], now: float,
-                      header: str, footer: str) -> None:
+                      header: str, footer: str, where_of=None) -> None:
         localtime = self.localtime
         lines = [encode(SERVER + header)]
-        lines.extend(encode(_history_line(event, where, now, localtime)) for event in shown)
+        lines.extend(encode(_history_line(event, where_of(event) if where_of else where, now,
+                                          localtime)) for event in shown)
         lines.append(encode(SERVER + footer))
         self.send(b"".join(lines))
 
@@ -885,11 +887,20 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
         self.tell(f"You are marked away: {text.strip_formatting(user.away)}" if user.away
                   else "You are no longer marked away.")
 
-    @command("history", "/history [N]",
-             f"show the last N messages of the current room "
+    @command("history", "/history [NICK] [N]",
+             f"show the last N messages of the current room, or with NICK "
              f"(default {HISTORY_DEFAULT}, at most {HISTORY_MAX})")
     def _cmd_history(self, user: User, argument: str) -> None:
         history = self._history()
+        words = argument.split()
+        if words and is_person(words[0]):
+            count, clamped = _history_count(" ".join(words[1:]))
+            reading = history.query(user, words[0], Query(count, messages_only=True))
+            if clamped:
+                self.tell(f"/history shows at most {HISTORY_MAX} messages.")
+            reading.addCallback(self._private_read, user, words[0])
+            reading.addErrback(self._history_failed, user, words[0])
+            return
         room = self._needs_room(user)
         count, clamped = _history_count(argument)
         reading = history.query(user, room.name, Query(count, messages_only=True))
@@ -910,6 +921,23 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
         self._show_history(where, shown, now,
                            f"{last} in {where}, {_since(shown, now, self.localtime)}:",
                            "End of history.")
+
+    def _private_read(self, events: list[Event], user: User, nick: str) -> None:
+        if not self._still_here(user):
+            return
+        shown = _shown(events)
+        if not shown:
+            self.tell(f"No private messages with {nick} are kept (only those between two "
+                      "people logged in to accounts are).")
+            return
+        now = self.hub.clock.seconds()
+
+        def where_of(event: Message) -> str:
+            # Sent to the one asked about: the reader's own; else to the reader.
+            return f"to {event.room}" if names.fold(event.room) == names.fold(nick) else "private"
+        self._show_history(nick, shown, now, f"The last {len(shown)} private messages with "
+                           f"{nick}, {_since(shown, now, self.localtime)}:", "End of history.",
+                           where_of)
 
     @command("search", "/search words",
              f"show the latest {SEARCH_LIMIT} messages of the current room "
