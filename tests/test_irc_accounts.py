@@ -399,3 +399,13 @@ def test_private_history_between_accounts(kept):
     line_bob.line("/history stranger")
     assert line_bob.take() == ["*** No private messages with stranger are kept (only those "
                                "between two people logged in to accounts are)."]
+
+
+def test_reauthenticate_after_registration(chat):
+    """Once registered, a client may authenticate again, to another account; its neighbours see the change."""
+    client = login(chat, "alice", "correct horse", caps=("account-notify",))
+    client.take()
+    assert client.said("AUTHENTICATE PLAIN") == ["AUTHENTICATE +"]
+    lines = client.said("AUTHENTICATE " + b64("\0bob\0battery staple"))
+    assert lines[0].startswith(":chatservice 900 alice alice!~alice@1.2.3.4 bob ")
+    assert chat.hub.find_user("alice").account == "bob"

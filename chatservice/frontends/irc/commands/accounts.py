@@ -19,6 +19,7 @@ answer.  ``AUTHENTICATE *`` aborts (906).  Replies:
  - 906 ERR_SASLABORTED ``<nick> :SASL authentication aborted`` (``*``, or the
    client ended registration in the middle of an exchange)
  - 907 ERR_SASLALREADY ``<nick> :You have already authenticated using SASL``
+   (before registration; once registered, a client may authenticate again)
  - 908 RPL_SASLMECHS ``<nick> PLAIN,SCRAM-SHA-256 :are available SASL mechanisms``
    (before 904, for a mechanism the server lacks)
 
@@ -164,7 +165,9 @@ def authenticate(conn: IRCConnection, user: User | None, message: Message) -> No
 
 
 def _start(conn: IRCConnection, mechanism: str) -> None:
-    if conn.account is not None:
+    # SASL 3.2: once registered, a client may log in again (to another
+    # account, say); before that, once is enough.
+    if conn.account is not None and conn.user is None:
         conn.numeric(ERR_SASLALREADY, "You have already authenticated using SASL")
         return
     try:
