@@ -15,6 +15,7 @@ from twisted.internet.error import CannotListenError, ReactorNotRunning
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import ILogObserver, Logger
 
+from .core.accounts import Accounts
 from .core.errors import ReloadFailed
 from .core.files import FileLimits
 from .core.hub import DEFAULT_ROOM_MODES, Hub
@@ -59,6 +60,20 @@ class HistorySettings:
 
 
 @dataclass(frozen=True)
+class AccountSettings:
+    """
+    Who may have an account, and whether one is needed.
+
+    @ivar registration_open: people create their own accounts; otherwise
+        only C{python -m chatservice.accounts add} does.
+    @ivar require_account: nobody signs in without logging in.
+    """
+
+    registration_open: bool = True
+    require_account: bool = False
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """
     Everything that shapes one server, whatever its front ends.
@@ -97,6 +112,7 @@ class ServerConfig:
     log_format: str = "text"
     web_url: str | None = None
     files: FileLimits = field(default_factory=FileLimits)
+    accounts: AccountSettings = field(default_factory=AccountSettings)
 
 
 # Seconds connections have, once told that the server is stopping, to take
@@ -121,6 +137,24 @@ def open_store(reactor: IReactorTime, settings: HistorySettings):
                                 queue_limit=settings.queue_limit)
     except StoreError as problem:
         raise SystemExit(f"chatservice: {problem}") from None
+
+
+def open_accounts(reactor, store, settings: AccountSettings) -> Accounts:
+    """
+    Accounts in the same database as C{store}'s history (in memory with an
+    in-memory store); password hashing runs in the reactor's thread pool.
+    """
+    from twisted.internet.threads import deferToThreadPool
+
+    from .store.accounts import MemoryAccounts, SQLiteAccounts, ThreadRunner
+
+    path = getattr(store, "path", None)
+    kept = MemoryAccounts() if path is None else SQLiteAccounts(ThreadRunner(path, reactor))
+
+    def run(function, *args):
+        return deferToThreadPool(reactor, reactor.getThreadPool(), function, *args)
+    return Accounts(kept, reactor, run=run, registration_open=settings.registration_open,
+                    require_account=settings.require_account)
 
 
 class ChatService(MultiService):
@@ -166,6 +200,7 @@ class ChatService(MultiService):
             settings = self.config.history
             self.store = open_store(self.reactor, settings)
             self.hub.attach_store(self.store, settings.since_join, settings.replay_lines)
+            self.hub.use_accounts(open_accounts(self.reactor, self.store, self.config.accounts))
             if self.config.web_endpoints:
                 self.sharing.start(self.hub, self.store, self.config, self.reactor)
         try:
@@ -226,6 +261,9 @@ class ChatService(MultiService):
 
     def _close_store(self, result):
         self.sharing.stop()
+        close = getattr(self.hub.accounts and self.hub.accounts.store, "close", None)
+        if close is not None:
+            close()
         self.store.close()
         return result
 

@@ -18,7 +18,7 @@ from .core.operators import Operators
 from .frontends.irc import IRCSettings
 from .frontends.irc.render import LETTER_MODES
 from .core.rooms import FLAGS
-from .service import HistorySettings, ServerConfig, chat_service
+from .service import AccountSettings, HistorySettings, ServerConfig, chat_service
 
 DEFAULT_PORT = "tcp:8000"
 _DEFAULTS = Limits()
@@ -57,16 +57,13 @@ def _not_negative(kind, option: str):
                    "a {whole}number of 0 or more", "0 or more.")
 
 
-def _log_format(value: str) -> str:
-    if value not in ("text", "json"):
-        raise ValueError(f"--log-format must be text or json, not {value!r}")
-    return value
-
-
-def _visibility(value: str) -> str:
-    if value not in ("all", "since-join"):
-        raise ValueError(f"--history-visibility must be all or since-join, not {value!r}")
-    return value
+def _one_of(option: str, *choices: str):
+    """A coercer that takes only one of C{choices} for --C{option}."""
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"--{option} must be {' or '.join(choices)}, not {value!r}")
+        return value
+    return check
 
 
 class Options(ConfigFileOptions):
@@ -83,6 +80,8 @@ class Options(ConfigFileOptions):
         ["no-persistence", None,
          "Keep history and rooms in memory only: nothing is written to disk "
          "and everything is forgotten when the server stops."],
+        ["require-account", None,
+         "Nobody signs in without logging in to an account."],
     ]
     optParameters = [
         ["name", None, "chatservice", "Server name shown to people when they connect."],
@@ -136,10 +135,15 @@ class Options(ConfigFileOptions):
          _positive(int, "history-max-per-room")],
         ["history-visibility", None, "all",
          "Who reads a room's history: all (anyone who may join the room) or "
-         "since-join (only what was said since they joined).", _visibility],
+         "since-join (only what was said since they joined).",
+         _one_of("history-visibility", "all", "since-join")],
         ["replay-lines", None, _HISTORY_DEFAULTS.replay_lines,
          "Messages shown on joining a room to clients that do not fetch "
          "history themselves; 0 for none.", _not_negative(int, "replay-lines")],
+        ["registration", None, "open",
+         "Who creates accounts: open (anyone, for themselves) or closed (only "
+         "python -m chatservice.accounts add).",
+         _one_of("registration", "open", "closed")],
         ["history-queue", None, _HISTORY_DEFAULTS.queue_limit,
          "Events that may wait for a slow disk before new ones are dropped "
          "(and counted).", _positive(int, "history-queue")],
@@ -147,7 +151,8 @@ class Options(ConfigFileOptions):
          "Serve metrics for Prometheus at /metrics on this Twisted endpoint, "
          "e.g. tcp:9100:interface=127.0.0.1 (off by default; never on a chat port)."],
         ["log-format", None, "text",
-         "How the log is written: text, or json (one JSON object per line).", _log_format],
+         "How the log is written: text, or json (one JSON object per line).",
+         _one_of("log-format", "text", "json")],
         ["web-url", None, None,
          "Address people reach the web front end at, for shared files' links "
          "(default: made from the first --web endpoint)."],
@@ -314,6 +319,10 @@ class Options(ConfigFileOptions):
                 total=int(self["upload-storage"] * GiB),
                 days=self["upload-days"],
                 idle_timeout=self["upload-timeout"],
+            ),
+            accounts=AccountSettings(
+                registration_open=self["registration"] == "open",
+                require_account=bool(self["require-account"]),
             ),
         )
 

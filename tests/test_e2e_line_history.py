@@ -150,10 +150,10 @@ def test_history_and_search_over_the_wire(history_server):
         assert bob.read_line() == f'*** No messages in #lobby contain "{words}".'
     bob.send_line("/search " + "x" * 1900)
     assert bob.read_line() == '*** No messages in #lobby contain "' + "x" * 57 + '...".'
-    for argument in ("-5", "0", "abc", "\u0663"):
+    for argument in ("-5", "0", "5abc", "\u0663"):
         bob.send_line(f"/history {argument}")
         assert bob.read_line() == (
-            "*** Usage: /history [N], where N is a number of messages from 1 to 200.")
+            "*** Usage: /history [NICK] [N], where N is a number of messages from 1 to 200.")
     bob.send_line("/history 99999999999999999999")
     assert bob.read_line() == "*** /history shows at most 200 messages."
     assert header_and_lines(replay_block(bob))[0] == (

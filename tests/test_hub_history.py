@@ -357,10 +357,10 @@ def test_members_read_their_restricted_room(server):
 
 
 def test_invalid_room_name_refused(server):
-    """A name that cannot be a room is refused."""
+    """A name that cannot be a room (nor a nick) is refused."""
     bob = server.user("bob")
     with pytest.raises(errors.InvalidRoomName):
-        server.hub.history.query(bob, "nochannel", Query(10))
+        server.hub.history.query(bob, "#no,channel", Query(10))
 
 
 def test_since_join_shows_only_after_own_join():

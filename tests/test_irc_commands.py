@@ -901,7 +901,7 @@ def test_help(server):
     """HELP lists the commands with 704, 705 and 706."""
     lines = server.register("alice").said("HELP")
     assert lines[0] == ":chatservice 704 alice * :Commands (HELP <command> for one):"
-    assert lines[1].startswith(":chatservice 705 alice * :AWAY ") and " CAP " in lines[1]
+    assert lines[1].startswith(":chatservice 705 alice * :AUTHENTICATE AWAY ") and " CAP " in lines[1]
     assert "PRIVMSG" in lines[1]
     assert lines[-1] == ":chatservice 706 alice * :End of /HELP"
 

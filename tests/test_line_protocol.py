@@ -318,26 +318,35 @@ def test_help(pair):
     alice.line("/help")
     assert alice.take() == [
         "*** Commands:",
-        "***   /join #room [password]  join a room (creating it) or switch to it",
-        "***   /part [#room] [reason]  leave a room (the current one by default)",
-        "***   /rooms                  list the rooms and how many people are in each",
-        "***   /who [#room]            list the people in a room (the current one by default)",
-        "***   /topic [text]           show or set the current room's topic",
-        "***   /msg NICK text          say something privately to one person",
-        "***   /me action              describe what you are doing",
-        "***   /nick NEW               change your nickname",
-        "***   /kick NICK [reason]     remove someone from the current room (operators)",
-        "***   /invite NICK            invite someone to the current room",
-        "***   /away [message]         mark yourself away, or back without a message",
-        "***   /history [N]            show the last N messages of the current room "
-        "(default 50, at most 200)",
-        "***   /search words           show the latest 20 messages of the current room "
+        "***   /join #room [password]      join a room (creating it) or switch to it",
+        "***   /part [#room] [reason]      leave a room (the current one by default)",
+        "***   /rooms                      list the rooms and how many people are in each",
+        "***   /who [#room]                list the people in a room (the current one by default)",
+        "***   /topic [text]               show or set the current room's topic",
+        "***   /msg NICK text              say something privately to one person",
+        "***   /me action                  describe what you are doing",
+        "***   /nick NEW                   change your nickname",
+        "***   /register PASSWORD [email]  register your nickname as an account",
+        "***   /login NAME PASSWORD        log in to your account",
+        "***   /logout                     log out of your account",
+        "***   /passwd OLD NEW             change your account's password",
+        "***   /ghost NICK PASSWORD        sign out whoever holds your nickname",
+        "***   /op NICK                    make NICK's account an operator of the current room "
+        "(founders)",
+        "***   /deop NICK                  take that back (founders)",
+        "***   /group                      add your current nickname to your account",
+        "***   /kick NICK [reason]         remove someone from the current room (operators)",
+        "***   /invite NICK                invite someone to the current room",
+        "***   /away [message]             mark yourself away, or back without a message",
+        "***   /history [NICK] [N]         show the last N messages of the current room, "
+        "or with NICK (default 50, at most 200)",
+        "***   /search words               show the latest 20 messages of the current room "
         "containing all the words",
-        "***   /oper NAME PASSWORD     become a server operator",
-        "***   /rehash                 reload the server's configuration (server operators)",
-        "***   /help                   list the commands",
-        "***   /quit [reason]          leave the server",
-        "***   //text                  say a line that starts with /",
+        "***   /oper NAME PASSWORD         become a server operator",
+        "***   /rehash                     reload the server's configuration (server operators)",
+        "***   /help                       list the commands",
+        "***   /quit [reason]              leave the server",
+        "***   //text                      say a line that starts with /",
     ]
     assert bob.take() == []
 

@@ -33,12 +33,14 @@ class Source:
         nickname.
     @ivar host: the host the person is shown as coming from.
     @ivar bot: whether the person says they are a bot (IRC's +B).
+    @ivar account: the account they were logged in to, or "".
     """
 
     nick: str
     user: str
     host: str
     bot: bool = False
+    account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +77,11 @@ class PrivateMessage(Event):
 
 @dataclass(frozen=True, slots=True)
 class Joined(Event):
-    """Somebody joined a room."""
+    """Somebody joined a room (C{realname}: theirs, for IRC's extended-join)."""
 
     source: Source
     room: str
+    realname: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,14 @@ class Invited(Event):
     source: Source
     room: str
     target: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChanged(Event):
+    """Somebody logged in to an account (C{account}), or out (C{account} empty)."""
+
+    source: Source
+    account: str
 
 
 @dataclass(frozen=True, slots=True)

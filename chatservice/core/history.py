@@ -13,8 +13,10 @@ the room (anyone who could join it now), applies the server's visibility rule
 (everything, or only what was said since the reader joined), clamps limits and
 rate-limits each reader.  A front end only renders what comes back.
 
-Private messages are not recorded: a nickname alone does not prove who reads
-them later.
+Private messages are recorded only between two people logged in to
+accounts, under a key naming both accounts (L{private_key}), and read back
+only by either account: a nickname alone does not prove who reads them later.
+They are kept as L{Message} events whose C{room} is the recipient's nick.
 """
 
 from __future__ import annotations
@@ -188,6 +190,19 @@ class Store(HistoryStore, HistoryEditor, RoomStore, Protocol):
         """Write what is queued and let go of the storage (at shutdown)."""
 
 
+def private_key(account: str, other: str) -> str:
+    """
+    The history key of the private conversation between two accounts: it
+    cannot be a room's (rooms start with '#').
+    """
+    return "@" + ",".join(sorted((names.fold(account), names.fold(other))))
+
+
+def is_person(target: str) -> bool:
+    """Whether a history target names a person (a nick), not a room."""
+    return not target.startswith("#") and names.nick_problem(target) is None
+
+
 def contains_words(text: str, words: str) -> bool:
     """
     Whether C{text} contains every one of C{words}, anywhere, case-folded:
@@ -255,11 +270,31 @@ class History:
         """A requested number of events, brought within 1 and the maximum."""
         return max(1, min(int(limit), self.max_limit))
 
+    def _private(self, user: User, nick: str, read) -> Deferred[list[Event]]:
+        """
+        C{read(key)} on the conversation between C{user}'s account and the
+        account that owns C{nick}; nothing when either is missing (such
+        private messages are not kept).
+        """
+        self._take_request(user)
+        accounts = self.hub.accounts
+        if accounts is None or not user.account:
+            return _nothing()
+        account = user.account
+
+        def found(owner) -> Deferred[list[Event]]:
+            return read(private_key(account, owner.name)) if owner else _nothing()
+        return accounts.find(nick).addCallback(found)
+
     def query(self, user: User, room_name: str, query: Query) -> Deferred[list[Event]]:
         """
-        Read C{query} from a room's history for C{user}; the limit is clamped
-        to the maximum.  Refusals are raised at once, before any read.
+        Read C{query} from a room's history for C{user} (or, for a nick, from
+        their private conversation); the limit is clamped to the maximum.
+        Refusals are raised at once, before any read.
         """
+        if is_person(room_name):
+            wanted = _with(query, self.clamp(query.limit), 0)
+            return self._private(user, room_name, lambda key: self.store.query(key, wanted))
         key, floor = self.scope(user, room_name)
         self._take_request(user)
         return self.store.query(key, _with(query, self.clamp(query.limit), floor))
@@ -271,9 +306,15 @@ class History:
         it on (the event at C{point} included, when it is an id); only
         messages if C{messages_only}.
         """
+        if is_person(room_name):
+            return self._private(user, room_name, lambda key: self._around(
+                key, 0, point, self.clamp(limit), messages_only))
         key, floor = self.scope(user, room_name)
         self._take_request(user)
-        limit = self.clamp(limit)
+        return self._around(key, floor, point, self.clamp(limit), messages_only)
+
+    def _around(self, key: str, floor: int, point: Point, limit: int,
+                messages_only: bool) -> Deferred[list[Event]]:
         before_count = limit // 2
         if point.id is not None:
             start = Point(id=point.id - 1)

@@ -23,6 +23,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from . import errors, names, readmarkers, text
 from .events import (
+    AccountChanged,
     AwayChanged,
     Event,
     FileShared,
@@ -51,7 +52,9 @@ from .events import (
     TopicChanged,
     Wallops,
 )
-from .history import History, Point, Query, Store, stored_form
+from .accounts import Accounts
+from .founders import RoomRoles
+from .history import History, Point, Query, Store, private_key, stored_form
 from .monitor import Watchlist
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
@@ -92,7 +95,7 @@ class User:
 
     __slots__ = ("nick", "key", "username", "host", "realname", "client", "rooms",
                  "signed_on", "last_spoke", "away", "is_operator", "invisible",
-                 "history_bucket", "read_markers", "metadata", "bot", "wallops")
+                 "history_bucket", "read_markers", "metadata", "bot", "wallops", "account")
 
     def __init__(self, nick: str, username: str, host: str, client: Client, now: float,
                  realname: str = ""):
@@ -113,10 +116,12 @@ class User:
         self.metadata: dict[str, str] | None = None  # see core.metadata
         self.bot = False  # says it is a bot (IRC's +B)
         self.wallops = False  # takes operators' WALLOPS (IRC's +w)
+        self.account: str | None = None  # the account's name, once logged in
 
     @property
     def source(self) -> Source:
-        return Source(self.nick, self.username, self.host, self.bot)
+        return Source(self.nick, self.username, self.host, bot=self.bot,
+                      account=self.account or "")
 
     def __repr__(self) -> str:
         return f"<User {self.nick}>"
@@ -209,6 +214,10 @@ class Hub:
         self.store: Store | None = None
         # Shared files (chatservice.core.files.Files), with a web front end.
         self.files = None
+        # Accounts, once the service has opened them (None: no accounts),
+        # and the rooms' founders and operators by account.
+        self.accounts: Accounts | None = None
+        self.room_roles: RoomRoles | None = None
         self._last_id = 0
         # Who watches which nicknames (MONITOR), across front ends.
         self.watchlist = Watchlist()
@@ -339,6 +348,63 @@ class Hub:
         self.watchlist.presence(user, False, self._stamp)
         return event
 
+    def set_account(self, user: User, account: str | None) -> AccountChanged | None:
+        """
+        C{user} logged in to C{account} (or, with C{None}, out); the people
+        who share a room with them are told (IRC's account-notify).
+        """
+        if account == user.account:
+            return None
+        user.account = account
+        event = AccountChanged(*self._stamp(), user.source, account or "")
+        self._fan_out(event, self._neighbours(user))
+        return event
+
+    def use_accounts(self, accounts: Accounts) -> None:
+        """Give people accounts, and rooms founders, from now on."""
+        self.accounts = accounts
+        self.room_roles = RoomRoles(self, accounts)
+
+    def grant_operator(self, user: User, room_name: str,
+                       adding: bool = True) -> ModeChanged | None:
+        """
+        Make C{user} an operator of a room they are in (or, not C{adding},
+        no longer one), on the server's authority (their account's role in
+        the room); everyone in the room is told.
+        """
+        room = self._membership(user, room_name)
+        if room.is_operator(user) == adding:
+            return None
+        if adding:
+            room.operators.add(user)
+        else:
+            room.operators.discard(user)
+        event = ModeChanged(*self._stamp(), Source(self.name, "", ""), room.name,
+                            (ModeChange(adding, RoomMode.OPERATOR, user.nick),))
+        self._record(room, event)
+        self._tell_room(event, room.audience())
+        return event
+
+    def ghost(self, nick: str, account: str, requester: User | None = None) -> User | None:
+        """
+        Free C{nick} for the holder of C{account}.  Asked by C{requester}
+        (who proved the password), whoever else uses it is signed out
+        ("ghosted"), a stale session of the same account too; on a login
+        (no requester), only someone not logged in to that account is.
+        Return who was, if anybody.
+        """
+        holder = self._users.get(names.fold(nick))
+        if holder is None or holder is requester:
+            return None
+        if requester is None and holder.account is not None and (
+                names.fold(holder.account) == names.fold(account)):
+            return None
+        self.quit(holder, f"Ghosted by the owner of {nick}")
+        closer = getattr(holder.client, "close", None)
+        if closer is not None:
+            closer(f"Ghosted by the owner of {nick}")
+        return holder
+
     def set_away(self, user: User, message: str) -> AwayChanged | None:
         """
         Mark C{user} away with C{message}, or back with an empty one; return
@@ -417,7 +483,7 @@ class Hub:
         empty = not room.members
         if not created and not (empty and user.is_operator):
             self._check_may_join(user, room, password)
-        event = Joined(self._id(now), now, user.source, room.name)
+        event = Joined(self._id(now), now, user.source, room.name, user.realname)
         # Join before telling the others: a member dropped while being told
         # must not leave the joiner in a room the hub has forgotten.
         if created:
@@ -431,6 +497,8 @@ class Hub:
             room.joined_ids[user] = event.id
         self._record(room, event)
         self._tell_room(event, room.audience(), user)
+        if self.room_roles is not None:
+            self.room_roles.joined(user, room, created)
         if user.away:
             # Someone away who joins: the room learns it as if they had
             # just set it (IRC's away-notify), without keeping it in history.
@@ -668,6 +736,11 @@ class Hub:
         self.stats.private_messages += 1
         if target is not user:
             self._fan_out(event, (target,))
+            if self.store is not None and user.account and target.account:
+                # Kept for both accounts only (see core.history).
+                self.store.record(private_key(user.account, target.account),
+                                  Message(event.id, event.time, event.source, target.nick,
+                                          text_, kind))
         return event
 
     def say_lines(self, user: User, target: str, lines: Lines, kind: Kind = Kind.SAY,

@@ -88,9 +88,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 
+from twisted.internet.interfaces import ISSLTransport
+
 from ..core import errors, names, text
 from ..core.files import TOKEN_LIFETIME
-from ..core.history import SEARCH_LIMIT, Query
+from ..core.history import SEARCH_LIMIT, Query, is_person
 from ..core.events import (
     Event,
     Invited,
@@ -108,18 +110,23 @@ from ..core.events import (
     RoomRenamed,
     TopicChanged,
 )
+from ..core.accounts import RESERVED, AccountError
 from ..core.hub import Room, User
 from ..core.rooms import MUTE_PREFIX, ModeChange, RoomMode
 from . import secure
 from .connection import SHUTTING_DOWN, GuardedFactory, GuardedLineReceiver
 from .session import Session, SessionMachine
-from .telnet import TelnetFilter
+from .telnet import IAC, TelnetFilter
+from .waiting import WaitsForChecks
 
 SERVER = "*** "
 
 _HTTP_REQUEST = re.compile(rb"[A-Z]{3,10} \S+ HTTP/\d", re.ASCII)
 _IRC_REGISTRATION = re.compile(rb"(CAP|NICK|USER|PASS) ", re.ASCII)
 _TLS_HANDSHAKE = b"\x16\x03"
+# Telnet: the server will echo (so the client stops), or will not (it echoes again).
+_ECHO_OFF = IAC + b"\xfb\x01"
+_ECHO_ON = IAC + b"\xfc\x01"
 
 _HTTP_HINT = (
     b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -219,7 +226,8 @@ def _history_count(argument: str) -> tuple[int, bool]:
         return HISTORY_DEFAULT, False
     if not _COUNT.fullmatch(word) or word.startswith("-") or not word.strip("+0"):
         raise errors.ChatError(
-            f"Usage: /history [N], where N is a number of messages from 1 to {HISTORY_MAX}.")
+            f"Usage: /history [NICK] [N], where N is a number of messages from 1 to "
+            f"{HISTORY_MAX}.")
     # Compared as text first: int() refuses strings of thousands of digits.
     digits = word.lstrip("+0")
     if len(digits) > len(str(HISTORY_MAX)) or int(digits) > HISTORY_MAX:
@@ -357,12 +365,17 @@ def _room_name(name: str) -> str:
     return name if name.startswith("#") else "#" + name
 
 
-class LineChatProtocol(GuardedLineReceiver):
+class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
     """
     One netcat, telnet or TLS line client.
     """
 
     renderer = staticmethod(render)
+    # A registered nickname waiting for its password, and its account.
+    _login_nick: str | None = None
+    _login_account = ""
+    _warned_plain = False
+    _signed_in = False
     # How history times become local times (replaced in tests).
     localtime = staticmethod(time.localtime)
     # Joins whose replay has not arrived yet: room key -> the join's id.
@@ -429,7 +442,9 @@ class LineChatProtocol(GuardedLineReceiver):
             self._first_line = False
             if self._refuse_foreign(line):
                 return
-        self.session.received(text.decode(line))
+        decoded = text.decode(line)
+        if not self.hold(decoded):
+            self.session.received(decoded)
 
     def internal_error(self) -> None:
         self.tell("Sorry, the server failed to handle that line; it was dropped.")
@@ -465,21 +480,104 @@ class LineChatProtocol(GuardedLineReceiver):
         self.tell("Choose a nickname (letters, digits and _-[]\\`^{}|, up to 32):")
 
     def before_sign_in(self, session: Session, line: str) -> None:
-        """The line is a nickname to try."""
+        """The line is a nickname to try, or the password of a registered one."""
+        if self._login_nick is not None:
+            self._password_given(session, line)
+            return
         nick = line.strip()
+        accounts = self.hub.accounts
+        if accounts is None or names.nick_problem(nick):
+            self._sign_in(session, nick)
+            return
+        if names.fold(nick) in RESERVED:
+            self._refuse_nick(f"The nickname {nick} is reserved for the server's services.")
+            return
+        checking = accounts.find(nick)
+        checking.addCallback(self._nick_found, session, nick)
+        checking.addErrback(self._check_failed)
+        self.wait_for(checking)
+
+    def _refuse_nick(self, reason: str) -> None:
+        self._nick_attempts += 1
+        self.tell(reason)
+        if self._nick_attempts >= self.factory.limits.max_nick_attempts:
+            self.close("Too many invalid nicknames")
+        else:
+            self._prompt()
+
+    def _sign_in(self, session: Session, nick: str, account: str | None = None) -> None:
         try:
             user = self.hub.register(nick, self, host=self.peer_host)
         except errors.ChatError as refusal:
-            self._nick_attempts += 1
-            self.tell(str(refusal))
-            if self._nick_attempts >= self.factory.limits.max_nick_attempts:
-                self.close("Too many invalid nicknames")
-            else:
-                self._prompt()
+            self._refuse_nick(str(refusal))
             return
+        user.account = account
         session.signed_in(user)
+        if account is not None:
+            self.tell(f"You are logged in as {account}.")
+
+    def _nick_found(self, owner, session: Session, nick: str) -> None:
+        if not self.connected_still():
+            return
+        if owner is None:
+            if self.hub.accounts.require_account:
+                self._refuse_nick("This server is for account holders only: choose your "
+                                  "registered nickname.")
+                return
+            self._sign_in(session, nick)
+            return
+        self._login_nick, self._login_account = nick, owner.name
+        self._ask_password()
+
+    def _ask_password(self) -> None:
+        self.tell("This nickname is registered. Password (or an empty line for another "
+                  "nickname):")
+        if self._telnet.seen:
+            self.send(_ECHO_OFF)
+
+    def _password_given(self, session: Session, password: str) -> None:
+        nick, account = self._login_nick, self._login_account
+        if self._telnet.seen:
+            self.send(_ECHO_ON + b"\r\n")
+        if not password.strip():
+            self._login_nick = None
+            self._prompt()
+            return
+        checking = self.hub.accounts.login(account, password, self.peer_host)
+        checking.addCallbacks(self._password_good, self._password_bad,
+                              callbackArgs=(session, nick))
+        checking.addErrback(self._check_failed)
+        self.wait_for(checking)
+
+    def _password_good(self, account, session: Session, nick: str) -> None:
+        self._login_nick = None
+        if self.connected_still():
+            self.hub.ghost(nick, account.name)
+            self._sign_in(session, nick, account.name)
+
+    def _password_bad(self, failure) -> None:
+        failure.trap(AccountError)
+        if not self.connected_still():
+            return
+        self._nick_attempts += 1
+        self.tell(str(failure.value))
+        if self._nick_attempts >= self.factory.limits.max_nick_attempts:
+            self.close("Too many failed logins")
+        else:
+            self._ask_password()
+
+    def _check_failed(self, failure) -> None:
+        if failure.check(errors.ChatError):
+            self.tell(str(failure.value))
+        else:
+            self.log.failure("An account check failed", failure)
+            self.internal_error()
+        if self.connected_still() and not self._signed_in:
+            self._login_nick = None
+            self._prompt()
 
     def welcome(self, user: User) -> None:
+        self._signed_in = True
         self.registered()
         self.log.info("{peer} signed in as {nick}", peer=self.peer_host, nick=user.nick)
         self.tell(f"Hello {user.nick}! Type /help for the commands.")
@@ -593,10 +691,11 @@ class LineChatProtocol(GuardedLineReceiver):
                 "End of earlier messages.")
 
     def _show_history(self, where: str, shown: list[Message], now: float,
-                      header: str, footer: str) -> None:
+                      header: str, footer: str, where_of=None) -> None:
         localtime = self.localtime
         lines = [encode(SERVER + header)]
-        lines.extend(encode(_history_line(event, where, now, localtime)) for event in shown)
+        lines.extend(encode(_history_line(event, where_of(event) if where_of else where, now,
+                                          localtime)) for event in shown)
         lines.append(encode(SERVER + footer))
         self.send(b"".join(lines))
 
@@ -683,10 +782,139 @@ class LineChatProtocol(GuardedLineReceiver):
 
     @command("nick", "/nick NEW", "change your nickname", needs_argument=True)
     def _cmd_nick(self, user: User, argument: str) -> None:
+        wanted = argument.split()[0]
+        accounts = self.hub.accounts
+        if accounts is None or names.fold(wanted) == user.key:
+            self._rename(user, wanted)
+            return
+        checking = accounts.nick_refusal(wanted, user.account)
+        checking.addCallback(self._rename_unless_refused, user, wanted)
+        checking.addErrback(self._check_failed)
+        self.wait_for(checking)
+
+    def _rename_unless_refused(self, refusal: str | None, user: User, wanted: str) -> None:
+        if not self._still_here(user):
+            return
+        if refusal is not None:
+            self.tell(refusal)
+            return
+        self._attempt(self._rename, user, wanted)
+
+    def _rename(self, user: User, wanted: str) -> None:
         old = user.nick
-        if self.hub.rename(user, argument.split()[0]) is not None:
+        if self.hub.rename(user, wanted) is not None:
             self.log.info("{old} is now {new}", old=old, new=user.nick)
         self.tell(f"You are now known as {user.nick}.")
+
+    # Accounts
+
+    def _account_call(self, user: User, checking, done) -> None:
+        """Run an account request; C{done(result)} tells the outcome."""
+        def succeeded(result):
+            if self._still_here(user):
+                done(result)
+
+        def failed(failure):
+            failure.trap(errors.ChatError)
+            if self._still_here(user):
+                self.tell(str(failure.value))
+        checking.addCallbacks(succeeded, failed)
+        checking.addErrback(self._check_failed)
+        self.wait_for(checking)
+
+    def _accounts(self):
+        if self.hub.accounts is None:
+            raise errors.ChatError("This server has no accounts.")
+        return self.hub.accounts
+
+    def _warn_plain(self) -> None:
+        if not self._warned_plain and not ISSLTransport.providedBy(self.transport):
+            self._warned_plain = True
+            self.tell("Warning: this connection is not encrypted; anyone on the path can "
+                      "read your password. Use the server's TLS port if it has one.")
+
+    @command("register", "/register PASSWORD [email]",
+             "register your nickname as an account", needs_argument=True)
+    def _cmd_register(self, user: User, argument: str) -> None:
+        password, _, email = argument.partition(" ")
+        if user.account:
+            raise errors.ChatError(f"You are already logged in as {user.account}.")
+        self._warn_plain()
+
+        def registered(account):
+            self.hub.set_account(user, account.name)
+            self.tell(f"Account {account.name} registered; you are logged in.")
+        self._account_call(user, self._accounts().register(user.nick, password, email.strip()),
+                           registered)
+
+    @command("login", "/login NAME PASSWORD", "log in to your account", needs_argument=True)
+    def _cmd_login(self, user: User, argument: str) -> None:
+        name, _, password = argument.partition(" ")
+        if not password:
+            raise errors.ChatError("Usage: /login NAME PASSWORD")
+
+        def logged_in(account):
+            self.hub.set_account(user, account.name)
+            self.tell(f"You are logged in as {account.name}.")
+        self._account_call(user, self._accounts().login(name, password, self.peer_host),
+                           logged_in)
+
+    @command("logout", "/logout", "log out of your account")
+    def _cmd_logout(self, user: User, argument: str) -> None:
+        if not user.account:
+            raise errors.ChatError("You are not logged in.")
+        self.hub.set_account(user, None)
+        self.tell("You are logged out.")
+
+    @command("passwd", "/passwd OLD NEW", "change your account's password", needs_argument=True)
+    def _cmd_passwd(self, user: User, argument: str) -> None:
+        old, _, new = argument.partition(" ")
+        if not user.account:
+            raise errors.ChatError("Log in first (/login NAME PASSWORD).")
+        if not new:
+            raise errors.ChatError("Usage: /passwd OLD NEW")
+        accounts = self._accounts()
+        checking = accounts.login(user.account, old, self.peer_host)
+        checking.addCallback(lambda account: accounts.change_password(account, new))
+        self._account_call(user, checking, lambda _: self.tell("Your password is changed."))
+
+    @command("ghost", "/ghost NICK PASSWORD", "sign out whoever holds your nickname",
+             needs_argument=True)
+    def _cmd_ghost(self, user: User, argument: str) -> None:
+        nick, _, password = argument.partition(" ")
+        if not password:
+            raise errors.ChatError("Usage: /ghost NICK PASSWORD")
+
+        def ghosted(account):
+            if self.hub.ghost(nick, account.name, user) is None:
+                self.tell(f"Nobody else is using {nick}.")
+            else:
+                self.tell(f"{nick} is free again.")
+        self._account_call(user, self._accounts().login_for_nick(nick, password,
+                                                                 self.peer_host), ghosted)
+
+    @command("op", "/op NICK", "make NICK's account an operator of the current room "
+             "(founders)", needs_argument=True)
+    def _cmd_op(self, user: User, argument: str) -> None:
+        self._room_role(user, argument.split()[0], True)
+
+    @command("deop", "/deop NICK", "take that back (founders)", needs_argument=True)
+    def _cmd_deop(self, user: User, argument: str) -> None:
+        self._room_role(user, argument.split()[0], False)
+
+    def _room_role(self, user: User, nick: str, adding: bool) -> None:
+        roles = self.hub.room_roles
+        if roles is None:
+            raise errors.ChatError("This server has no accounts.")
+        room = self._needs_room(user)
+        self._account_call(user, roles.set_operator(user, room.name, nick, adding), self.tell)
+
+    @command("group", "/group", "add your current nickname to your account")
+    def _cmd_group(self, user: User, argument: str) -> None:
+        if not user.account:
+            raise errors.ChatError("Log in first (/login NAME PASSWORD).")
+        self._account_call(user, self._accounts().group(user.account, user.nick),
+                           lambda _: self.tell(f"{user.nick} now belongs to {user.account}."))
 
     @command("kick", "/kick NICK [reason]", "remove someone from the current room (operators)",
              needs_argument=True)
@@ -707,11 +935,20 @@ class LineChatProtocol(GuardedLineReceiver):
         self.tell(f"You are marked away: {text.strip_formatting(user.away)}" if user.away
                   else "You are no longer marked away.")
 
-    @command("history", "/history [N]",
-             f"show the last N messages of the current room "
+    @command("history", "/history [NICK] [N]",
+             f"show the last N messages of the current room, or with NICK "
              f"(default {HISTORY_DEFAULT}, at most {HISTORY_MAX})")
     def _cmd_history(self, user: User, argument: str) -> None:
         history = self._history()
+        words = argument.split()
+        if words and is_person(words[0]):
+            count, clamped = _history_count(" ".join(words[1:]))
+            reading = history.query(user, words[0], Query(count, messages_only=True))
+            if clamped:
+                self.tell(f"/history shows at most {HISTORY_MAX} messages.")
+            reading.addCallback(self._private_read, user, words[0])
+            reading.addErrback(self._history_failed, user, words[0])
+            return
         room = self._needs_room(user)
         count, clamped = _history_count(argument)
         reading = history.query(user, room.name, Query(count, messages_only=True))
@@ -732,6 +969,23 @@ class LineChatProtocol(GuardedLineReceiver):
         self._show_history(where, shown, now,
                            f"{last} in {where}, {_since(shown, now, self.localtime)}:",
                            "End of history.")
+
+    def _private_read(self, events: list[Event], user: User, nick: str) -> None:
+        if not self._still_here(user):
+            return
+        shown = _shown(events)
+        if not shown:
+            self.tell(f"No private messages with {nick} are kept (only those between two "
+                      "people logged in to accounts are).")
+            return
+        now = self.hub.clock.seconds()
+
+        def where_of(event: Message) -> str:
+            # Sent to the one asked about: the reader's own; else to the reader.
+            return f"to {event.room}" if names.fold(event.room) == names.fold(nick) else "private"
+        self._show_history(nick, shown, now, f"The last {len(shown)} private messages with "
+                           f"{nick}, {_since(shown, now, self.localtime)}:", "End of history.",
+                           where_of)
 
     @command("search", "/search words",
              f"show the latest {SEARCH_LIMIT} messages of the current room "

@@ -35,12 +35,16 @@ class TelnetFilter:
 
     def __init__(self) -> None:
         self._carry = b""
+        # Whether the client ever sent a telnet command: a telnet client,
+        # which honours WILL ECHO.
+        self.seen = False
 
     def feed(self, data: bytes) -> bytes:
         if self._carry:
             data, self._carry = self._carry + data, b""
         elif IAC not in data:
             return data
+        self.seen = True
         data = _SEQUENCE.sub(b"", data)
         unfinished = _UNFINISHED.search(data)
         if unfinished:

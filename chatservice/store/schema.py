@@ -172,11 +172,45 @@ def _add_exception_lists(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE rooms ADD COLUMN ban_exceptions TEXT NOT NULL DEFAULT '[]'")
 
 
+def _add_accounts(db: sqlite3.Connection) -> None:
+    # Accounts (keyed by the folded name), every nickname each owns (its name
+    # included, so that one primary key keeps two accounts from owning the
+    # same nick), and the rooms' founders and operators by account.
+    db.execute("""
+        CREATE TABLE accounts (
+            key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            created REAL NOT NULL,
+            email TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            scram_salt BLOB NOT NULL,
+            scram_stored_key BLOB NOT NULL,
+            scram_server_key BLOB NOT NULL,
+            scram_iterations INTEGER NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE account_nicks (
+            key TEXT PRIMARY KEY,
+            nick TEXT NOT NULL,
+            account TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX account_nicks_account ON account_nicks (account)")
+    db.execute("""
+        CREATE TABLE room_roles (
+            room TEXT NOT NULL,
+            account TEXT NOT NULL,
+            role TEXT NOT NULL,
+            PRIMARY KEY (room, account)
+        )""")
+    db.execute("CREATE INDEX room_roles_account ON room_roles (account)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,  # 1
     _add_fts,  # 2
     _add_files,  # 3 (file sharing)
     _add_exception_lists,  # 4 (invite and ban exceptions)
+    _add_accounts,  # 5 (accounts)
 ]
 VERSION = len(MIGRATIONS)
 

@@ -225,12 +225,25 @@ def chathistory(conn: IRCConnection, user: User, message: Line) -> None:
         send_fail(conn, "CHATHISTORY", fail)
         return
     if not target.startswith("#"):
-        # Private messages are not kept: a nickname's history is empty.
+        # Private messages are kept only between two accounts; with anyone
+        # else a nickname's history is empty.
         if target != "*" and names.nick_problem(target):
             send_fail(conn, "CHATHISTORY",
                       Fail("INVALID_TARGET", subcommand, target, _NOT_RETRIEVED))
-        else:
+        elif target == "*":
             play(conn, (), "chathistory", _nick(conn, target))
+        else:
+            try:
+                reading = read(user, target)
+            except errors.RateLimited as refusal:
+                send_fail(conn, "CHATHISTORY",
+                          Fail("MESSAGE_ERROR", subcommand, target, str(refusal)))
+                return
+            nick_ = _nick(conn, target)
+            when_read(conn, user, reading,
+                      lambda events: play(conn, events, "chathistory", nick_),
+                      lambda: send_fail(conn, "CHATHISTORY", Fail(
+                          "MESSAGE_ERROR", subcommand, target, _NOT_RETRIEVED)))
         return
     try:
         room_name = _room_name(conn, target)

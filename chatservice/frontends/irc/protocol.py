@@ -52,10 +52,12 @@ from ...core.rooms import Room
 from .. import connection
 from ..deadlines import Deadlines
 from ..session import Session, SessionMachine
+from ..waiting import WaitsForChecks
 from . import history, labels, multiline
 from . import numerics as N
 from .commands import (
-    VERSION, metadata, run, send_isupport, send_lusers, send_motd, send_names, send_topic)
+    VERSION, accounts, metadata, run, send_isupport, send_lusers, send_motd, send_names,
+    send_topic)
 from .render import IRCRenderer, display_host, mask
 from .wire import BODY_MAX_BYTES, TAGS_MAX_BYTES, InputTooLong, Message, format_line, parse
 
@@ -108,14 +110,15 @@ class IRCFactory(connection.GuardedFactory):
         """The renderer shared by every client with these capabilities."""
         key = ("server-time" in caps, "message-tags" in caps, "away-notify" in caps,
                "draft/message-redaction" in caps, "draft/multiline" in caps,
-               "setname" in caps)
+               "setname" in caps, "account-tag" in caps, "account-notify" in caps,
+               "extended-join" in caps)
         found = self._renderers.get(key)
         if found is None:
             found = self._renderers[key] = IRCRenderer(*key)
         return found
 
 
-class IRCConnection(connection.GuardedLineReceiver):
+class IRCConnection(WaitsForChecks, connection.GuardedLineReceiver):
     """
     One IRC client.
     """
@@ -130,6 +133,14 @@ class IRCConnection(connection.GuardedLineReceiver):
     username: str | None = None
     realname = ""
     password_given: str | None = None
+    # Accounts: the account logged in to, an unfinished SASL exchange, the
+    # last nickname asked for (even if refused), and the checks (logins,
+    # protected nicks) that registration waits for.
+    account = None
+    sasl = None
+    wanted_nick: str | None = None
+    _held = 0
+    _nick_checked: str | None = None
     caps: frozenset[str] = frozenset()
     cap_negotiating = False
     renderer: IRCRenderer
@@ -242,6 +253,22 @@ class IRCConnection(connection.GuardedLineReceiver):
             self._left = {}
         self._left[names.fold(event.room)] = event.id
 
+    def hold_registration(self, check) -> None:
+        """Let registration (and further messages) wait until C{check} has fired."""
+        self._held += 1
+
+        def release(result):
+            self._held -= 1
+            if self.connected_still():
+                self.try_register()
+            return result
+        check.addBoth(release)
+        self.wait_for(check)
+
+    def sasl_settled(self) -> None:
+        """A SASL exchange ended: registration may go on if it waited."""
+        self.try_register()
+
     def set_caps(self, caps: set[str]) -> None:
         """Enable exactly C{caps}."""
         self.caps = frozenset(caps)
@@ -315,6 +342,21 @@ class IRCConnection(connection.GuardedLineReceiver):
         while waiting and not self._awaiting and self._closing_reason is None:
             self._handle(waiting.popleft())
 
+    def wait_for(self, check) -> None:
+        """
+        Take no further line until C{check} (a password being checked) has
+        fired: the same hold as for any answer that comes later, so that
+        held lines keep their order and their labels.
+        """
+        self.answer_pending()
+
+        def resume(result):
+            self.answer_sent()
+            return result
+        check.addBoth(resume)
+        # Failures were told to the client by the check's own errback.
+        check.addErrback(lambda failure: None)
+
     def internal_error(self) -> None:
         self.numeric(N.ERR_UNKNOWNERROR, "*", "Internal error; the command was dropped")
 
@@ -375,8 +417,14 @@ class IRCConnection(connection.GuardedLineReceiver):
         """
         if self.user is not None or self.username is None or self.nick == "*":
             return
-        if self.cap_negotiating:
+        if self.cap_negotiating or self._held:
             return
+        if self.sasl is not None:
+            if self.sasl.checking is not None:
+                return  # registration goes on once the check is done
+            # Registration ended in the middle of an exchange: abort it.
+            self.sasl = None
+            self.numeric(accounts.ERR_SASLABORTED, "SASL authentication aborted")
         password = self.factory.settings.password
         if password is not None and not (
                 self.password_given is not None
@@ -385,6 +433,23 @@ class IRCConnection(connection.GuardedLineReceiver):
             self.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
             self.close("Bad password")
             return
+        if password is None and self.password_given is not None and self.account is None:
+            given, self.password_given = self.password_given, None
+            checking = accounts.login_with_pass(self, given)
+            if checking is not None:
+                self.hold_registration(checking)
+                return
+        hub_accounts = self.hub.accounts
+        if hub_accounts is not None:
+            if hub_accounts.require_account and self.account is None:
+                self.line("FAIL", "*", "ACCOUNT_REQUIRED",
+                          "You must log in to an account to use this server (SASL, or "
+                          "PASS account:password)")
+                self.close("An account is required")
+                return
+            if self._nick_checked != names.fold(self.nick):
+                self._check_nick(hub_accounts)
+                return
         try:
             user = self.hub.register(self.nick, self, username=self.username,
                                      host=self.peer_host, realname=self.realname)
@@ -397,7 +462,34 @@ class IRCConnection(connection.GuardedLineReceiver):
             wanted, self.nick = self.nick, "*"
             self.numeric(N.ERR_ERRONEUSNICKNAME, wanted, str(problem))
             return
+        if self.account is not None:
+            user.account = self.account.name
         self.session.signed_in(user)
+
+    def _check_nick(self, hub_accounts) -> None:
+        """
+        Registration waits while the store says whether the nickname is
+        someone's; a protected nick is refused with the reason (433), and one
+        held by a session that is not its account's is taken back for it.
+        """
+        nick, key = self.nick, names.fold(self.nick)
+        account = self.account.name if self.account is not None else None
+        checking = hub_accounts.nick_refusal(nick, account)
+
+        def decide(refusal):
+            if not self.connected_still() or names.fold(self.nick) != key:
+                return
+            if refusal is not None:
+                self.nick = "*"
+                self.numeric(N.ERR_NICKNAMEINUSE, nick, refusal)
+                return
+            self._nick_checked = key
+            if account is not None:
+                self.hub.ghost(nick, account)
+        checking.addCallback(decide)
+        checking.addErrback(lambda failure: self.log.failure(
+            "Checking a nickname failed", failure))
+        self.hold_registration(checking)
 
     def welcome(self, user: User) -> None:
         self.user = user

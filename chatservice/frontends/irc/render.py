@@ -15,6 +15,7 @@ import re
 from datetime import datetime, timezone
 
 from ...core.events import (
+    AccountChanged,
     AwayChanged,
     Event,
     Invited,
@@ -67,6 +68,9 @@ def display_host(host: str) -> str:
 
 
 def mask(source: Source) -> str:
+    if not source.user and not source.host:
+        # The server itself (giving operators their status back, say).
+        return source.nick
     return f"{source.nick}!{source.user}@{display_host(source.host)}"
 
 
@@ -190,16 +194,24 @@ class IRCRenderer:
 
     def __init__(self, server_time: bool = False, message_tags: bool = False,
                  away_notify: bool = False, redaction: bool = False,
-                 multiline: bool = False, setname: bool = False):
+                 multiline: bool = False, setname: bool = False, account_tag: bool = False,
+                 account_notify: bool = False, extended_join: bool = False):
         self.server_time = server_time
         self.message_tags = message_tags
         self.away_notify = away_notify
         self.redaction = redaction
         self.multiline = multiline
         self.setname = setname
+        self.account_tag = account_tag
+        self.account_notify = account_notify
+        self.extended_join = extended_join
 
     def tags(self, event: Event, batch: str = "") -> str:
         tags = "time=" + server_time(event.time) if self.server_time else ""
+        if self.account_tag:
+            account = getattr(getattr(event, "source", None), "account", "")
+            if account:
+                tags = _with(tags, f"account={account}")
         if batch:
             return f"batch={batch};{tags}" if tags else "batch=" + batch
         return tags
@@ -240,6 +252,9 @@ class IRCRenderer:
             # page through history that plays it back) as to a message.
             tags = f"{tags};msgid={event.id}" if tags else f"msgid={event.id}"
         if isinstance(event, Joined):
+            if self.extended_join:
+                return format_line(source, "JOIN", event.room, event.source.account or "*",
+                                   event.realname or event.source.nick, tags=tags)
             return format_line(source, "JOIN", event.room, tags=tags)
         if isinstance(event, Parted):
             reason = (event.reason,) if event.reason else ()
@@ -269,6 +284,10 @@ class IRCRenderer:
             reason = (event.reason,) if event.reason else ()
             return format_line(source, "RENAME", event.room, event.new_name, *reason,
                                tags=tags)
+        if isinstance(event, AccountChanged):
+            if not self.account_notify:
+                return b""
+            return format_line(source, "ACCOUNT", event.source.account or "*", tags=tags)
         if isinstance(event, AwayChanged):
             if not self.away_notify:
                 return b""

@@ -18,7 +18,10 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{redaction}: REDACT (draft/message-redaction);
  - L{rename}: RENAME (draft/channel-rename);
  - L{readmarker}: MARKREAD (draft/read-marker);
- - L{metadata}: METADATA (draft/metadata).
+ - L{metadata}: METADATA (draft/metadata);
+ - L{accounts}: AUTHENTICATE, REGISTER, VERIFY (and PASS account:password);
+ - L{nickserv}: NICKSERV and NS, and PRIVMSG NickServ (from L{messages});
+ - L{chanserv}: CHANSERV and CS, and PRIVMSG ChanServ (from L{messages}).
 
 L{common} holds the helpers they share.  CHATHISTORY and SEARCH register
 from L{chatservice.frontends.irc.history}.  Importing this package imports
@@ -44,12 +47,13 @@ from .redaction import redact
 from .rename import rename
 from .readmarker import markread
 from .metadata import metadata_
+from . import accounts, chanserv, nickserv
 from .serverinfo import (
     VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
     version)
 
 __all__ = [
-    "CAPABILITIES", "COMMANDS", "Command", "HISTORY_CAPABILITIES", "Handler",
+    "CAPABILITIES", "COMMANDS", "accounts", "chanserv", "nickserv", "Command", "HISTORY_CAPABILITIES", "Handler",
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
     "command", "deletefile", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
     "lusers", "markread", "metadata_", "mode", "monitor", "motd", "names_", "nick", "notice",

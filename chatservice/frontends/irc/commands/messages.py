@@ -18,6 +18,7 @@ from ....core.hub import Tags, User
 from .. import numerics as N
 from ..wire import Message
 from .common import _refusal, _still_here, _targets
+from . import chanserv, nickserv
 from .table import command
 
 if TYPE_CHECKING:
@@ -83,6 +84,12 @@ def _deliver(conn: IRCConnection, user: User, message: Message, kind: Kind) -> N
         del targets[MAX_MESSAGE_TARGETS:]
     tags = _client_tags(message)
     for target in targets:
+        if conn.hub.accounts is not None and (
+                nickserv.is_nickserv(target) or chanserv.is_chanserv(target)):
+            if not notice:
+                service = nickserv if nickserv.is_nickserv(target) else chanserv
+                service.handle(conn, user, text)
+            continue
         status = target[0] if target[0] in STATUS_PREFIXES and target[1:2] == "#" else ""
         to_room = bool(status) or target.startswith("#")
         try:

@@ -64,6 +64,8 @@ def whois(conn: IRCConnection, user: User, message: Message) -> None:
             conn.numeric(N.RPL_WHOISBOT, target.nick, "is a bot")
         if target.away:
             conn.numeric(N.RPL_AWAY, target.nick, target.away)
+        if target.account:
+            conn.numeric(N.RPL_WHOISACCOUNT, target.nick, target.account, "is logged in as")
         idle = int(conn.clock.seconds() - target.last_spoke)
         conn.numeric(N.RPL_WHOISIDLE, target.nick, str(max(idle, 0)),
                      str(int(target.signed_on)), "seconds idle, signon time")

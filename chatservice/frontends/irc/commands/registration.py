@@ -14,6 +14,7 @@ from .. import multiline
 from . import metadata
 from .. import numerics as N
 from ..wire import Message
+from . import accounts
 from .table import command
 
 if TYPE_CHECKING:
@@ -53,9 +54,10 @@ HISTORY_CAPABILITIES = (
 
 def capabilities(conn: IRCConnection) -> tuple[str, ...]:
     """The capabilities this server offers C{conn}, in name order."""
-    if conn.hub.history is None:
-        return CAPABILITIES
-    return tuple(sorted(CAPABILITIES + HISTORY_CAPABILITIES))
+    offered = CAPABILITIES + tuple(accounts.cap_values(conn))
+    if conn.hub.history is not None:
+        offered += HISTORY_CAPABILITIES
+    return tuple(sorted(offered))
 
 
 def sts_policy(conn: IRCConnection) -> str | None:
@@ -80,8 +82,8 @@ def _listed(conn: IRCConnection, with_values: bool) -> str:
     """What CAP LS lists; values (C{sts}'s among them) only for CAP LS 302."""
     names = list(capabilities(conn))
     if with_values:
-        names = [f"{name}={CAPABILITY_VALUES[name]}" if name in CAPABILITY_VALUES else name
-                 for name in names]
+        values = {**CAPABILITY_VALUES, **accounts.cap_values(conn)}
+        names = [f"{name}={values[name]}" if values.get(name) else name for name in names]
         policy = sts_policy(conn)
         if policy is not None:
             names.append(f"sts={policy}")
@@ -144,6 +146,7 @@ def nick(conn: IRCConnection, user: User | None, message: Message) -> None:
         return
     wanted = message.params[0]
     if user is None:
+        conn.wanted_nick = wanted
         problem = names.nick_problem(wanted)
         if problem:
             conn.numeric(N.ERR_ERRONEUSNICKNAME, wanted, "Erroneous nickname")
@@ -151,11 +154,38 @@ def nick(conn: IRCConnection, user: User | None, message: Message) -> None:
         try:
             conn.hub.find_user(wanted)
         except errors.NoSuchNick:
-            conn.nick = wanted
-            conn.try_register()
+            pass
         else:
-            conn.numeric(N.ERR_NICKNAMEINUSE, wanted, "Nickname is already in use")
+            # Taken; unless by a ghost of the account this client logged in
+            # to, which registration takes it back from.
+            if conn.account is None or not conn.account.owns(wanted):
+                conn.numeric(N.ERR_NICKNAMEINUSE, wanted, "Nickname is already in use")
+                return
+        conn.nick = wanted
+        conn.try_register()
         return
+    if conn.hub.accounts is not None and names.fold(wanted) != user.key:
+        # A registered nickname is its account's only: ask the store first.
+        checking = conn.hub.accounts.nick_refusal(wanted, user.account)
+        checking.addCallback(_rename_unless_refused, conn, user, wanted)
+        checking.addErrback(lambda failure: conn.log.failure("Checking a nickname failed",
+                                                             failure))
+        conn.wait_for(checking)
+        return
+    _rename(conn, user, wanted)
+
+
+def _rename_unless_refused(refusal: str | None, conn: IRCConnection, user: User,
+                           wanted: str) -> None:
+    if not conn.serving(user):
+        return
+    if refusal is not None:
+        conn.numeric(N.ERR_NICKNAMEINUSE, wanted, refusal)
+        return
+    _rename(conn, user, wanted)
+
+
+def _rename(conn: IRCConnection, user: User, wanted: str) -> None:
     old = user.nick
     try:
         event = conn.hub.rename(user, wanted)

@@ -6,7 +6,7 @@ Plain C{WHO mask} answers one 352 per person; C{WHO mask %fields[,token]}
 in the order C{t c u i h s n f d l a o r} whatever order they were asked in:
 t the client's token (up to three digits), c a channel (or C{*}), u the user
 name, i the address, h the host, s the server, n the nick, f the flags, d the
-hop count (0), l the seconds idle, a the account (C{0}: none), o the channel
+hop count (0), l the seconds idle, a the account (C{0}: not logged in), o the channel
 op level (C{n/a}), r the real name.  Everyone signed in is listed alike,
 whichever front end they use.  C{WHO mask o} lists only server operators.
 """
@@ -76,7 +76,7 @@ def _whox_values(conn: IRCConnection, member: User, room: Room | None,
         "f": lambda: who_flags(conn, member, room),
         "d": lambda: "0",
         "l": lambda: str(max(int(conn.clock.seconds() - member.last_spoke), 0)),
-        "a": lambda: "0",
+        "a": lambda: member.account or "0",
         "o": lambda: "n/a",
         "r": lambda: member.realname,
     }
