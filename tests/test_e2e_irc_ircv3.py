@@ -101,7 +101,9 @@ def test_markread_round_trip(mixed):
     opal.read_until(b"MARKREAD #lobby timestamp=2030-01-02T03:04:05.678Z\r\n")
     opal.send(b"MARKREAD #lobby timestamp=2020-01-01T00:00:00.000Z\r\n")
     opal.read_until(b"MARKREAD #lobby timestamp=2030-01-02T03:04:05.678Z\r\n")
-    opal.send(b"MARKREAD #lobby timestamp=\xff\xfe\r\nMARKREAD\r\n")
+    opal.send(b"MARKREAD #lobby timestamp=\xff\xfe\r\nMARKREAD #lobby timestamp=soon\r\n"
+              b"MARKREAD\r\n")
+    opal.read_until(b"FAIL MARKREAD INVALID_UTF8 :")
     opal.read_until(b"FAIL MARKREAD INVALID_PARAMS #lobby :")
     opal.read_until(b"FAIL MARKREAD NEED_MORE_PARAMS :")
 
