@@ -221,13 +221,21 @@ class UploadRequest(server.Request):
             return self._refuse(401, "This server has no accounts; upload with a token "
                                      "(UPLOAD or /upload).", CHALLENGE)
         self._pending = []
-        self._continue = self.requestHeaders.hasHeader(b"expect")
+        expect = self.requestHeaders.getRawHeaders(b"expect", [b""])[0]
+        self._continue = expect.lower() == b"100-continue" and \
+            getattr(self.channel, "_version", b"") == b"HTTP/1.1"
         self.requestHeaders.removeHeader(b"expect")
         self.channel.transport.pauseProducing()
         checked = accounts.login(account, password, self._address())
         checked.addCallbacks(self._logged_in, self._login_failed, callbackArgs=(length,))
-        checked.addErrback(lambda failure: self.log.failure(
-            "An account upload could not be started", failure))
+        checked.addErrback(self._broken)
+
+    def _broken(self, failure) -> None:
+        """A bug after the check: say so rather than leave the client paused."""
+        self.log.failure("An account upload could not be started", failure)
+        self._pending = None
+        if not self._lost:
+            self._refuse(500, "The server failed to take the file; it was not shared.")
 
     def _address(self) -> str:
         """The client's address, as the web front end counts it (proxies trusted)."""

@@ -17,8 +17,8 @@ C{--upload-requires-account}, someone not logged in gets
 ``FAIL UPLOAD ACCOUNT_REQUIRED :<why>``.
 
 ``DELETEFILE <link|id>`` deletes a shared file, as its uploader (any session
-of their account, or the same session without one), an operator of its room, or a server operator; a NOTICE says what
-happened.  Both are unknown (421) on a server without a web front end.
+of their account, or the same session without one), an operator of its
+room, or a server operator; a NOTICE says what happened.  Both are unknown (421) on a server without a web front end.
 """
 
 from __future__ import annotations
