@@ -147,3 +147,21 @@ def test_hostile_basic_credentials_are_refused_cleanly(start_server):
         assert said.status in (401, 429), (value[:40], said)
     assert uploads(server) == []
     assert request(port, "OPTIONS", "/upload").status == 204
+
+
+def test_a_client_that_drops_during_the_password_check_leaves_nothing(start_server):
+    """Connections cut right after their headers and part of a body, with the right password, leave no file; the server goes on serving uploads."""
+    server = start_server(web=1)
+    add_account(server, "alice", PASSWORD)
+    port = server.web_ports[0]
+    for _ in range(5):
+        sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
+        sock.sendall(f"POST /upload HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 100000\r\n"
+                     f"Authorization: Basic {basic('alice', PASSWORD)}\r\n\r\n".encode()
+                     + b"z" * 5000)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+    kept = request(port, "POST", "/upload", b"after the drops",
+                   {"Authorization": f"Basic {basic('alice', PASSWORD)}"})
+    assert kept.status == 201
+    assert uploads(server) == [kept.headers["location"].split("/")[4]]
