@@ -82,6 +82,8 @@ class Options(ConfigFileOptions):
          "and everything is forgotten when the server stops."],
         ["require-account", None,
          "Nobody signs in without logging in to an account."],
+        ["upload-requires-account", None,
+         "Only people logged in to an account may share files."],
     ]
     optParameters = [
         ["name", None, "chatservice", "Server name shown to people when they connect."],
@@ -319,6 +321,7 @@ class Options(ConfigFileOptions):
                 total=int(self["upload-storage"] * GiB),
                 days=self["upload-days"],
                 idle_timeout=self["upload-timeout"],
+                requires_account=bool(self["upload-requires-account"]),
             ),
             accounts=AccountSettings(
                 registration_open=self["registration"] == "open",

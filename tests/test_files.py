@@ -7,6 +7,7 @@ directory; on a fake clock, without sockets.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 from twisted.internet.task import Clock
@@ -278,10 +279,11 @@ def test_stores_keep_file_records_and_their_changes(records, tmp_path):
     """Each store gives back the records saved, the latest version of each."""
     first = SharedFile("a" * 24, "one.txt", 3, "text/plain", "alice", "#room", "#room",
                        10.0, 20.0)
-    second = SharedFile("b" * 24, "two.png", 5, "image/png", "bob", "carol", "", 11.0, 0.0)
+    second = SharedFile("b" * 24, "two.png", 5, "image/png", "bob", "carol", "", 11.0, 0.0,
+                        account="Bob")
     records.save_file(first)
     records.save_file(second)
-    records.save_file(SharedFile(*[*vars_of(first)[:-1], "deleted"]))
+    records.save_file(replace(first, gone="deleted"))
     found = {f.id: f for f in records.load_files()}
     assert found[second.id] == second
     assert found[first.id].gone == "deleted"
@@ -290,10 +292,6 @@ def test_stores_keep_file_records_and_their_changes(records, tmp_path):
         again = SQLiteStore(records.path, Clock(), reads=DirectReads)
         assert {f.id: f for f in again.load_files()} == found
         again.close()
-
-
-def vars_of(file: SharedFile) -> list:
-    return [getattr(file, name) for name in SharedFile.__slots__]
 
 
 def test_files_are_loaded_from_the_store_on_start(records):

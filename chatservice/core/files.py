@@ -54,6 +54,8 @@ class FileLimits:
     @ivar days: days a file is kept (C{--upload-days}); 0 keeps it for ever.
     @ivar idle_timeout: every so many seconds an upload must have sent 1 KiB
         a second, else it is abandoned (C{--upload-timeout}).
+    @ivar requires_account: only people logged in to an account may share
+        files (C{--upload-requires-account}).
     """
 
     max_size: int = 25 * MiB
@@ -61,6 +63,7 @@ class FileLimits:
     total: int = 5 * GiB
     days: float = 30
     idle_timeout: float = 30.0
+    requires_account: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,8 @@ class SharedFile:
     @ivar expires: when it expires (seconds since the epoch); 0 for never.
     @ivar gone: C{""} while it can be fetched, else C{"expired"} or
         C{"deleted"}.
+    @ivar account: the uploader's account, if they were logged in to one
+        (any session of it may delete the file); else C{""}.
     """
 
     id: str
@@ -90,6 +95,7 @@ class SharedFile:
     time: float
     expires: float
     gone: str = ""
+    account: str = ""
 
     @property
     def inline(self) -> bool:
@@ -111,7 +117,8 @@ class Refused(errors.ChatError):
     """
     An upload or a deletion is refused.
 
-    @ivar reason: one of C{"unauthorized"} (no valid token), C{"too-large"},
+    @ivar reason: one of C{"unauthorized"} (no valid token or password),
+        C{"login-required"} (only account holders may share), C{"too-large"},
         C{"quota"} (too many uploads this hour), C{"storage-full"},
         C{"empty"}, C{"not-found"}, C{"forbidden"}, C{"cannot-share"} (the
         destination refuses the uploader now).
@@ -135,16 +142,22 @@ class UploadToken:
 @dataclass
 class Upload:
     """
-    An upload under way: it holds C{reserved} bytes of the storage limit
+    An upload under way: it holds C{limit} bytes of the storage limit
     until it ends, and refuses bytes past the limits as they arrive.
+
+    @ivar user: the session that asked for the token; C{None} for an
+        upload made with an account's password (FILEHOST), which is only
+        stored.
+    @ivar account: the uploader's account name, or C{""}.
     """
 
     id: str
-    user: User
+    user: User | None
     target: str
     limit: int
     files: Files
     size: int = 0
+    account: str = ""
 
     def received(self, count: int) -> None:
         """
@@ -207,8 +220,8 @@ class Files:
         self._files: dict[str, SharedFile] = {}
         self._tokens: dict[str, UploadToken] = {}
         self._started: dict[str, deque[float]] = {}
-        # Who uploaded which file in this session (accounts will make the
-        # uploader known after they sign out).
+        # Who uploaded which file in this session, for uploaders without an
+        # account (a file's account lets any session of it delete it).
         self._uploaders: dict[str, User] = {}
         self.used = 0
         for file in records.load_files():
@@ -225,8 +238,11 @@ class Files:
         clients that post the link themselves), usable for
         L{TOKEN_LIFETIME} seconds.
 
-        @raise errors.ChatError: C{target} does not exist or refuses them.
+        @raise errors.ChatError: C{target} does not exist or refuses them;
+            L{Refused} (C{"login-required"}) when only account holders may
+            share and they are not logged in.
         """
+        self._check_account(user)
         target = self._check_target(user, target)
         now = self.clock.seconds()
         self._drop_stale_tokens(now)
@@ -247,6 +263,12 @@ class Files:
     def _drop_stale_tokens(self, now: float) -> None:
         for secret in [s for s, t in self._tokens.items() if t.expires <= now]:
             del self._tokens[secret]
+
+    def _check_account(self, user: User) -> None:
+        if self.limits.requires_account and not user.account:
+            raise Refused("login-required", "Only people logged in to an account may share "
+                                            "files here; log in first (/login NAME PASSWORD, "
+                                            "or SASL), or register one.")
 
     def _check_target(self, user: User, target: str) -> str:
         if not target:
@@ -274,14 +296,40 @@ class Files:
         if token is None or token.expires <= now or not self._signed_in(token.user):
             raise Refused("unauthorized", "This upload link is not valid (each is used "
                                           "once, within 10 minutes); ask for a new one.")
+        self._check_account(token.user)
         try:
             self._check_target(token.user, token.target)
         except errors.ChatError as problem:
             raise Refused("cannot-share", str(problem)) from None
+        account = token.user.account or ""
+        return self._start(token.user, token.target, account, length,
+                           _quota_key(account) if account else token.user.key)
+
+    def begin_for_account(self, account: str, length: int | None) -> Upload:
+        """
+        Start an upload by the holder of C{account}, whose password the
+        caller has checked (FILEHOST with the account's credentials): the
+        file is only stored, for them to post its link themselves.
+
+        @raise Refused: the file is too large, the account has uploaded too
+            much this hour, or storage is full.
+        """
+        return self._start(None, "", account, length, _quota_key(account))
+
+    def has_token(self, secret: str) -> bool:
+        """Whether C{secret} is an upload token that may still be used."""
+        token = self._tokens.get(secret)
+        return token is not None and token.expires > self.clock.seconds()
+
+    def _start(self, user: User | None, target: str, account: str,
+               length: int | None, quota_key: str) -> Upload:
+        now = self.clock.seconds()
         limits = self.limits
         if length is not None and length > limits.max_size:
             self._refuse_size(length)
-        started = self._started.setdefault(token.user.key, deque())
+        # The hourly count is the account's when there is one (every
+        # session and nick of it together), else the nick's.
+        started = self._started.setdefault(quota_key, deque())
         while started and started[0] <= now - HOUR:
             started.popleft()
         if len(started) >= limits.per_hour:
@@ -294,7 +342,7 @@ class Files:
         if hold > room or room <= 0:
             self._refuse_storage()
         started.append(now)
-        upload = Upload(secrets.token_urlsafe(18), token.user, token.target, hold, self)
+        upload = Upload(secrets.token_urlsafe(18), user, target, hold, self, account=account)
         self.used += hold
         return upload
 
@@ -326,21 +374,23 @@ class Files:
         if upload.size == 0:
             raise Refused("empty", "The file is empty; there is nothing to share.")
         user = upload.user
-        if not self._signed_in(user):
+        if user is not None and not self._signed_in(user):
             raise Refused("cannot-share", "You signed out before the upload finished.")
         now = self.clock.seconds()
         days = self.limits.days
-        file = SharedFile(upload.id, safe_name(name), upload.size, file_type, user.nick,
+        file = SharedFile(upload.id, safe_name(name), upload.size, file_type,
+                          user.nick if user is not None else upload.account,
                           upload.target, names.fold(upload.target)
                           if upload.target.startswith("#") else "",
-                          now, now + days * DAY if days else 0)
-        if upload.target:
+                          now, now + days * DAY if days else 0, account=upload.account)
+        if upload.target and user is not None:
             try:
                 self.hub.share_file(user, upload.target, self.announcement(file), file.id)
             except errors.ChatError as problem:
                 raise Refused("cannot-share", str(problem)) from None
         self._files[file.id] = file
-        self._uploaders[file.id] = user
+        if user is not None:
+            self._uploaders[file.id] = user
         self.used += file.size
         self.records.save_file(file)
         return file
@@ -376,7 +426,8 @@ class Files:
 
     def delete(self, user: User, file_id: str) -> SharedFile:
         """
-        Delete a shared file, as its uploader (in the session that uploaded
+        Delete a shared file, as its uploader (from any session of the
+        account they were logged in to, else from the session that uploaded
         it), an operator of its room, or a server operator.
 
         @raise Refused: there is no such file, or C{user} may not.
@@ -392,6 +443,9 @@ class Files:
 
     def _may_delete(self, user: User, file: SharedFile) -> bool:
         if user.is_operator or self._uploaders.get(file.id) is user:
+            return True
+        if file.account and user.account and \
+                names.fold(file.account) == names.fold(user.account):
             return True
         if not file.room:
             return False
@@ -434,3 +488,8 @@ class Files:
         if "/files/" in text:
             text = text.split("/files/", 1)[1]
         return text.split("/", 1)[0]
+
+
+def _quota_key(account: str) -> str:
+    """The hourly count's key for an account (apart from nicks', which hold no C{:})."""
+    return "account:" + names.fold(account)

@@ -60,8 +60,8 @@ FORGET_ROOM = "DELETE FROM rooms WHERE key = ?"
 FORGET_EVENT = "DELETE FROM events WHERE room = ? AND id = ?"
 MOVE_HISTORY = "UPDATE events SET room = ?, name = ? WHERE room = ?"
 
-FILE_COLUMNS = "id, name, size, type, uploader, target, room, time, expires, gone"
-SAVE_FILE = f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+FILE_COLUMNS = "id, name, size, type, uploader, target, room, time, expires, gone, account"
+SAVE_FILE = f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 MESSAGE = "message"
 
@@ -205,12 +205,19 @@ def _add_accounts(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX room_roles_account ON room_roles (account)")
 
 
+def _add_file_accounts(db: sqlite3.Connection) -> None:
+    # A shared file's uploader's account, so that any session of it may
+    # delete the file, after restarts too.
+    db.execute("ALTER TABLE files ADD COLUMN account TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,  # 1
     _add_fts,  # 2
     _add_files,  # 3 (file sharing)
     _add_exception_lists,  # 4 (invite and ban exceptions)
     _add_accounts,  # 5 (accounts)
+    _add_file_accounts,  # 6 (shared files' accounts)
 ]
 VERSION = len(MIGRATIONS)
 
@@ -450,7 +457,7 @@ def decode_room(row: tuple) -> RoomState:
 def encode_file(file: SharedFile) -> tuple:
     """The row for C{file}, in L{FILE_COLUMNS} order."""
     return (file.id, file.name, file.size, file.type, file.uploader, file.target,
-            file.room, file.time, file.expires, file.gone)
+            file.room, file.time, file.expires, file.gone, file.account)
 
 
 def decode_file(row: tuple) -> SharedFile:

@@ -9,18 +9,28 @@ halloy speak, plus C{curl -T})::
 
     POST /upload            body = the file; Authorization: Bearer TOKEN
     PUT  /upload            (or Basic with any user name and TOKEN as password)
+    POST /upload            Authorization: Basic base64(ACCOUNT:PASSWORD)
     POST /upload/TOKEN      the token in the path instead
     PUT  /upload/TOKEN[/NAME]   what ``curl -T NAME URL/upload/TOKEN/`` sends
 
 A token comes from IRC's ``UPLOAD`` command (the page and IRC clients) or
-the line chat's ``/upload``; each works once, for ten minutes.  The file's
+the line chat's ``/upload``; each works once, for ten minutes.  Basic
+credentials whose password is not a live token are an account's name and
+password (what FILEHOST clients logged in with SASL send): checked as soon
+as the headers are in, before any of the body is read (the connection is
+paused meanwhile, and ``100 Continue`` waits for the answer), through the
+accounts' login with its brute-force limits.  Such a file is only stored,
+for its uploader to post the link.  The file's
 name is the ``filename`` of ``Content-Disposition: attachment; filename=...``,
 else the ``NAME`` in the path, else ``file``; its ``Content-Type`` is not
 believed.  ``Content-Length`` or a chunked body both work.
 
  - ``201 Created`` with ``Location: <link>`` and the link as the body: the
    file is kept and, for a token asked for a room or a nick, announced there.
- - ``401`` no token, or one unknown, used or stale; ``403`` its owner may no
+ - ``401`` no token, or one unknown, used or stale, or the wrong account
+   password (with ``WWW-Authenticate: Basic realm="chatservice"``), or
+   the server lets only account holders share and the token's owner is
+   not logged in; ``429`` too many failed logins too; ``403`` its owner may no
    longer share there; ``413`` larger than the size limit (by its
    ``Content-Length`` at once, or as the body arrives); ``429`` too many
    uploads this hour; ``507`` the server's storage for files is full or its
@@ -57,6 +67,7 @@ from twisted.web import http, server
 from twisted.web.resource import Resource
 from twisted.web.static import File
 
+from ...core.accounts import AccountError, LoginLimited
 from ...core.files import INLINE_TYPES, Files, Refused, Upload
 
 # The first bytes of a body, kept to sniff the file's type from.
@@ -68,6 +79,7 @@ OCTET_STREAM = "application/octet-stream"
 
 STATUS = {
     "unauthorized": 401,
+    "login-required": 401,
     "cannot-share": 403,
     "too-large": 413,
     "quota": 429,
@@ -76,6 +88,9 @@ STATUS = {
     "not-found": 404,
     "forbidden": 403,
 }
+
+# What a wrong account password is answered with, so that clients ask again.
+CHALLENGE = (b"WWW-Authenticate", b'Basic realm="chatservice"')
 
 FILE_HEADERS = {
     b"X-Content-Type-Options": b"nosniff",
@@ -90,22 +105,29 @@ def sniff(head: bytes) -> str:
     return kind.mime if kind is not None and kind.mime in INLINE_TYPES else OCTET_STREAM
 
 
-def _token(path: list[bytes], headers) -> str:
-    """The upload token a request carries: in the path, or in Authorization."""
+def _credentials(path: list[bytes], headers, files: Files) -> tuple[str, str | None]:
+    """
+    What a request carries: C{(token, None)} for an upload token (in the
+    path, or in Authorization), or C{(password, account)} for an account's
+    Basic credentials (whose password is not a live token).
+    """
     if path and path[0]:
-        return path[0].decode("ascii", "replace")
+        return path[0].decode("ascii", "replace"), None
     authorization = headers.getRawHeaders(b"authorization", [b""])[0]
     scheme, _, value = authorization.partition(b" ")
     scheme = scheme.lower()
     if scheme == b"bearer":
-        return value.strip().decode("ascii", "replace")
+        return value.strip().decode("ascii", "replace"), None
     if scheme == b"basic":
         try:
-            return base64.b64decode(value.strip(), validate=True).decode(
-                "utf-8").partition(":")[2]
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode(
+                "utf-8").partition(":")
         except (ValueError, UnicodeDecodeError):
-            return ""
-    return ""
+            return "", None
+        if user and not files.has_token(password):
+            return password, user
+        return password, None
+    return "", None
 
 
 def _given_name(request_path: list[bytes], headers) -> str:
@@ -145,6 +167,13 @@ class UploadRequest(server.Request):
     _file: Any = None
     _head = b""
     _idle = None
+    # While an account's password is checked: the chunks that arrived
+    # meanwhile (at most one read: the connection is paused), whether the
+    # client waits for "100 Continue", and the end of the request if it came.
+    _pending: list[bytes] | None = None
+    _continue = False
+    _held: tuple | None = None
+    _lost = False
 
     def gotLength(self, length: int | None) -> None:
         channel = self.channel
@@ -160,11 +189,20 @@ class UploadRequest(server.Request):
         if files is None:
             return self._refuse(404, "This server does not take files.")
         self._path_parts = path.split(b"/")[2:]
+        self._files, self._uploads = files, sharing.uploads
+        secret, account = _credentials(self._path_parts, self.requestHeaders, files)
+        if account is not None:
+            return self._log_in(account, secret, length)
         try:
-            upload = files.begin(_token(self._path_parts, self.requestHeaders), length)
+            upload = files.begin(secret, length)
         except Refused as problem:
             return self._refuse(STATUS[problem.reason], str(problem))
-        self.upload, self._files, self._uploads = upload, files, sharing.uploads
+        self._accept(upload)
+
+    def _accept(self, upload: Upload) -> None:
+        """Take the body of C{upload} from now on, into its file."""
+        files = self._files
+        self.upload = upload
         try:
             self._file = self._uploads.create(upload.id)
         except OSError as problem:
@@ -172,7 +210,88 @@ class UploadRequest(server.Request):
         self._checked = 0
         self._idle = files.clock.callLater(files.limits.idle_timeout, self._check_pace)
 
+    def _log_in(self, account: str, password: str, length: int | None) -> None:
+        """
+        Check an account's password (in a thread, under the accounts'
+        brute-force limits) before reading the body: the connection is
+        paused and no "100 Continue" is sent until the answer.
+        """
+        accounts = self._files.hub.accounts
+        if accounts is None:
+            return self._refuse(401, "This server has no accounts; upload with a token "
+                                     "(UPLOAD or /upload).", CHALLENGE)
+        self._pending = []
+        expect = self.requestHeaders.getRawHeaders(b"expect", [b""])[0]
+        self._continue = expect.lower() == b"100-continue" and \
+            getattr(self.channel, "_version", b"") == b"HTTP/1.1"
+        self.requestHeaders.removeHeader(b"expect")
+        self.channel.transport.pauseProducing()
+        checked = accounts.login(account, password, self._address())
+        checked.addCallbacks(self._logged_in, self._login_failed, callbackArgs=(length,))
+        checked.addErrback(self._broken)
+
+    def _broken(self, failure) -> None:
+        """A bug after the check: say so rather than leave the client paused."""
+        self.log.failure("An account upload could not be started", failure)
+        self._pending = None
+        if not self._lost:
+            self._refuse(500, "The server failed to take the file; it was not shared.")
+
+    def _address(self) -> str:
+        """The client's address, as the web front end counts it (proxies trusted)."""
+        peer = self.channel.transport.getPeer()
+        sockets = getattr(self.channel.site, "sockets", None)
+        if sockets is not None:
+            forwarded = self.requestHeaders.getRawHeaders(b"x-forwarded-for", [b""])[-1]
+            peer = sockets.client_address(peer, forwarded.decode("latin-1"))
+        return getattr(peer, "host", str(peer))
+
+    def _logged_in(self, account, length: int | None) -> None:
+        pending, self._pending = self._pending, None
+        if self._lost:
+            return
+        try:
+            upload = self._files.begin_for_account(account.name, length)
+        except Refused as problem:
+            return self._refuse(STATUS[problem.reason], str(problem))
+        self._accept(upload)
+        if self.refused:
+            return
+        if self._continue:
+            self.channel.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        for chunk in pending:
+            self.handleContentChunk(chunk)
+        held, self._held = self._held, None
+        if self.refused:
+            return
+        self.channel.transport.resumeProducing()
+        if held is not None:
+            super().requestReceived(*held)
+
+    def _login_failed(self, failure) -> None:
+        self._pending = None
+        if self._lost:
+            return
+        if failure.check(LoginLimited):
+            return self._refuse(429, str(failure.value),
+                                (b"Retry-After", b"%d" % failure.value.wait))
+        if failure.check(AccountError):
+            return self._refuse(401, "Wrong account name or password; nothing was stored.",
+                                CHALLENGE)
+        self.log.failure("An account's password could not be checked", failure)
+        self._refuse(503, "Accounts are not available now; try again later.")
+
+    def requestReceived(self, command, path, version) -> None:
+        if self._pending is not None:
+            # The whole body came while the password is checked: answer after.
+            self._held = (command, path, version)
+            return
+        super().requestReceived(command, path, version)
+
     def handleContentChunk(self, data: bytes) -> None:
+        if self._pending is not None:
+            self._pending.append(data)
+            return
         if self.upload is None:
             if not self.refused:
                 super().handleContentChunk(data)
@@ -206,7 +325,7 @@ class UploadRequest(server.Request):
         self._refuse(code, "The server could not store the file (a disk problem); "
                            "it was not shared.")
 
-    def _refuse(self, code: int, message: str) -> None:
+    def _refuse(self, code: int, message: str, *headers: tuple[bytes, bytes]) -> None:
         """Answer C{code} now, close the connection and drop what arrived."""
         self._discard()
         if self.refused:
@@ -217,9 +336,10 @@ class UploadRequest(server.Request):
         body = (message + "\n").encode("utf-8")
         reason = http.RESPONSES.get(code, b"Refused")
         transport = self.channel.transport
+        extra = b"".join(b"%s: %s\r\n" % header for header in headers)
         transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
-                        % (code, reason, len(body), body))
+                        b"%sContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                        % (code, reason, extra, len(body), body))
         transport.loseConnection()
 
     def _discard(self) -> None:
@@ -237,6 +357,8 @@ class UploadRequest(server.Request):
         self._uploads.remove(upload.id)
 
     def connectionLost(self, reason) -> None:
+        self._lost = True
+        self._pending = None
         self._discard()
         super().connectionLost(reason)
 

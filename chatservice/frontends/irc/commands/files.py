@@ -11,11 +11,14 @@ The file, once uploaded, is announced to the room or the nick as an action
 Without a target the file is only stored, and the link is the upload's
 answer: what FILEHOST clients want, which post the link themselves.
 ISUPPORT says where uploads go: ``draft/FILEHOST=https://host:8080/upload``
-(the token goes in ``Authorization: Bearer``, or as a Basic password).
+(the token goes in ``Authorization: Bearer``, or as a Basic password; an
+account's name and password in Basic need no token).  With
+C{--upload-requires-account}, someone not logged in gets
+``FAIL UPLOAD ACCOUNT_REQUIRED :<why>``.
 
-``DELETEFILE <link|id>`` deletes a shared file, as its uploader (in the same
-session), an operator of its room, or a server operator; a NOTICE says what
-happened.  Both are unknown (421) on a server without a web front end.
+``DELETEFILE <link|id>`` deletes a shared file, as its uploader (any session
+of their account, or the same session without one), an operator of its
+room, or a server operator; a NOTICE says what happened.  Both are unknown (421) on a server without a web front end.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ def upload(conn: IRCConnection, user: User, message: Message) -> None:
     target = message.params[0] if message.params else ""
     try:
         token = files.issue_token(user, target)
+    except Refused as refusal:
+        # Only "login-required" comes from issuing a token: IRCv3's
+        # standard reply for it, which the page shows too.
+        conn.line("FAIL", "UPLOAD", "ACCOUNT_REQUIRED", str(refusal))
+        return
     except errors.ChatError as refusal:
         _refusal(conn, refusal, target)
         return
