@@ -205,12 +205,26 @@ def _add_accounts(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX room_roles_account ON room_roles (account)")
 
 
+def _add_certfps(db: sqlite3.Connection) -> None:
+    # TLS client certificate fingerprints (SHA-256 of the DER certificate,
+    # lower-case hex) that log in to an account with SASL EXTERNAL; one
+    # fingerprint belongs to one account at most.
+    db.execute("""
+        CREATE TABLE account_certfps (
+            fp TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            added REAL NOT NULL
+        )""")
+    db.execute("CREATE INDEX account_certfps_account ON account_certfps (account)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,  # 1
     _add_fts,  # 2
     _add_files,  # 3 (file sharing)
     _add_exception_lists,  # 4 (invite and ban exceptions)
     _add_accounts,  # 5 (accounts)
+    _add_certfps,  # 6 (certificate fingerprints for SASL EXTERNAL)
 ]
 VERSION = len(MIGRATIONS)
 
