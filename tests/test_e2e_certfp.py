@@ -47,8 +47,10 @@ def tls_irc_server(start_server, certificate, *options, tls: int = 0):
 
 def caps(client: Client) -> list[str]:
     client.send_line("CAP LS 302")
-    line = client.read_until(re.compile(rb"CAP \* LS :[^\r\n]*\r\n")).decode()
-    return line.rstrip("\r\n").split(" :", 1)[1].split()
+    # A long list comes over several lines, all but the last marked "*".
+    lines = client.read_until(re.compile(rb"CAP \* LS :[^\r\n]*\r\n")).decode()
+    return [cap for line in re.findall(r"CAP \* LS (?:\* )?:([^\r\n]*)", lines)
+            for cap in line.split()]
 
 
 def external(client: Client, authzid: str = "") -> str:
@@ -73,6 +75,9 @@ def test_nickserv_cert_then_external_login(start_server, certificate, tmp_path):
     theirs, _ = client_certificate(tmp_path / "mallory")
 
     client = server.connect("alice", tls=mine, port=port)
+    client.send_line("CAP LS 302")
+    first = client.read_until(re.compile(rb"CAP \* LS \* :[^\r\n]*\r\n"))
+    assert len(first.rsplit(b"\n", 2)[-2]) <= 512
     assert EXTERNAL_CAPS in caps(client)
     sasl_plain(client, "alice", "correct horse")
     numeric(client, "903")

@@ -78,6 +78,11 @@ def sts_policy(conn: IRCConnection) -> str | None:
     return f"port={settings.sts_port}"
 
 
+# The most bytes of capabilities in one CAP LS line, leaving room for the
+# prefix, the nick and the tags within 512.
+CAP_LS_BYTES = 380
+
+
 def _listed(conn: IRCConnection, with_values: bool) -> str:
     """What CAP LS lists; values (C{sts}'s among them) only for CAP LS 302."""
     names = list(capabilities(conn))
@@ -102,7 +107,16 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
         v302 = version.isascii() and version.isdigit() and int(version) >= 302
         if v302:
             conn.set_caps(conn.caps | {"cap-notify"})
-        conn.line("CAP", conn.nick, "LS", _listed(conn, v302))
+        listed = _listed(conn, v302).split(" ")
+        # CAP LS 302: a list too long for one line continues over several,
+        # each but the last marked "*".
+        while len(" ".join(listed)) > CAP_LS_BYTES and v302:
+            cut = 1
+            while len(" ".join(listed[:cut + 1])) <= CAP_LS_BYTES:
+                cut += 1
+            conn.line("CAP", conn.nick, "LS", "*", " ".join(listed[:cut]))
+            listed = listed[cut:]
+        conn.line("CAP", conn.nick, "LS", " ".join(listed))
     elif sub == "LIST":
         conn.line("CAP", conn.nick, "LIST", " ".join(sorted(conn.caps)))
     elif sub == "REQ":
