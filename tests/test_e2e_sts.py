@@ -24,8 +24,8 @@ def with_tls_irc(start_server, certificate, *options):
 def capabilities(client: Client) -> list[str]:
     client.send(b"CAP LS 302\r\n")
     # A long list comes over several lines, all but the last marked "*".
-    lines = client.read_until(re.compile(rb"CAP \* LS :[^\r\n]*\r\n")).decode()
-    return [cap for line in re.findall(r"CAP \* LS (?:\* )?:([^\r\n]*)", lines)
+    lines = client.read_until(re.compile(rb"CAP \* LS (?!\* )[^\r\n]*\r\n")).decode()
+    return [cap for line in re.findall(r"CAP \* LS (?:\* )?:?([^\r\n]*)", lines)
             for cap in line.split()]
 
 

@@ -78,9 +78,8 @@ def sts_policy(conn: IRCConnection) -> str | None:
     return f"port={settings.sts_port}"
 
 
-# The most bytes of capabilities in one CAP LS line, leaving room for the
-# prefix, the nick and the tags within 512.
-CAP_LS_BYTES = 380
+# The longest line a client takes (RFC 1459, without tags).
+MAX_LINE = 512
 
 
 def _listed(conn: IRCConnection, with_values: bool) -> str:
@@ -108,11 +107,12 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
         if v302:
             conn.set_caps(conn.caps | {"cap-notify"})
         listed = _listed(conn, v302).split(" ")
-        # CAP LS 302: a list too long for one line continues over several,
-        # each but the last marked "*".
-        while len(" ".join(listed)) > CAP_LS_BYTES and v302:
+        # CAP LS 302: a list too long for one 512-byte line continues over
+        # several, each but the last marked "*".
+        room = MAX_LINE - len(f":{conn.server} CAP {conn.nick} LS * :\r\n")
+        while len(" ".join(listed)) > room and v302:
             cut = 1
-            while len(" ".join(listed[:cut + 1])) <= CAP_LS_BYTES:
+            while len(" ".join(listed[:cut + 1])) <= room:
                 cut += 1
             conn.line("CAP", conn.nick, "LS", "*", " ".join(listed[:cut]))
             listed = listed[cut:]
