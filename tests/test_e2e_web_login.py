@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from browser import expect, needs_browser
+from browser import RECONNECT_WAIT, expect, needs_browser
 from server import HOST
 from test_e2e_accounts import add_account, irc
 
@@ -136,3 +136,19 @@ def test_plain_http_warning(start_server, open_page):
     secure.locator("#login-mode input[value=login]").check()
     expect(secure.locator("#login-password")).to_be_visible()
     expect(secure.locator("#login-insecure")).to_be_hidden()
+
+
+def test_logged_in_again_after_a_server_restart(start_server, open_page):
+    """After the server restarts, the page reconnects logged in to the same account with the password it kept in memory."""
+    server = start_server(irc=1, web=1)
+    add_account(server, "alice", "correct horse")
+    page = open_page(server.web_ports[0])
+    log_in(page, "alice", "correct horse")
+    expect(page.locator("#my-nick")).to_have_text("alice")
+    server.terminate()
+    expect(page.locator("#status")).to_be_visible()
+    server.start_again()
+    expect(page.locator("#status")).to_be_hidden(timeout=RECONNECT_WAIT * 1000)
+    expect(page.locator(".line.info", has_text="You are logged in as alice.")).to_have_count(2)
+    assert account_of(server, "alice") == "alice"
+    expect(page.member("alice")).to_be_visible()
