@@ -6,6 +6,15 @@ Each listener is a Twisted endpoint string for one front end.  A TLS
 endpoint's certificate options sit behind a L{SwappableTLS}: a reload swaps
 in the certificate now on disk, so that new connections get it while the
 connections already open keep the one they were made with.
+
+TLS listeners of the line and IRC front ends ask each client for a
+certificate (for SASL EXTERNAL) without requiring one: Twisted's ``ssl:``
+endpoint asks for none (its C{CertificateOptions} verifies nobody), so
+L{SwappableTLS} sets C{VERIFY_PEER} without C{VERIFY_FAIL_IF_NO_PEER_CERT} on
+each new OpenSSL connection, with a verify callback that accepts any
+certificate: it is not checked against any authority, only its fingerprint
+is compared with the ones accounts registered.  Web listeners do not ask
+(browsers would show a certificate picker).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from typing import Mapping
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet import defer, endpoints
+from OpenSSL import SSL
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from zope.interface import implementer
 
@@ -26,6 +36,8 @@ from .frontends import proxy
 # endpoint string says otherwise: Twisted's default of 50 drops connections
 # when many clients come back at once (after a restart, say).
 LISTEN_BACKLOG = 1024
+# Front ends whose TLS listeners ask clients for a certificate.
+ASK_CERTIFICATES = frozenset({"port", "irc"})
 # Endpoint types whose parser takes a backlog= argument.
 _BACKLOG_TYPES = frozenset({"tcp", "tcp6", "ssl", "unix"})
 # Endpoint types that wrap another endpoint string (the rest of the string).
@@ -57,11 +69,21 @@ class SwappableTLS:
     replaced; each connection is made with the options of its moment.
     """
 
-    def __init__(self, options):
+    def __init__(self, options, ask_certificates: bool = False):
         self.options = options
+        self.ask_certificates = ask_certificates
 
     def serverConnectionForTLS(self, protocol):
-        return self.options.serverConnectionForTLS(protocol)
+        connection = self.options.serverConnectionForTLS(protocol)
+        if self.ask_certificates:
+            connection.set_verify(SSL.VERIFY_PEER, _any_certificate)
+        return connection
+
+
+def _any_certificate(connection, certificate, errno, depth, ok) -> bool:
+    # Any certificate (self-signed included) is taken: only its fingerprint
+    # matters, compared with those accounts registered.
+    return True
 
 
 def _tls_endpoint(endpoint):
@@ -75,7 +97,7 @@ def _tls_endpoint(endpoint):
     return None
 
 
-def build(reactor, description: str, trusted_proxies=()):
+def build(reactor, description: str, trusted_proxies=(), ask_certificates: bool = False):
     """
     The endpoint C{description} names, with its TLS options (if any) behind
     a L{SwappableTLS}; return (endpoint, swappable or None).  A ``haproxy:``
@@ -89,7 +111,7 @@ def build(reactor, description: str, trusted_proxies=()):
     swappable = None
     tls = _tls_endpoint(endpoint)
     if tls is not None:
-        swappable = SwappableTLS(tls._sslContextFactory)
+        swappable = SwappableTLS(tls._sslContextFactory, ask_certificates)
         tls._sslContextFactory = swappable
     if proxied:
         endpoint = proxy.ProxiedEndpoint(endpoint, trusted_proxies, reactor)
@@ -139,7 +161,8 @@ class Listeners(MultiService):
 
     def add(self, kind: str, description: str) -> Listener:
         """Listen (now, if running) on C{description} for front end C{kind}."""
-        endpoint, tls = build(self.reactor, description, self.trusted)
+        endpoint, tls = build(self.reactor, description, self.trusted,
+                              kind in ASK_CERTIFICATES)
         listener = Listener(kind, description, endpoint, self.factories[kind], tls)
         listener.setServiceParent(self)
         return listener
@@ -161,7 +184,8 @@ class Listeners(MultiService):
         for kind, descriptions in wanted.items():
             for description in dict.fromkeys(descriptions):
                 kept = current.pop((kind, description), None)
-                endpoint, tls = build(self.reactor, description, self.trusted)
+                endpoint, tls = build(self.reactor, description, self.trusted,
+                                      kind in ASK_CERTIFICATES)
                 if kept is None:
                     plan.added.append(Listener(kind, description, endpoint,
                                                self.factories[kind], tls))

@@ -23,8 +23,10 @@ def with_tls_irc(start_server, certificate, *options):
 
 def capabilities(client: Client) -> list[str]:
     client.send(b"CAP LS 302\r\n")
-    line = client.read_until(re.compile(rb"CAP \* LS :[^\r\n]*\r\n")).decode()
-    return line.rstrip("\r\n").split(" :", 1)[1].split()
+    # A long list comes over several lines, all but the last marked "*".
+    lines = client.read_until(re.compile(rb"CAP \* LS (?!\* )[^\r\n]*\r\n")).decode()
+    return [cap for line in re.findall(r"CAP \* LS (?:\* )?:?([^\r\n]*)", lines)
+            for cap in line.split()]
 
 
 def test_plain_irc_advertises_the_tls_port_and_tls_the_duration(start_server, certificate,

@@ -331,6 +331,8 @@ def test_help(pair):
         "***   /logout                     log out of your account",
         "***   /passwd OLD NEW             change your account's password",
         "***   /ghost NICK PASSWORD        sign out whoever holds your nickname",
+        "***   /certfp add|del|list [FP]   TLS client certificates that log in to your account "
+        "(SASL EXTERNAL; default: this connection's)",
         "***   /op NICK                    make NICK's account an operator of the current room "
         "(founders)",
         "***   /deop NICK                  take that back (founders)",

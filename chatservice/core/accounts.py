@@ -33,6 +33,8 @@ from .limits import address_key
 from .passwords import Credentials, make_credentials, verify, waste_time
 
 MAX_GROUPED = 5
+# TLS client certificates an account may log in with (SASL EXTERNAL).
+MAX_CERTFPS = 5
 PASSWORD_MIN = 6
 PASSWORD_MAX = 1000
 EMAIL_MAX = 254
@@ -131,6 +133,18 @@ class AccountStore(Protocol):
     def set_room_role(self, room: str, account: str, role: str | None) -> Deferred[None]:
         """Give (or with C{None}, take away) an account's role in a room."""
 
+    def certfps(self, name: str) -> Deferred[list[str]]:
+        """The certificate fingerprints of an account, oldest first."""
+
+    def add_certfp(self, name: str, fp: str) -> Deferred[None]:
+        """Let C{fp} log in to an account; L{AccountExists} if any account has it."""
+
+    def del_certfp(self, name: str, fp: str) -> Deferred[bool]:
+        """Forget one of an account's fingerprints; whether it had it."""
+
+    def find_certfp(self, fp: str) -> Deferred[Account | None]:
+        """The account that fingerprint C{fp} logs in to, if any."""
+
 
 def password_problem(password: str, minimum: int = PASSWORD_MIN) -> str | None:
     """
@@ -146,6 +160,18 @@ def password_problem(password: str, minimum: int = PASSWORD_MIN) -> str | None:
     if not password.isprintable():
         return "A password may not hold control characters."
     return None
+
+
+def normal_certfp(text: str) -> str:
+    """
+    A certificate fingerprint as stored: 64 lower-case hex digits (colons,
+    as C{openssl x509 -fingerprint} prints them, are dropped); L{AccountError}
+    for anything else.
+    """
+    fp = text.replace(":", "").strip().lower()
+    if len(fp) != 64 or any(c not in "0123456789abcdef" for c in fp):
+        raise AccountError("A certificate fingerprint is the 64 hex digits of its SHA-256.")
+    return fp
 
 
 def email_problem(email: str) -> str | None:
@@ -367,6 +393,45 @@ class Accounts:
                 raise AccountExists(f"{nick} is already yours.", nick)
             return self.store.add_nick(owner.name, nick)
         return self.store.find(account).addCallback(add)
+
+    # TLS client certificates (SASL EXTERNAL)
+
+    def add_certfp(self, account: str, fp: str) -> Deferred[str]:
+        """Let the certificate C{fp} log in to C{account}; its normal form."""
+        def add(fps: list[str], fp: str) -> Deferred[str]:
+            if fp in fps:
+                raise AccountExists("That certificate is already yours.", fp)
+            if len(fps) >= MAX_CERTFPS:
+                raise AccountError(f"An account has at most {MAX_CERTFPS} certificates.")
+            return self.store.add_certfp(account, fp).addCallback(lambda _: fp)
+        try:
+            fp = normal_certfp(fp)
+        except AccountError as problem:
+            return _fail(problem)
+        return self.store.certfps(account).addCallback(add, fp)
+
+    def del_certfp(self, account: str, fp: str) -> Deferred[bool]:
+        """Stop the certificate C{fp} logging in to C{account}; whether it did."""
+        try:
+            fp = normal_certfp(fp)
+        except AccountError as problem:
+            return _fail(problem)
+        return self.store.del_certfp(account, fp)
+
+    def certfps(self, account: str) -> Deferred[list[str]]:
+        return self.store.certfps(account)
+
+    def login_certfp(self, fp: str, name: str, address: str) -> Deferred[Account]:
+        """
+        The account the certificate C{fp} belongs to (which must be C{name}
+        when one is given); L{LoginFailed} otherwise.
+        """
+        def decide(account: Account | None) -> Account:
+            if account is None or (name and names.fold(name) != account.key):
+                self.failed(name or fp[:16], address, "certificate")
+                raise LoginFailed("No account has this certificate.", name)
+            return account
+        return self.store.find_certfp(fp).addCallback(decide)
 
     def change_password(self, account: Account, new: str,
                         by_operator: bool = False) -> Deferred[None]:

@@ -1,5 +1,6 @@
 """
-SASL mechanisms (PLAIN, RFC 4616; SCRAM-SHA-256, RFC 7677) over
+SASL mechanisms (PLAIN, RFC 4616; SCRAM-SHA-256, RFC 7677; EXTERNAL, RFC
+4422 appendix A, with the TLS client certificate's fingerprint) over
 L{Accounts}, whatever carries them: a front end decodes the client's
 messages to bytes, feeds them to L{Exchange.step}, and sends back the
 challenge it gets, until the exchange ends in an account or a failure.
@@ -22,6 +23,12 @@ from .accounts import Account, Accounts, LoginFailed
 from .passwords import SCRAM_ITERATIONS, SCRAM_MECHANISM
 
 MECHANISMS = ("PLAIN", SCRAM_MECHANISM)
+EXTERNAL = "EXTERNAL"
+
+
+def mechanisms(external: bool) -> tuple[str, ...]:
+    """The mechanisms a connection is offered: EXTERNAL where its listener asks for certificates."""
+    return MECHANISMS + (EXTERNAL,) if external else MECHANISMS
 
 
 class SaslFailed(Exception):
@@ -54,12 +61,19 @@ def _scram_name(client_first: bytes) -> str:
 class Exchange:
     """One SASL exchange of one mechanism for one connection."""
 
-    def __init__(self, accounts: Accounts, mechanism: str, address: str):
-        if mechanism not in MECHANISMS:
+    def __init__(self, accounts: Accounts, mechanism: str, address: str,
+                 certfp: str | None = None, external: bool = False):
+        """
+        @param certfp: the SHA-256 fingerprint of the client's TLS
+            certificate, if it showed one.
+        @param external: whether EXTERNAL is offered on this connection.
+        """
+        if mechanism not in mechanisms(external):
             raise SaslFailed(f"{mechanism} is not a mechanism this server offers.")
         self.accounts = accounts
         self.mechanism = mechanism
         self.address = address
+        self.certfp = certfp
         self._stage = 0
         self._server = None
         self._name = ""
@@ -70,7 +84,27 @@ class Exchange:
         self._stage += 1
         if self.mechanism == "PLAIN":
             return maybeDeferred(self._plain, data)
+        if self.mechanism == EXTERNAL:
+            return maybeDeferred(self._external, data)
         return maybeDeferred(self._scram, data)
+
+    # EXTERNAL: the message is the account wanted (authzid), or empty for
+    # whichever account has the certificate.
+
+    def _external(self, data: bytes) -> Deferred[Step]:
+        if self._stage != 1:
+            raise SaslFailed("EXTERNAL takes one message.")
+        if self.certfp is None:
+            raise SaslFailed("You have no TLS client certificate on this connection.")
+        try:
+            name = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SaslFailed("That is not an EXTERNAL message.") from None
+        if "\0" in name or len(name) > 200:
+            raise SaslFailed("That is not an EXTERNAL message.")
+        self.accounts.check_limits(name or self.certfp[:16], self.address)
+        return self.accounts.login_certfp(self.certfp, name, self.address).addCallbacks(
+            lambda account: Step(account=account), self._refused)
 
     # PLAIN
 
@@ -142,7 +176,8 @@ def _scram_reason(problem: Exception) -> str:
     return "That is not a SCRAM message."
 
 
-def start(accounts: Accounts, mechanism: str, address: str) -> Exchange:
+def start(accounts: Accounts, mechanism: str, address: str, certfp: str | None = None,
+          external: bool = False) -> Exchange:
     """A new exchange; L{SaslFailed} for a mechanism this server lacks."""
-    return Exchange(accounts, mechanism.upper(), address)
+    return Exchange(accounts, mechanism.upper(), address, certfp, external)
 

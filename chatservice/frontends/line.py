@@ -90,7 +90,7 @@ from typing import Callable
 
 from twisted.internet.interfaces import ISSLTransport
 
-from ..core import errors, names, text
+from ..core import certfps, errors, names, text
 from ..core.files import TOKEN_LIFETIME
 from ..core.history import SEARCH_LIMIT, Query, is_person
 from ..core.events import (
@@ -114,6 +114,7 @@ from ..core.accounts import RESERVED, AccountError
 from ..core.hub import Room, User
 from ..core.rooms import MUTE_PREFIX, ModeChange, RoomMode
 from . import secure
+from .secure import certificate_fingerprint
 from .connection import SHUTTING_DOWN, GuardedFactory, GuardedLineReceiver
 from .session import Session, SessionMachine
 from .telnet import IAC, TelnetFilter
@@ -892,6 +893,15 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
                 self.tell(f"{nick} is free again.")
         self._account_call(user, self._accounts().login_for_nick(nick, password,
                                                                  self.peer_host), ghosted)
+
+    @command("certfp", "/certfp add|del|list [FP]",
+             "TLS client certificates that log in to your account (SASL EXTERNAL; "
+             "default: this connection's)")
+    def _cmd_certfp(self, user: User, argument: str) -> None:
+        current = certificate_fingerprint(self.transport)
+        self._account_call(user, certfps.command(self._accounts(), user.account,
+                                                 argument.split(), current),
+                           lambda lines: [self.tell(line) for line in lines])
 
     @command("op", "/op NICK", "make NICK's account an operator of the current room "
              "(founders)", needs_argument=True)

@@ -13,6 +13,7 @@ by the next login.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -34,6 +35,7 @@ class MemoryAccounts:
         self._accounts: dict[str, Account] = {}
         self._owners: dict[str, str] = {}  # folded nick -> account key
         self._roles: dict[str, dict[str, str]] = {}
+        self._certfps: dict[str, str] = {}  # fingerprint -> account key
 
     def find(self, nick: str) -> Deferred[Account | None]:
         owner = self._owners.get(names.fold(nick))
@@ -73,7 +75,30 @@ class MemoryAccounts:
                 del self._owners[nick]
         for roles in self._roles.values():
             roles.pop(key, None)
+        for fp, owner in list(self._certfps.items()):
+            if owner == key:
+                del self._certfps[fp]
         return succeed(True)
+
+    def certfps(self, name: str) -> Deferred[list[str]]:
+        key = names.fold(name)
+        return succeed([fp for fp, owner in self._certfps.items() if owner == key])
+
+    def add_certfp(self, name: str, fp: str) -> Deferred[None]:
+        if fp in self._certfps:
+            return fail(AccountExists("That certificate is already registered.", fp))
+        self._certfps[fp] = names.fold(name)
+        return succeed(None)
+
+    def del_certfp(self, name: str, fp: str) -> Deferred[bool]:
+        if self._certfps.get(fp) != names.fold(name):
+            return succeed(False)
+        del self._certfps[fp]
+        return succeed(True)
+
+    def find_certfp(self, fp: str) -> Deferred[Account | None]:
+        owner = self._certfps.get(fp)
+        return succeed(None if owner is None else self._accounts.get(owner))
 
     def accounts(self) -> Deferred[list[Account]]:
         return succeed(sorted(self._accounts.values(), key=lambda a: a.key))
@@ -151,11 +176,35 @@ def _drop(db: sqlite3.Connection, key: str) -> bool:
         found = db.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount > 0
         db.execute("DELETE FROM account_nicks WHERE account = ?", (key,))
         db.execute("DELETE FROM room_roles WHERE account = ?", (key,))
+        db.execute("DELETE FROM account_certfps WHERE account = ?", (key,))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
     return found
+
+
+def _certfps(db: sqlite3.Connection, key: str) -> list[str]:
+    return [fp for (fp,) in db.execute(
+        "SELECT fp FROM account_certfps WHERE account = ? ORDER BY added", (key,))]
+
+
+def _add_certfp(db: sqlite3.Connection, key: str, fp: str, now: float) -> None:
+    try:
+        db.execute("INSERT INTO account_certfps (fp, account, added) VALUES (?, ?, ?)",
+                   (fp, key, now))
+    except sqlite3.IntegrityError:
+        raise AccountExists("That certificate is already registered.", fp) from None
+
+
+def _del_certfp(db: sqlite3.Connection, key: str, fp: str) -> bool:
+    return db.execute("DELETE FROM account_certfps WHERE fp = ? AND account = ?",
+                      (fp, key)).rowcount > 0
+
+
+def _find_certfp(db: sqlite3.Connection, fp: str) -> Account | None:
+    row = db.execute("SELECT account FROM account_certfps WHERE fp = ?", (fp,)).fetchone()
+    return None if row is None else _find(db, row[0])
 
 
 def _accounts(db: sqlite3.Connection) -> list[Account]:
@@ -240,6 +289,18 @@ class SQLiteAccounts:
 
     def accounts(self) -> Deferred[list[Account]]:
         return self._run(_accounts)
+
+    def certfps(self, name: str) -> Deferred[list[str]]:
+        return self._run(_certfps, names.fold(name))
+
+    def add_certfp(self, name: str, fp: str) -> Deferred[None]:
+        return self._run(_add_certfp, names.fold(name), fp, time.time())
+
+    def del_certfp(self, name: str, fp: str) -> Deferred[bool]:
+        return self._run(_del_certfp, names.fold(name), fp)
+
+    def find_certfp(self, fp: str) -> Deferred[Account | None]:
+        return self._run(_find_certfp, fp)
 
     def room_roles(self, room: str) -> Deferred[dict[str, str]]:
         return self._run(_room_roles, room)

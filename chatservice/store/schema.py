@@ -211,6 +211,19 @@ def _add_file_accounts(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE files ADD COLUMN account TEXT NOT NULL DEFAULT ''")
 
 
+def _add_certfps(db: sqlite3.Connection) -> None:
+    # TLS client certificate fingerprints (SHA-256 of the DER certificate,
+    # lower-case hex) that log in to an account with SASL EXTERNAL; one
+    # fingerprint belongs to one account at most.
+    db.execute("""
+        CREATE TABLE account_certfps (
+            fp TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            added REAL NOT NULL
+        )""")
+    db.execute("CREATE INDEX account_certfps_account ON account_certfps (account)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,  # 1
     _add_fts,  # 2
@@ -218,6 +231,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_exception_lists,  # 4 (invite and ban exceptions)
     _add_accounts,  # 5 (accounts)
     _add_file_accounts,  # 6 (shared files' accounts)
+    _add_certfps,  # 7 (certificate fingerprints for SASL EXTERNAL)
 ]
 VERSION = len(MIGRATIONS)
 

@@ -4,7 +4,11 @@ Accounts over IRC: SASL, account registration and PASS account:password.
 Wire protocol
 =============
 SASL (IRCv3 sasl-3.1 and 3.2, https://ircv3.net/specs/extensions/sasl-3.1):
-the ``sasl`` capability, whose value (CAP LS 302) is ``PLAIN,SCRAM-SHA-256``.
+the ``sasl`` capability, whose value (CAP LS 302) is ``PLAIN,SCRAM-SHA-256``,
+and ``PLAIN,SCRAM-SHA-256,EXTERNAL`` on TLS connections whose listener asks
+for a client certificate (EXTERNAL logs in to the account that registered the
+certificate's SHA-256 fingerprint; the client's message is ``+`` or the
+base64 of the account name).
 ``AUTHENTICATE <mechanism>`` starts an exchange; the server answers
 ``AUTHENTICATE +`` (an empty challenge) or ``AUTHENTICATE <base64>``.  The
 client answers with base64 in chunks of 400 bytes: a chunk of exactly 400
@@ -51,6 +55,7 @@ from ....core import errors, sasl
 from ....core.accounts import (
     Account, AccountExists, BadPassword, LoginFailed, LoginLimited, RegistrationClosed)
 from ....core.hub import User
+from ...secure import asks_certificate, certificate_fingerprint
 from ..render import display_host
 from ..wire import Message
 from .table import command
@@ -80,7 +85,8 @@ def cap_values(conn: IRCConnection) -> dict[str, str]:
     accounts = conn.hub.accounts
     if accounts is None:
         return {}
-    offered = {"sasl": ",".join(sasl.MECHANISMS), "account-notify": "", "account-tag": "",
+    mechanisms = sasl.mechanisms(asks_certificate(conn.transport))
+    offered = {"sasl": ",".join(mechanisms), "account-notify": "", "account-tag": "",
                "extended-join": ""}
     if accounts.registration_open:
         offered[REGISTRATION_CAP] = "before-connect"
@@ -171,9 +177,12 @@ def _start(conn: IRCConnection, mechanism: str) -> None:
         conn.numeric(ERR_SASLALREADY, "You have already authenticated using SASL")
         return
     try:
-        exchange = sasl.start(conn.hub.accounts, mechanism, conn.peer_host)
+        external = asks_certificate(conn.transport)
+        exchange = sasl.start(conn.hub.accounts, mechanism, conn.peer_host,
+                              certificate_fingerprint(conn.transport), external)
     except sasl.SaslFailed:
-        conn.numeric(RPL_SASLMECHS, ",".join(sasl.MECHANISMS), "are available SASL mechanisms")
+        conn.numeric(RPL_SASLMECHS, ",".join(sasl.mechanisms(external)),
+                     "are available SASL mechanisms")
         conn.numeric(ERR_SASLFAIL, "SASL authentication failed: no such mechanism")
         return
     conn.sasl = SaslState(exchange)

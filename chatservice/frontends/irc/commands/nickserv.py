@@ -6,7 +6,9 @@ Wire protocol
 ``PRIVMSG NickServ :<command> <arguments>`` (or ``NICKSERV ...``, ``NS ...``)
 with the commands REGISTER <password> [email], IDENTIFY [account] <password>,
 GHOST <nick> <password>, GROUP, INFO [nick], SET PASSWORD <new>,
-DROP <password> and HELP.  Every answer is a ``NOTICE`` from
+DROP <password>, CERT ADD|DEL [fingerprint] and CERT LIST (TLS client
+certificates for SASL EXTERNAL; the current connection's when no fingerprint
+is given) and HELP.  Every answer is a ``NOTICE`` from
 ``NickServ!NickServ@services`` to the client.  The nickname NickServ is
 reserved.  Each command is the core's (L{chatservice.core.accounts}); this
 module only parses and words the answers.
@@ -19,8 +21,9 @@ from typing import TYPE_CHECKING, Callable
 
 from twisted.python.failure import Failure
 
-from ....core import errors, names
+from ....core import certfps, errors, names
 from ....core.hub import User
+from ...secure import certificate_fingerprint
 from ..wire import Message
 from .accounts import logged_in
 from .table import command
@@ -40,6 +43,8 @@ HELP = (
     "INFO [nick]  who owns a nickname",
     "SET PASSWORD <new>  change your password",
     "DROP <password>  delete your account",
+    "CERT ADD|DEL [fp]  let a TLS client certificate log in (SASL EXTERNAL); default: this one",
+    "CERT LIST  your certificates",
 )
 
 
@@ -121,6 +126,10 @@ def handle(conn: IRCConnection, user: User, text: str) -> None:
         checking = accounts.find(user.account).addCallback(
             lambda account: accounts.change_password(account, " ".join(args[1:])))
         _run(conn, user, checking, lambda _: _say(conn, "Your password is changed."))
+    elif verb == "CERT":
+        current = certificate_fingerprint(conn.transport)
+        _run(conn, user, certfps.command(accounts, user.account, args, current),
+             lambda lines: [_say(conn, line) for line in lines])
     elif verb == "DROP" and args:
         if not user.account:
             _say(conn, "Identify first.")

@@ -78,6 +78,10 @@ def sts_policy(conn: IRCConnection) -> str | None:
     return f"port={settings.sts_port}"
 
 
+# The longest line a client takes (RFC 1459, without tags).
+MAX_LINE = 512
+
+
 def _listed(conn: IRCConnection, with_values: bool) -> str:
     """What CAP LS lists; values (C{sts}'s among them) only for CAP LS 302."""
     names = list(capabilities(conn))
@@ -102,7 +106,17 @@ def cap(conn: IRCConnection, user: User | None, message: Message) -> None:
         v302 = version.isascii() and version.isdigit() and int(version) >= 302
         if v302:
             conn.set_caps(conn.caps | {"cap-notify"})
-        conn.line("CAP", conn.nick, "LS", _listed(conn, v302))
+        listed = _listed(conn, v302).split(" ")
+        # CAP LS 302: a list too long for one 512-byte line continues over
+        # several, each but the last marked "*".
+        room = MAX_LINE - len(f":{conn.server} CAP {conn.nick} LS * :\r\n")
+        while len(" ".join(listed)) > room and v302:
+            cut = 1
+            while len(" ".join(listed[:cut + 1])) <= room:
+                cut += 1
+            conn.line("CAP", conn.nick, "LS", "*", " ".join(listed[:cut]))
+            listed = listed[cut:]
+        conn.line("CAP", conn.nick, "LS", " ".join(listed))
     elif sub == "LIST":
         conn.line("CAP", conn.nick, "LIST", " ".join(sorted(conn.caps)))
     elif sub == "REQ":

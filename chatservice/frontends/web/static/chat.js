@@ -13,6 +13,7 @@
  *   days.js        which lines start a new day
  *   files.js       sharing files: attach, drop, paste, the upload's progress
  *   cards.js       a shared file's card in a log, with an image's preview
+ *   login.js       logging in to an account (SASL PLAIN) or registering one
  *
  * It registers with CAP LS 302 / CAP REQ / CAP END, NICK and USER (asking
  * for server-time, echo-message, multi-prefix, away-notify and
@@ -28,6 +29,7 @@ import { submit, closeBuffer } from './commands.js';
 import { connect, keepAlive, listeners, reconnect, send } from './connection.js';
 import { receive } from './handlers.js';
 import './files.js';
+import { chosen } from './login.js';
 import { closeSearch, forget, scrolled, search, selected } from './history.js';
 import { shown } from './readmarker.js';
 import { hooks, select, serverBuffer, ui } from './render.js';
@@ -42,8 +44,15 @@ ui.loginForm.addEventListener('submit', (event) => {
   if (!nick) return;
   state.wanted = nick;
   ui.loginError.hidden = true;
-  if (state.socket && state.socket.readyState === WebSocket.OPEN && !state.registered) send('NICK', nick);
-  else if (!state.socket) connect();
+  const guest = chosen() === 'guest';
+  const open = state.socket && state.socket.readyState === WebSocket.OPEN && !state.registered;
+  // A nick refused while connecting as a guest is simply chosen again; an
+  // account's log-in or registration starts over on a new connection.
+  if (open && guest) send('NICK', nick);
+  else if (open || !state.socket) {
+    if (state.socket) { const old = state.socket; state.socket = null; old.close(); }
+    connect();
+  }
 });
 ui.inputForm.addEventListener('submit', (event) => {
   event.preventDefault();

@@ -15,6 +15,7 @@ import {
   addLine, buffer, changed, markBot, note, removeBuffer, renameBuffer, select,
   serverBuffer, showLogin, showStatus, timeOf, ui,
 } from './render.js';
+import { authCaps, authHandlers, registerFailed, startAuth, welcomed } from './login.js';
 import { READ_MARKER_CAP, received as readMarker } from './readmarker.js';
 import { isMe, rooms, state } from './state.js';
 
@@ -44,12 +45,14 @@ export const handlers = {
     if (sub === 'LS') {
       state.offered.push(...m.params[more ? 3 : 2].split(' ').map((c) => c.split('=')[0]));
       if (more) return;
-      const wanted = WANTED_CAPS.filter((c) => state.offered.includes(c));
+      const account = authCaps(state.offered);
+      if (!account) return;
+      const wanted = WANTED_CAPS.filter((c) => state.offered.includes(c)).concat(account);
       if (wanted.length) send('CAP', 'REQ', wanted.join(' '));
       else send('CAP', 'END');
     } else if (sub === 'ACK' || sub === 'NAK') {
       if (sub === 'ACK') for (const c of m.params[2].split(' ')) state.caps.add(c);
-      if (!state.registered) send('CAP', 'END');
+      if (!state.registered && !startAuth()) send('CAP', 'END');
     }
   },
   '001': (m) => {
@@ -62,6 +65,7 @@ export const handlers = {
     ui.chat.hidden = false;
     showStatus('');
     addLine(serverBuffer(), 'info', m.params[1] || 'Welcome');
+    welcomed();
     if (first) {
       const room = /^#[^\s,]+$/.test(decodeURIComponent(location.hash))
         ? decodeURIComponent(location.hash) : '#lobby';
@@ -287,6 +291,7 @@ export const handlers = {
   FAIL: (m) => {
     const [command = '', code = ''] = m.params;
     const description = m.params.length > 2 ? m.params[m.params.length - 1] : code;
+    if (command.toUpperCase() === 'REGISTER' && registerFailed(m)) return;
     if (command.toUpperCase() === 'CHATHISTORY') historyFailed(m);
     else if (command.toUpperCase() !== 'SEARCH' || !searchFailed(description)) note('error', description);
   },
@@ -334,7 +339,7 @@ export function receive(m) {
     batch.lines.push(m);
     return;
   }
-  const handler = handlers[m.command];
+  const handler = handlers[m.command] || authHandlers[m.command];
   if (m.command === '421' && (m.params[1] || '').toUpperCase() === 'SEARCH'
       && searchFailed('this server has no search')) {
     return;
