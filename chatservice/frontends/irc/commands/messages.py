@@ -133,4 +133,4 @@ def tagmsg(conn: IRCConnection, user: User, message: Message) -> None:
         except errors.ChatError as refusal:
             _refusal(conn, refusal, target)
             continue
-        _echo(conn, user, target, event)
+        _echo(conn, user, target.startswith("#"), event)

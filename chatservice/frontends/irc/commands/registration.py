@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ....core import errors, names
 from ....core.hub import User
 from ... import secure
-from .. import multiline
+from .. import labels, multiline
 from . import metadata
 from .. import numerics as N
 from ..wire import Message
@@ -180,11 +180,17 @@ def nick(conn: IRCConnection, user: User | None, message: Message) -> None:
         return
     if conn.hub.accounts is not None and names.fold(wanted) != user.key:
         # A registered nickname is its account's only: ask the store first.
+        # The answer comes later, as a read from disk does: it keeps the
+        # command's label, and the client's next lines wait for it.
+        pending = labels.hold(conn)
+
+        def answer(refusal: str | None) -> None:
+            with labels.later(conn, pending):
+                _rename_unless_refused(refusal, conn, user, wanted)
         checking = conn.hub.accounts.nick_refusal(wanted, user.account)
-        checking.addCallback(_rename_unless_refused, conn, user, wanted)
+        checking.addCallback(answer)
         checking.addErrback(lambda failure: conn.log.failure("Checking a nickname failed",
                                                              failure))
-        conn.wait_for(checking)
         return
     _rename(conn, user, wanted)
 
