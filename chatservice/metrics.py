@@ -133,7 +133,7 @@ class ChatCollector(Collector):
             "Events handed to clients (a message to a room of N others is N deliveries).",
             value=chat.deliveries)
         yield CounterMetricFamily("chatservice_logins_failed",
-                                  "Sign-ins refused for a wrong password.",
+                                  "Logins refused for a wrong password or certificate.",
                                   value=chat.logins_failed)
         yield from self._history()
         if self.lag is not None:

@@ -159,6 +159,20 @@ class TestLogin:
             result(accounts.login("nobody", "wrong horse", "192.0.2.1"))
         assert str(wrong.value) == str(unknown.value) == "Wrong account name or password."
 
+    def test_failures_are_counted_for_monitoring(self, accounts, clock):
+        """Each failed login counts in the stats of the hub that uses the accounts."""
+        from chatservice.core.hub import Hub
+
+        hub = Hub(clock)
+        hub.use_accounts(accounts)
+        result(accounts.register("alice", "correct horse"))
+        for password in ("wrong", "correct horse", "worse"):
+            try:
+                result(accounts.login("alice", password, "192.0.2.1"))
+            except LoginFailed:
+                pass
+        assert hub.stats.logins_failed == 2
+
     def test_grouped_nick_is_not_a_login_name(self, accounts, store):
         """Logging in takes the account's name, not a grouped nick."""
         result(accounts.register("alice", "correct horse"))

@@ -243,9 +243,12 @@ class Accounts:
     @ivar registration_open: whether people may create accounts themselves
         (otherwise only the operators' command does).
     @ivar require_account: whether signing in needs a login.
+    @ivar stats: the server's counts (failed logins among them), once a hub
+        uses these accounts.
     """
 
     log = Logger()
+    stats = None
 
     def __init__(self, store: AccountStore, clock: IReactorTime, *,
                  run: Callable[..., Deferred] = _synchronously,
@@ -340,6 +343,8 @@ class Accounts:
     def failed(self, name: str, address: str, mechanism: str = "password") -> None:
         """Count a failed login (and log it, with the address, never the password)."""
         self.limiter.failed(name, address)
+        if self.stats is not None:
+            self.stats.logins_failed += 1
         self.log.warn("Failed {mechanism} login to account {name!r} from {address}",
                       mechanism=mechanism, name=name[:64], address=address)
 

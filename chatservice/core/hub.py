@@ -363,6 +363,7 @@ class Hub:
     def use_accounts(self, accounts: Accounts) -> None:
         """Give people accounts, and rooms founders, from now on."""
         self.accounts = accounts
+        accounts.stats = self.stats
         self.room_roles = RoomRoles(self, accounts)
 
     def grant_operator(self, user: User, room_name: str,

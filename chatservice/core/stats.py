@@ -55,8 +55,9 @@ class ChatStats:
     @ivar private_messages: messages sent to one person.
     @ivar deliveries: copies of events handed to clients, counted per
         fan-out (a message to a room of N others is N deliveries).
-    @ivar logins_failed: sign-ins refused for a wrong password (server
-        operators today; accounts add theirs with one increment).
+    @ivar logins_failed: logins refused for a wrong password or certificate:
+        accounts (see L{chatservice.core.accounts.Accounts.failed}), the
+        server password and OPER.
     """
 
     __slots__ = ("room_messages", "private_messages", "deliveries", "logins_failed")
