@@ -15,19 +15,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from twisted.python.failure import Failure
-
-from ....core import errors, names
+from ....core import errors
 from ....core.accounts import FOUNDER
 from ....core.hub import User
 from ..wire import Message
+from .services import Service
 from .table import command
 
 if TYPE_CHECKING:
     from ..protocol import IRCConnection
 
-NAME = "ChanServ"
-SOURCE = "ChanServ!ChanServ@services"
+SERVICE = Service("ChanServ")
+NAME = SERVICE.name
+SOURCE = SERVICE.source
 
 HELP = (
     "ChanServ keeps room founders and operators. Commands:",
@@ -38,11 +38,10 @@ HELP = (
 
 
 def is_chanserv(target: str) -> bool:
-    return names.fold(target) == names.fold(NAME)
+    return SERVICE.addressed(target)
 
 
-def _say(conn: IRCConnection, text: str) -> None:
-    conn.line("NOTICE", conn.nick, text, source=SOURCE)
+_say = SERVICE.say
 
 
 def handle(conn: IRCConnection, user: User, text: str) -> None:
@@ -68,16 +67,7 @@ def handle(conn: IRCConnection, user: User, text: str) -> None:
         _say(conn, str(refusal))
         return
 
-    def failed(failure: Failure) -> None:
-        if not conn.serving(user):
-            return
-        if failure.check(errors.ChatError):
-            _say(conn, str(failure.value))
-        else:
-            conn.log.failure("ChanServ failed", failure)
-            _say(conn, "Sorry, that failed; try again later.")
-    checking.addCallbacks(lambda said: conn.serving(user) and _say(conn, said), failed)
-    conn.wait_for(checking)
+    SERVICE.run(conn, user, checking, lambda said: _say(conn, said))
 
 
 def _info(room: str, roles: dict[str, str]) -> str:

@@ -17,22 +17,22 @@ module only parses and words the answers.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from twisted.python.failure import Failure
-
-from ....core import certfps, errors, names
+from ....core import certfps
 from ....core.hub import User
 from ...secure import certificate_fingerprint
 from ..wire import Message
 from .accounts import logged_in
+from .services import Service
 from .table import command
 
 if TYPE_CHECKING:
     from ..protocol import IRCConnection
 
-NAME = "NickServ"
-SOURCE = "NickServ!NickServ@services"
+SERVICE = Service("NickServ")
+NAME = SERVICE.name
+SOURCE = SERVICE.source
 
 HELP = (
     "NickServ keeps accounts. Commands:",
@@ -49,28 +49,11 @@ HELP = (
 
 
 def is_nickserv(target: str) -> bool:
-    return names.fold(target) == names.fold(NAME)
+    return SERVICE.addressed(target)
 
 
-def _say(conn: IRCConnection, text: str) -> None:
-    conn.line("NOTICE", conn.nick, text, source=SOURCE)
-
-
-def _run(conn: IRCConnection, user: User, checking, done: Callable) -> None:
-    def succeeded(result):
-        if conn.serving(user):
-            done(result)
-
-    def failed(failure: Failure) -> None:
-        if not conn.serving(user):
-            return
-        if failure.check(errors.ChatError):
-            _say(conn, str(failure.value))
-        else:
-            conn.log.failure("NickServ failed", failure)
-            _say(conn, "Sorry, that failed; try again later.")
-    checking.addCallbacks(succeeded, failed)
-    conn.wait_for(checking)
+_say = SERVICE.say
+_run = SERVICE.run
 
 
 def handle(conn: IRCConnection, user: User, text: str) -> None:
