@@ -23,6 +23,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from ..core import names
 from ..core.accounts import Account, AccountExists
 from ..core.passwords import Credentials
+from .sqlite import DirectReads
 
 ACCOUNT_COLUMNS = ("key, name, created, email, hash, scram_salt, scram_stored_key, "
                    "scram_server_key, scram_iterations")
@@ -247,20 +248,14 @@ class ThreadRunner:
         self.pool.close()
 
 
-class DirectRunner:
-    """Runs at once in the caller's thread: the operators' command, and tests."""
+class DirectRunner(DirectReads):
+    """
+    Runs at once in the caller's thread (the operators' command, and
+    tests), as the history's direct reads do, on a connection that may write.
+    """
 
     def __init__(self, path: str):
         self.db = open_connection(path)
-
-    def __call__(self, function: Callable[..., Any], *args: Any) -> Deferred:
-        try:
-            return succeed(function(self.db, *args))
-        except Exception:
-            return fail()
-
-    def close(self) -> None:
-        self.db.close()
 
 
 class SQLiteAccounts:
