@@ -468,7 +468,8 @@ class ChatServer:
         # The probes are connections too: wait until the server has seen them
         # go, so that they count against no limit.
         self.wait_for_log(lambda log: log.count("Disconnected ") >= probes,
-                          f"{probes} probe connections to be closed")
+                          f"{probes} probe connections to be closed",
+                          timeout=STARTUP_TIMEOUT)
         return True
 
     def stop(self) -> None:
