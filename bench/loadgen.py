@@ -54,17 +54,21 @@ Output: one machine-readable line ``RESULT {json}`` and one human line.
 from __future__ import annotations
 
 import argparse
+import base64
 import errno
+import hashlib
 import json
 import os
 import random
 import resource
 import select
 import socket
+import ssl
+import struct
 import sys
 import time
 
-CONNECTING, PROMPT, ACK, WELCOME, JOIN, READY, DEAD = range(7)
+CONNECTING, PROMPT, ACK, WELCOME, JOIN, READY, DEAD, HANDSHAKE, UPGRADE = range(9)
 SETUP, SETTLE, WARMUP, MEASURE, DRAIN = range(5)
 
 EPOLLIN = select.EPOLLIN
@@ -73,6 +77,13 @@ EPOLLERR = select.EPOLLERR | select.EPOLLHUP
 
 BUFSIZE = 1 << 18          # one shared receive buffer, 256 KiB
 MAX_PARTIAL = 1 << 16      # a "line" longer than this is dropped
+MAX_FRAME = 1 << 16        # a WebSocket frame longer than this ends the connection
+# TLS: read records until this much room is left in the shared buffer (a
+# record holds at most 16 KiB of data).
+TLS_ROOM = 17 << 10
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# What a non-blocking socket raises when it has nothing to give or take now.
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 # Words in a non-message line that suggest the server is throttling us.
 FLOOD_WORDS = (b"flood", b"throttl", b"excess", b"too many", b"sendq", b"slow down")
@@ -145,12 +156,88 @@ def percentile(values: list[int], p: float) -> float:
     return values[k]
 
 
+# WebSocket (RFC 6455) ---------------------------------------------------------
+
+def ws_accept(key: bytes) -> bytes:
+    """The Sec-WebSocket-Accept a server must answer C{key} with."""
+    return base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+
+
+def ws_frame(payload: bytes, opcode: int = 1, mask: bytes | None = None) -> bytes:
+    """
+    One final client frame: masked, as RFC 6455 requires of clients, with a
+    fresh random key unless C{mask} is given.  The XOR runs on one big
+    integer, not byte by byte.
+    """
+    n = len(payload)
+    if mask is None:
+        mask = random.getrandbits(32).to_bytes(4, "little")
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0xFE, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0xFF, n)
+    if not n:
+        return head + mask
+    key = (mask * (n // 4 + 1))[:n]
+    body = (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
+        n, "little")
+    return head + mask + body
+
+
+class WSError(Exception):
+    """The server broke the WebSocket framing (or closed the socket)."""
+
+
+def ws_unframe(data: bytes) -> tuple[list[bytes], list[tuple[int, bytes]], bytes]:
+    """
+    Split server frames: (the payloads of data frames, each followed by
+    C{b"\\n"} when its message ends; control frames as (opcode, payload);
+    the bytes of an incomplete frame, to be given again with what follows).
+    Raises L{WSError} for a masked server frame (RFC 6455 5.1), an opcode
+    that does not exist, or a frame longer than L{MAX_FRAME}.
+    """
+    out: list[bytes] = []
+    control: list[tuple[int, bytes]] = []
+    i, n = 0, len(data)
+    while n - i >= 2:
+        b0, b1 = data[i], data[i + 1]
+        size, head = b1 & 0x7F, 2
+        if size == 126:
+            if n - i < 4:
+                break
+            size, head = int.from_bytes(data[i + 2:i + 4], "big"), 4
+        elif size == 127:
+            if n - i < 10:
+                break
+            size, head = int.from_bytes(data[i + 2:i + 10], "big"), 10
+        if b1 & 0x80:
+            raise WSError("masked frame from the server")
+        if size > MAX_FRAME:
+            raise WSError(f"frame of {size} bytes from the server")
+        if n - i < head + size:
+            break
+        payload = data[i + head:i + head + size]
+        opcode = b0 & 0x0F
+        if opcode in (0, 1, 2):
+            out.append(payload)
+            if b0 & 0x80:
+                out.append(b"\n")
+        elif opcode in (8, 9, 10):
+            control.append((opcode, payload))
+        else:
+            raise WSError(f"frame with opcode {opcode} from the server")
+        i += head + size
+    return out, control, data[i:]
+
+
 # The generator -----------------------------------------------------------------
 
 class Conn:
     __slots__ = ("id", "sock", "fd", "state", "nick", "partial", "out", "sender",
                  "lat", "check", "sent", "acked", "last_prog", "next_ns", "retries", "epout",
-                 "ep")
+                 "ep", "wsbuf", "wskey")
 
     def __init__(self, ident: int):
         self.id = ident
@@ -170,12 +257,25 @@ class Conn:
         self.retries = 0
         self.epout = False
         self.ep = None
+        self.wsbuf = b""      # WebSocket: an incomplete frame
+        self.wskey = b""      # WebSocket: the Sec-WebSocket-Key sent
 
 
 class LoadGen:
     def __init__(self, o: argparse.Namespace):
         self.o = o
         self.irc = o.mode == "irc"
+        # Transports: TLS (no certificate check: benchmarks use self-signed
+        # ones) and IRC over WebSocket, either or both.
+        self.tls_ctx = None
+        if o.tls:
+            self.tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self.tls_ctx.check_hostname = False
+            self.tls_ctx.verify_mode = ssl.CERT_NONE
+        self.ws = o.ws
+        self.ws_opcode = 2 if o.ws_protocol.startswith("binary.") else 1
+        self.ws_subprotocol = ""      # what the server chose, from the first upgrade
+        self.transport = ("wss" if o.tls else "ws") if o.ws else ("tls" if o.tls else "tcp")
         self.marker = o.marker.encode()
         self.mlen = len(self.marker)
         self.eol = b"\r\n" if (self.irc or o.crlf) else b"\n"
@@ -307,13 +407,22 @@ class LoadGen:
 
     # output
 
-    def write(self, c: Conn, data: bytes) -> None:
+    def write(self, c: Conn, data: bytes, raw: bool = False) -> None:
+        """
+        Send C{data} (lines; over WebSocket each becomes one frame unless
+        C{raw}), queueing what the socket does not take.  TLS retries a
+        write with the same bytes first, as OpenSSL requires: C{c.out} only
+        grows at its end.
+        """
+        if self.ws and not raw:
+            data = b"".join([ws_frame(line, self.ws_opcode)
+                             for line in data.split(self.eol) if line])
         if c.out:
             c.out += data
             return
         try:
             n = c.sock.send(data)
-        except BlockingIOError:
+        except WOULD_BLOCK:
             n = 0
         except OSError as e:
             self.dead(c, str(e))
@@ -329,7 +438,7 @@ class LoadGen:
         if data:
             try:
                 n = c.sock.send(data)
-            except BlockingIOError:
+            except WOULD_BLOCK:
                 return
             except OSError as e:
                 self.dead(c, str(e))
@@ -346,6 +455,109 @@ class LoadGen:
             return
         c.epout = False
         c.ep.modify(c.fd, EPOLLIN)
+        if self.tls_ctx is not None:
+            try:
+                c.sock = self.tls_ctx.wrap_socket(c.sock, do_handshake_on_connect=False)
+            except (ssl.SSLError, OSError) as e:
+                self.dead(c, f"TLS: {e}")
+                return
+            c.state = HANDSHAKE
+            self.handshake(c)
+            return
+        self.start_session(c)
+
+    def handshake(self, c: Conn) -> None:
+        """One step of the TLS handshake: on to the session once it is done."""
+        try:
+            c.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.want(c, False)
+            return
+        except ssl.SSLWantWriteError:
+            self.want(c, True)
+            return
+        except (ssl.SSLError, OSError) as e:
+            self.dead(c, f"TLS handshake: {e}")
+            return
+        self.want(c, False)
+        self.start_session(c)
+
+    def want(self, c: Conn, out: bool) -> None:
+        if c.epout != out:
+            c.epout = out
+            c.ep.modify(c.fd, EPOLLIN | (EPOLLOUT if out else 0))
+
+    def start_session(self, c: Conn) -> None:
+        """The connection (and its TLS) is up: upgrade to WebSocket, or sign in."""
+        if self.ws:
+            c.wskey = base64.b64encode(random.getrandbits(128).to_bytes(16, "little"))
+            request = (f"GET {self.o.ws_path} HTTP/1.1\r\n"
+                       f"Host: {self.o.host}:{self.o.port}\r\n"
+                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                       f"Sec-WebSocket-Key: {c.wskey.decode()}\r\n"
+                       "Sec-WebSocket-Version: 13\r\n"
+                       + (f"Sec-WebSocket-Protocol: {self.o.ws_protocol}\r\n"
+                          if self.o.ws_protocol else "")
+                       + (f"Origin: {self.o.ws_origin}\r\n" if self.o.ws_origin else "")
+                       + "\r\n")
+            c.state = UPGRADE
+            self.write(c, request.encode(), raw=True)
+            return
+        self.sign_in(c)
+
+    def upgraded(self, c: Conn, data: bytes) -> bytes | None:
+        """
+        The server's answer to the upgrade, once its headers are complete:
+        what follows them, or None while they are not (or if it refused).
+        """
+        data = c.partial + data
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            if len(data) > MAX_PARTIAL:
+                self.dead(c, "WebSocket: no end to the server's HTTP headers")
+            else:
+                c.partial = data
+            return None
+        c.partial = b""
+        head = data[:end].split(b"\r\n")
+        words = head[0].split(None, 2)
+        if len(words) < 2 or words[1] != b"101":
+            self.dead(c, "WebSocket upgrade refused: " + head[0].decode("utf-8", "replace"))
+            return None
+        fields = {}
+        for line in head[1:]:
+            name, _, value = line.partition(b":")
+            fields[name.strip().lower()] = value.strip()
+        if fields.get(b"sec-websocket-accept") != ws_accept(c.wskey):
+            self.dead(c, "WebSocket: wrong Sec-WebSocket-Accept")
+            return None
+        if not self.ws_subprotocol:
+            self.ws_subprotocol = fields.get(b"sec-websocket-protocol", b"(none)").decode(
+                "utf-8", "replace")
+        self.sign_in(c)
+        return data[end + 4:]
+
+    def ws_lines(self, c: Conn, data: bytes) -> bytes | None:
+        """
+        Server frames to IRC lines (each ended by \\n); answers pings; None
+        once the connection is dead (a close frame or broken framing).
+        """
+        try:
+            out, control, c.wsbuf = ws_unframe(c.wsbuf + data)
+        except WSError as e:
+            self.dead(c, f"WebSocket: {e}")
+            return None
+        for opcode, payload in control:
+            if opcode == 9:
+                self.write(c, ws_frame(payload, 10), raw=True)
+            elif opcode == 8:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                self.dead(c, f"WebSocket closed by the server ({code} "
+                             f"{payload[2:].decode('utf-8', 'replace')})")
+                return None
+        return b"".join(out)
+
+    def sign_in(self, c: Conn) -> None:
         if self.irc:
             out = b""
             if self.o.irc_pass:
@@ -361,7 +573,7 @@ class LoadGen:
     def setup_read(self, c: Conn) -> None:
         try:
             data = c.sock.recv(BUFSIZE)
-        except BlockingIOError:
+        except WOULD_BLOCK:
             return
         except OSError as e:
             self.dead(c, str(e))
@@ -371,6 +583,14 @@ class LoadGen:
             self.dead(c, "EOF from server during sign-in")
             return
         self.t_last_rx = time.monotonic_ns()
+        if c.state == UPGRADE:
+            data = self.upgraded(c, data)
+            if not data:
+                return
+        if self.ws:
+            data = self.ws_lines(c, data)
+            if data is None:
+                return
         data = c.partial + data
         if c.state == PROMPT:
             # The prompt may come without a line ending.
@@ -459,6 +679,9 @@ class LoadGen:
     # input once signed in: the fast path
 
     def ready_read(self, c: Conn) -> None:
+        if self.ws and (c.lat or c.check):
+            self.ws_read(c)
+            return
         buf = self.buf
         p = c.partial
         pl = len(p)
@@ -466,7 +689,7 @@ class LoadGen:
             buf[:pl] = p
         try:
             n = c.sock.recv_into(self.mv[pl:])
-        except BlockingIOError:
+        except WOULD_BLOCK:
             return
         except OSError as e:
             self.dead(c, str(e))
@@ -476,6 +699,76 @@ class LoadGen:
             self.dead(c, "EOF from server")
             return
         end = pl + n
+        if self.tls_ctx is not None:
+            end = self.tls_more(c, end)
+        if self.ws:
+            # Server frames are not masked: the markers can be counted in the
+            # raw stream, frame headers and all.  The last len(marker) - 1
+            # bytes are kept, so that a marker cut in two by the reads is
+            # counted once, with the read that completes it.
+            k = buf.count(self.marker, 0, end)
+            if k:
+                self.total_deliv += k
+                if self.phase == MEASURE:
+                    self.win_deliv += k
+            keep = min(end, self.mlen - 1)
+            c.partial = bytes(buf[end - keep:end])
+            return
+        self.count_lines(c, end)
+
+    def tls_more(self, c: Conn, end: int) -> int:
+        """
+        Read more TLS records into the shared buffer, past C{end}, while they
+        come and there is room: one record per read, many per wake-up.
+        Returns the new end; the next round sees an end of stream or error.
+        """
+        mv = self.mv
+        sock = c.sock
+        while end < BUFSIZE - TLS_ROOM:
+            try:
+                n = sock.recv_into(mv[end:])
+            except (OSError, ValueError):
+                break
+            if not n:
+                break
+            self.n_reads += 1
+            end += n
+        return end
+
+    def ws_read(self, c: Conn) -> None:
+        """A WebSocket receiver that parses its frames (latency, checks)."""
+        chunks = []
+        size = 0
+        while size < BUFSIZE // 4:
+            try:
+                data = c.sock.recv(BUFSIZE // 4 - size)
+            except WOULD_BLOCK:
+                break
+            except OSError as e:
+                self.dead(c, str(e))
+                return
+            self.n_reads += 1
+            if not data:
+                if not chunks:
+                    self.dead(c, "EOF from server")
+                    return
+                break
+            chunks.append(data)
+            size += len(data)
+            if self.tls_ctx is None:
+                break
+        if not chunks:
+            return
+        lines = self.ws_lines(c, b"".join(chunks))
+        if lines is None:
+            return
+        blob = c.partial + lines
+        self.buf[:len(blob)] = blob
+        self.count_lines(c, len(blob))
+
+    def count_lines(self, c: Conn, end: int) -> None:
+        """Count the messages in the complete lines of C{buf[:end]}."""
+        buf = self.buf
         last = buf.rfind(b"\n", 0, end) + 1
         if last:
             k = buf.count(self.marker, 0, last)
@@ -606,9 +899,11 @@ class LoadGen:
                 continue
             if st == CONNECTING:
                 self.connected(c)
-                if c.state == DEAD:
-                    continue
-            elif ev & EPOLLOUT:
+                continue
+            if st == HANDSHAKE:
+                self.handshake(c)
+                continue
+            if ev & EPOLLOUT:
                 self.flush(c)
                 if c.state == DEAD:
                     continue
@@ -959,6 +1254,11 @@ class LoadGen:
         else:
             result, human = self.scenario_fanout()
         result["label"] = o.label
+        result["transport"] = self.transport
+        human += f" transport={self.transport}"
+        if self.ws:
+            result["ws_subprotocol"] = self.ws_subprotocol
+            human += f" ({self.ws_subprotocol or '?'})"
         print("RESULT " + json.dumps(result, separators=(",", ":")))
         print(human)
         sys.stdout.flush()
@@ -971,6 +1271,18 @@ def options(argv=None) -> argparse.Namespace:
     p.add_argument("--mode", choices=("irc", "line"), default="irc")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=6667)
+    p.add_argument("--tls", action="store_true",
+                   help="connect with TLS (any certificate is taken: benchmarks use "
+                        "self-signed ones)")
+    p.add_argument("--ws", action="store_true",
+                   help="IRC over WebSocket (with --tls: wss); one line per frame")
+    p.add_argument("--ws-path", default="/", help="--ws: the request path (/)")
+    p.add_argument("--ws-protocol", default="text.ircv3.net",
+                   help="--ws: the subprotocol asked for (text.ircv3.net; "
+                        "binary.ircv3.net sends binary frames; '' asks for none)")
+    p.add_argument("--ws-origin", default="",
+                   help="--ws: an Origin header to send (none by default, as from a "
+                        "client that is not a browser)")
     p.add_argument("--scenario", choices=("fanout", "rate", "conn"), default="fanout")
     p.add_argument("--clients", type=int, default=100, help="clients in the room (100)")
     p.add_argument("--senders", type=int, default=10, help="senders among them (10)")
@@ -1029,6 +1341,8 @@ def options(argv=None) -> argparse.Namespace:
     p.add_argument("--label", default="")
     p.add_argument("--verbose", action="store_true")
     o = p.parse_args(argv)
+    if o.ws and o.mode != "irc":
+        p.error("--ws is IRC over WebSocket: it needs --mode irc")
     if o.rate is None:
         o.rate = 1000.0 if o.scenario == "rate" else 0.0
     if o.scenario == "rate" and o.rate <= 0:
