@@ -65,6 +65,7 @@ import select
 import socket
 import ssl
 import struct
+import subprocess
 import sys
 import time
 
@@ -232,6 +233,63 @@ def ws_unframe(data: bytes) -> tuple[list[bytes], list[tuple[int, bytes]], bytes
     return out, control, data[i:]
 
 
+# Several generator processes --------------------------------------------------
+
+class Helper:
+    """
+    A helper generator process (--procs), seen from the main one.  It holds
+    a share of the room's plain receivers; the two talk in lines over the
+    helper's standard input (commands: C{fast}, C{measure}, C{drain N}) and
+    output (JSON: C{{"ready": ...}}, then C{{"result": ...}}).
+    """
+
+    def __init__(self, argv: list[str]):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.fd = self.proc.stdout.fileno()
+        os.set_blocking(self.fd, False)
+        self.partial = b""
+        self.ready: dict | None = None
+        self.result: dict | None = None
+        self.ended = False
+
+    def say(self, command: str) -> None:
+        try:
+            self.proc.stdin.write(command.encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.ended = True
+
+    def read(self) -> None:
+        try:
+            data = os.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return
+        if not data:
+            self.ended = True
+            return
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if "ready" in message:
+                self.ready = message
+            elif "result" in message:
+                self.result = message["result"]
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 # The generator -----------------------------------------------------------------
 
 class Conn:
@@ -324,6 +382,11 @@ class LoadGen:
         src = max(1, o.src_ips)
         self.sources = [f"127.0.{k // 250}.{k % 250 + 1}" for k in range(src)] if src > 1 else []
         self.addr = (o.host, o.port)
+        # Several generator processes (--procs): this one's first nickname
+        # number, its helpers (main) or its pipe to the main one (helper).
+        self.id_base = 0
+        self.helpers: list[Helper] = []
+        self.control = None
 
     # errors and connection life
 
@@ -371,7 +434,7 @@ class LoadGen:
 
     def open_conn(self, ident: int) -> None:
         c = self.conns[ident]
-        c.nick = self.prefix + b"%x" % ident
+        c.nick = self.prefix + b"%x" % (ident + self.id_base)
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         except OSError as e:
@@ -624,7 +687,7 @@ class LoadGen:
         elif self.prompt in line:
             # The nickname was refused: try another.
             c.retries += 1
-            c.nick = self.prefix + b"%x%c" % (c.id, 97 + c.retries % 26)
+            c.nick = self.prefix + b"%x%c" % (c.id + self.id_base, 97 + c.retries % 26)
             self.write(c, c.nick + self.eol)
 
     def irc_setup_line(self, c: Conn, line: bytes) -> None:
@@ -649,7 +712,7 @@ class LoadGen:
                 self.after_welcome(c)
             elif cmd in (b"432", b"433", b"436"):
                 c.retries += 1
-                c.nick = self.prefix + b"%x%c" % (c.id, 97 + c.retries % 26)
+                c.nick = self.prefix + b"%x%c" % (c.id + self.id_base, 97 + c.retries % 26)
                 self.write(c, b"NICK " + c.nick + b"\r\n")
             elif cmd[:1] in (b"4", b"5") and self.o.verbose:
                 print(f"[{c.id}] registration: {line[:200]!r}", file=sys.stderr)
@@ -887,6 +950,7 @@ class LoadGen:
         for fd, ev in events:
             c = byfd.get(fd)
             if c is None:
+                self.control_event(fd)
                 continue
             st = c.state
             if st == READY:
@@ -1012,7 +1076,162 @@ class LoadGen:
                 due = c.next_ns
         return due
 
+    # several generator processes
+
+    def control_event(self, fd: int) -> None:
+        """Something from the main process (in a helper) or from a helper."""
+        if self.control is not None and fd == self.control:
+            self.helper_command()
+            return
+        for h in self.helpers:
+            if h.fd == fd:
+                h.read()
+                if h.ended:
+                    self.ep.unregister(fd)
+                return
+
+    def start_helpers(self) -> int:
+        """
+        --procs N: start N - 1 helpers, each holding an equal share of the
+        room's plain receivers (this process keeps the senders, the probe,
+        the latency receivers and the rest).  Returns this process's clients.
+        """
+        o = self.o
+        extra = o.procs - 1
+        if extra <= 0:
+            return o.clients
+        share = o.clients // o.procs
+        local = o.clients - share * extra
+        if share < 1 or local <= o.senders + 1:
+            raise SystemExit("loadgen: too few clients for --procs "
+                             f"{o.procs} with {o.senders} senders")
+        for k in range(extra):
+            argv = [sys.executable, os.path.abspath(__file__), *o.argv, "--procs", "1",
+                    "--prefix", self.prefix.decode(), "--server-pid", "0",
+                    "--helper", f"{local + k * share}:{share}",
+                    "--label", f"{o.label}/helper{k + 1}"]
+            h = Helper(argv)
+            self.helpers.append(h)
+            self.ep.register(h.fd, EPOLLIN)
+        return local
+
+    def wait_helpers(self, what: str, timeout: float) -> bool:
+        """Serve this process's clients until every helper has said C{what}."""
+        deadline = time.monotonic() + timeout
+        while any(getattr(h, what) is None and not h.ended for h in self.helpers):
+            if time.monotonic() > deadline:
+                break
+            self.poll_once(0.005)
+        return all(getattr(h, what) is not None for h in self.helpers)
+
+    def tell_helpers(self, command: str) -> None:
+        for h in self.helpers:
+            h.say(command)
+
+    def stop_helpers(self) -> None:
+        for h in self.helpers:
+            h.stop()
+
+    def scenario_helper(self) -> None:
+        """A helper: sign in its share, then follow the main process's commands."""
+        o = self.o
+        first, count = (int(x) for x in o.helper.split(":"))
+        self.id_base = first
+        self.conns = [Conn(i) for i in range(count)]
+        self.control = sys.stdin.fileno()
+        os.set_blocking(self.control, False)
+        self.control_partial = b""
+        self.helper_done = False
+        self.measure_from = None
+        self.ep.register(self.control, EPOLLIN)
+        self.setup_to(count, o.setup_timeout)
+        self.report({"ready": self.nready, "failed": self.nfailed,
+                     "first_error": self.first_error})
+        self.phase = SETTLE
+        min_poll = o.min_poll_us * 1000 if o.rate <= 0 else 0
+        while not self.helper_done:
+            t = time.monotonic_ns()
+            self.poll_once(0.05)
+            if min_poll and self.phase >= WARMUP:
+                # Batched reads, as in the main process while it sends.
+                left = min_poll - (time.monotonic_ns() - t)
+                if left > 0:
+                    time.sleep(left / 1e9)
+        self.close_all()
+
+    def report(self, message: dict) -> None:
+        sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    def helper_command(self) -> None:
+        try:
+            data = os.read(self.control, 4096)
+        except BlockingIOError:
+            return
+        if not data:  # the main process is gone
+            self.helper_done = True
+            self.ep.unregister(self.control)
+            return
+        *lines, self.control_partial = (self.control_partial + data).split(b"\n")
+        for line in lines:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == b"fast":
+                self.fast_path()
+                self.phase = WARMUP
+            elif words[0] == b"measure":
+                self.phase = MEASURE
+                self.measure_from = (os.times(), self.n_reads, time.monotonic_ns())
+            elif words[0] == b"drain":
+                end = (os.times(), self.n_reads, time.monotonic_ns())
+                start = self.measure_from or end
+                self.phase = DRAIN
+                drain_s = self.drain(int(words[1]))
+                cpu = (end[0].user + end[0].system) - (start[0].user + start[0].system)
+                self.report({"result": {
+                    "win_deliv": self.win_deliv, "total_deliv": self.total_deliv,
+                    "gen_cpu_s": round(cpu, 3), "window_s": (end[2] - start[2]) / 1e9,
+                    "reads": end[1] - start[1], "drain_s": round(drain_s, 2),
+                    "ready": self.nready, "dropped": self.ndropped, "failed": self.nfailed,
+                    "other_lines": self.other_lines, "other_samples": self.other_samples,
+                    "error_lines": self.error_lines, "flood_notices": self.flood_notices,
+                    "pings": self.pings, "first_error": self.first_error}})
+                self.helper_done = True
+
     # scenarios
+
+    def fast_path(self) -> None:
+        """
+        From now on leftovers of the sign-in lines are dropped, and only some
+        receivers look for lines that are not messages.
+        """
+        every = max(1, self.o.check_every)
+        for c in self.conns:
+            c.partial = b""
+            c.check = c.sender or c.lat or c.id % every == 0
+        if self.bulk_ns > 0:
+            for c in self.conns:
+                if not (c.sender or c.lat):
+                    self.to_bulk(c)
+
+    def drain(self, expected: int) -> float:
+        """Read until C{expected} deliveries, or a pause, or --drain-max: seconds."""
+        o = self.o
+        d0 = time.monotonic_ns()
+        self.t_last_deliv = d0
+        last_total = self.total_deliv
+        last_change = d0
+        while True:
+            n2 = time.monotonic_ns()
+            if self.total_deliv != last_total:
+                last_total, last_change = self.total_deliv, n2
+            if n2 - d0 > o.drain_max * 1e9 or n2 - last_change > o.drain_idle * 1e9:
+                break
+            if self.total_deliv >= expected:
+                break
+            self.poll_once(0.005)
+        return (time.monotonic_ns() - d0) / 1e9
 
     def close_all(self) -> None:
         for c in self.conns:
@@ -1107,7 +1326,8 @@ class LoadGen:
             raise SystemExit("loadgen: need more clients than senders "
                              "(the last client is the probe)")
         pid = o.server_pid
-        self.conns = [Conn(i) for i in range(o.clients)]
+        n = self.start_helpers()
+        self.conns = [Conn(i) for i in range(n)]
         self.senders = self.conns[:o.senders]
         for c in self.senders:
             c.sender = True
@@ -1116,7 +1336,6 @@ class LoadGen:
         # included (they receive the other senders' messages, and a server
         # may treat them differently), so that each kind of member weighs in
         # the percentiles as it does in the room; and the probe.
-        n = o.clients
         k = n if o.lat_receivers <= 0 else min(o.lat_receivers, n)
         for i in range(k):
             self.conns[n - 1 - (i * n) // k].lat = True
@@ -1126,7 +1345,16 @@ class LoadGen:
 
         rss0 = read_rss_kb(pid)
         t0 = time.monotonic()
-        ok = self.setup_to(o.clients, o.setup_timeout)
+        ok = self.setup_to(n, o.setup_timeout)
+        if self.helpers:
+            ok = self.wait_helpers("ready", max(1.0, o.setup_timeout - (time.monotonic() - t0))) \
+                and ok
+            for h in self.helpers:
+                if h.ready:
+                    self.nready += h.ready["ready"]
+                    self.nfailed += h.ready["failed"]
+                    if h.ready["first_error"]:
+                        self.note_error(h.ready["first_error"])
         setup_s = time.monotonic() - t0
         if not ok or self.nready < o.clients:
             result = {"scenario": o.scenario, "mode": o.mode, "error": "setup incomplete",
@@ -1144,16 +1372,8 @@ class LoadGen:
                and time.monotonic_ns() - st0 < o.settle_max * 1e9):
             self.run_for(0.05, False)
         settle_s = (time.monotonic_ns() - st0) / 1e9
-        # The fast path from now on: leftovers of the sign-in lines are dropped,
-        # and only some receivers look for lines that are not messages.
-        every = max(1, o.check_every)
-        for c in self.conns:
-            c.partial = b""
-            c.check = c.sender or c.lat or c.id % every == 0
-        if self.bulk_ns > 0:
-            for c in self.conns:
-                if not (c.sender or c.lat):
-                    self.to_bulk(c)
+        self.fast_path()
+        self.tell_helpers("fast")
         now = time.monotonic_ns()
         if o.rate > 0:
             self.interval_ns = int(1e9 * o.senders / o.rate)
@@ -1164,6 +1384,7 @@ class LoadGen:
         self.run_for(o.warmup, True)
 
         self.phase = MEASURE
+        self.tell_helpers("measure")
         reads0, polls0 = self.n_reads, self.n_polls
         g0 = os.times()
         s0 = read_cpu_s(pid)
@@ -1179,25 +1400,38 @@ class LoadGen:
 
         self.phase = DRAIN
         fan = o.clients - 1 + (1 if o.echo else 0)
-        d0 = time.monotonic_ns()
-        self.t_last_deliv = d0
-        last_total = self.total_deliv
-        last_change = d0
-        while True:
-            n2 = time.monotonic_ns()
-            if self.total_deliv != last_total:
-                last_total, last_change = self.total_deliv, n2
-            if n2 - d0 > o.drain_max * 1e9 or n2 - last_change > o.drain_idle * 1e9:
-                break
-            if self.total_deliv >= self.total_sent * fan:
-                break
-            self.poll_once(0.005)
-        drain_s = (time.monotonic_ns() - d0) / 1e9
+        local_fan = n - 1 + (1 if o.echo else 0)
+        share = (o.clients - n) // len(self.helpers) if self.helpers else 0
+        self.tell_helpers(f"drain {self.total_sent * share}")
+        drain_s = self.drain(self.total_sent * local_fan)
 
         win = (t_end - t_start) / 1e9
         gen_user = g1.user - g0.user
         gen_sys = g1.system - g0.system
         gen_cpu = (gen_user + gen_sys) / win * 100
+        gen_cpus = [round(gen_cpu, 1)]
+        if self.helpers:
+            self.wait_helpers("result", o.drain_max + 10)
+            for h in self.helpers:
+                r = h.result
+                if r is None:
+                    self.note_error("a helper process gave no result")
+                    self.lost_est += 1
+                    continue
+                self.win_deliv += r["win_deliv"]
+                self.total_deliv += r["total_deliv"]
+                self.ndropped += r["dropped"]
+                self.other_lines += r["other_lines"]
+                self.other_samples += r["other_samples"][:5 - len(self.other_samples)]
+                self.error_lines += r["error_lines"]
+                self.flood_notices += r["flood_notices"]
+                self.pings += r["pings"]
+                self.n_reads += r["reads"]
+                if r["first_error"]:
+                    self.note_error(r["first_error"])
+                gen_cpus.append(round(r["gen_cpu_s"] / win * 100, 1))
+                drain_s = max(drain_s, r["drain_s"])
+            gen_cpu = sum(gen_cpus)
         srv_cpu = (s1 - s0) / win * 100 if s0 >= 0 else -1
         frac = self.total_deliv / (self.total_sent * fan) if self.total_sent else 0
         lat = sorted(self.lat)
@@ -1229,6 +1463,10 @@ class LoadGen:
             "other_lines": self.other_lines, "other_samples": self.other_samples,
             "pings": self.pings, "gen_backlog_skips": self.backlog_skips,
             "gen_cpu_pct": round(gen_cpu, 1), "gen_sys_pct": round(gen_sys / win * 100, 1),
+            # Per generator process (--procs): the busiest one is what could
+            # hold the figure back.
+            "gen_procs": len(gen_cpus), "gen_cpu_pcts": gen_cpus,
+            "gen_cpu_max_pct": max(gen_cpus),
             "gen_reads_per_s": round((reads1 - reads0) / win),
             "gen_polls_per_s": round((polls1 - polls0) / win),
             "min_poll_us": o.min_poll_us if o.rate <= 0 else 0,
@@ -1241,6 +1479,8 @@ class LoadGen:
                  f"deliv/s={self.win_deliv / win:.0f} sent/s={self.win_sent / win:.0f} "
                  f"frac={frac:.4f} lat p50={lat_us['p50']}us p99={lat_us['p99']}us "
                  f"max={lat_us['max']}us gen_cpu={gen_cpu:.0f}% "
+                 + (f"(per process {'/'.join(f'{x:.0f}' for x in gen_cpus)}%) "
+                    if len(gen_cpus) > 1 else "") +
                  f"({(reads1 - reads0) / win:.0f} reads/s) srv_cpu={srv_cpu:.0f}% "
                  f"stalls={self.stalls} dropped={self.ndropped} "
                  f"flood={'yes' if flood else 'no'}")
@@ -1249,10 +1489,16 @@ class LoadGen:
 
     def run(self) -> int:
         o = self.o
+        if o.helper:
+            self.scenario_helper()
+            return 0
         if o.scenario == "conn":
             result, human = self.scenario_conn()
         else:
-            result, human = self.scenario_fanout()
+            try:
+                result, human = self.scenario_fanout()
+            finally:
+                self.stop_helpers()
         result["label"] = o.label
         result["transport"] = self.transport
         human += f" transport={self.transport}"
@@ -1338,9 +1584,19 @@ def options(argv=None) -> argparse.Namespace:
     p.add_argument("--oper-umode", default="", help="user mode senders set after OPER")
     p.add_argument("--src-ips", type=int, default=1,
                    help="spread source addresses over 127.0.x.y (N addresses)")
+    p.add_argument("--procs", type=int, default=1,
+                   help="fanout and rate: generator processes; the others hold equal "
+                        "shares of the plain receivers, for when one process's CPU is "
+                        "the limit (give them cores: taskset -c 1,2) (1)")
+    p.add_argument("--helper", default="", help=argparse.SUPPRESS)
     p.add_argument("--label", default="")
     p.add_argument("--verbose", action="store_true")
     o = p.parse_args(argv)
+    o.argv = list(sys.argv[1:] if argv is None else argv)
+    if o.procs < 1:
+        p.error("--procs must be 1 or more")
+    if o.procs > 1 and o.scenario == "conn":
+        p.error("--procs is for the fanout and rate scenarios")
     if o.ws and o.mode != "irc":
         p.error("--ws is IRC over WebSocket: it needs --mode irc")
     if o.rate is None:
