@@ -931,10 +931,11 @@ def problems(scenario: Scenario, result: dict | None) -> list[str]:
     return notes
 
 
-def run_all(o) -> dict:
-    workroot = Path(tempfile.mkdtemp(prefix="chatservice-bench-"))
-    os.chmod(workroot, 0o755)
-    scenarios = [SCENARIOS[s] for s in o.scenarios]
+def choose(o, scenarios: list[Scenario]) -> tuple[dict[str, list[Target]], list[str]]:
+    """
+    The targets each scenario runs, by scenario name, and notes on what is
+    left out (a server not installed, or without the scenario's transport).
+    """
     servers = []
     notes = []
     for name in o.servers:
@@ -975,6 +976,14 @@ def run_all(o) -> dict:
                 if scenario.transport not in SERVERS[t.server].transports:
                     notes.append(f"{t.label} skipped in {scenario.name}: it has no "
                                  f"{TRANSPORT_NAMES[scenario.transport]}")
+    return chosen, notes
+
+
+def run_all(o) -> dict:
+    workroot = Path(tempfile.mkdtemp(prefix="chatservice-bench-"))
+    os.chmod(workroot, 0o755)
+    scenarios = [SCENARIOS[s] for s in o.scenarios]
+    chosen, notes = choose(o, scenarios)
     targets = list({t.label: t for ts in chosen.values() for t in ts}.values())
     o.certificate = None
     if any(s.transport == "tls" for s in scenarios):
