@@ -15,6 +15,22 @@ Wire modes
     the acknowledgement (``*** You joined``); from then on every line sent is
     said to the default room.
 
+Transports
+==========
+Plain TCP by default.  ``--tls`` wraps each connection in TLS (the handshake
+is non-blocking; no certificate is checked, as benchmarks use self-signed
+ones); each wake-up reads TLS records until none is left or the buffer is
+nearly full, so that reading costs the generator as few rounds as over TCP.
+``--ws`` speaks IRC over WebSocket (RFC 6455, the IRCv3 WebSocket
+specification): an HTTP upgrade to ``--ws-path`` asking for ``--ws-protocol``
+(``text.ircv3.net``; the answer's ``Sec-WebSocket-Accept`` is checked), then
+one IRC line per frame, without line ending.  Client frames are masked with a
+fresh key each, as RFC 6455 requires.  Server frames are not masked, so the
+receivers that only count deliveries count the marker in the raw stream,
+frame headers and all, keeping the last ``len(marker) - 1`` bytes of each
+read for the next; senders, latency receivers and check receivers parse the
+frames (answering pings, noticing a close).  ``--ws --tls`` is WSS.
+
 Scenarios
 =========
 ``fanout``
@@ -47,6 +63,14 @@ lines.  At a fixed rate every socket is read as soon as it is readable, as
 an independent client would, and latency receivers are read first in each
 round.  Source addresses can be spread over 127.0.x.y (``--src-ips``) when
 one address runs out of ephemeral ports.
+
+Several processes (``--procs N``, fanout and rate): when one generator
+process's CPU is the limit, N - 1 helper processes, started by this one, hold
+equal shares of the plain receivers; they sign in, then follow the main
+process's commands over their standard input (fast path, measure, drain) and
+report their counts and CPU as JSON.  The main process keeps the senders,
+the probe and the latency receivers.  Give the processes cores of their own
+(``taskset -c 1,2``), apart from the server's.
 
 Output: one machine-readable line ``RESULT {json}`` and one human line.
 """

@@ -38,7 +38,18 @@ Scenarios
 ``conn``
     Idle registered IRC connections in steps (1000, 5000, 10000): KB per
     connection from the server's VmRSS, registrations per second, whether
-    all of them were held.
+    all of them were held.  Target: <= 2.5 KB per connection, >= 2,000
+    sign-ins per second.
+``fanout100-tls``, ``fanout1000-tls``, ``rate-tls``, ``conn-tls``
+    The same over TLS (``--irc ssl:`` for chatservice, ``ssl_gnutls`` for
+    InspIRCd, ngIRCd's ``[SSL]`` ports), with a self-signed certificate made
+    in the work directory; each run is compared with InspIRCd's run of the
+    same round.  Targets: fan-out >= 1.0 x InspIRCd, p99 <= InspIRCd's, KB per
+    connection <= InspIRCd's.
+``fanout100-ws``, ``fanout1000-ws``
+    The fan-out over IRC over WebSocket (text.ircv3.net; chatservice's
+    ``--web`` listener, InspIRCd's ``websocket`` module; ngIRCd has none and
+    is skipped with a note); target >= 1.0 x InspIRCd.
 ``history100``, ``history1000``
     fanout100 and fanout1000 for chatservice over IRC only, with history in
     a fresh SQLite data directory (``chatservice-irc``) and with
@@ -71,6 +82,10 @@ The history scenarios are not in the default ``--scenarios`` (the
 comparison with ngIRCd and InspIRCd); the general scenarios run chatservice
 with SQLite history, as deployed.
 
+When one generator process is the bottleneck (its CPU near 100 %, flagged in
+the table), ``--gen-procs 2 --gen-cpu 1,2`` spreads the receivers over two
+processes on two cores (the server keeps ``--server-cpu``).
+
 Absolute figures depend on the machine and on whatever else runs on it; the
 ratios to ngIRCd measured in the same run are what count.
 
@@ -78,6 +93,7 @@ ratios to ngIRCd measured in the same run are what count.
     python bench/run.py --quick              # a smoke test: 1 short run
     python bench/run.py --servers chatservice,ngircd --scenarios fanout1000 --runs 5
     python bench/run.py --servers chatservice --scenarios history100,history1000,writer
+    python bench/run.py --scenarios fanout100-tls,fanout1000-tls,fanout100-ws,rate-tls,conn-tls
 
 The latency of ``CHATHISTORY LATEST`` on a big room, and the store's own
 write and read rates, are measured by ``bench/history.py``.
