@@ -660,6 +660,18 @@ class LoadGen:
     def setup_read(self, c: Conn) -> None:
         try:
             data = c.sock.recv(BUFSIZE)
+            if data and self.tls_ctx is not None:
+                # One TLS record per read: take every one there is.
+                more = [data]
+                while sum(map(len, more)) < BUFSIZE:
+                    try:
+                        chunk = c.sock.recv(BUFSIZE)
+                    except WOULD_BLOCK:
+                        break
+                    if not chunk:
+                        break
+                    more.append(chunk)
+                data = b"".join(more)
         except WOULD_BLOCK:
             return
         except OSError as e:
@@ -1599,8 +1611,11 @@ def options(argv=None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=0.5,
                    help="quiet seconds after the join storm before sending (0.5)")
     p.add_argument("--settle-max", type=float, default=60)
-    p.add_argument("--drain-max", type=float, default=5)
-    p.add_argument("--drain-idle", type=float, default=2)
+    p.add_argument("--drain-max", type=float, default=15,
+                   help="at most this many seconds reading after the window (15)")
+    p.add_argument("--drain-idle", type=float, default=5,
+                   help="stop reading after the window once nothing came for this "
+                        "many seconds: longer than the server's latency (5)")
     p.add_argument("--stall-ms", type=int, default=10000,
                    help="fanout: a window with no progress for this long is written off")
     p.add_argument("--irc-pass", default="")

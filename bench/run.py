@@ -921,6 +921,14 @@ def registrations_per_s(result: dict | None, overall: bool = False) -> float | N
     return result.get("max_reached", 0) / total if total else None
 
 
+def doubtful(result: dict | None) -> bool:
+    """A run whose figure says little: not all delivered, or nothing measured."""
+    if not result or "error" in result:
+        return True
+    return bool(result.get("flood_suspected") or result.get("delivered_fraction", 1) < 0.99
+                or result.get("sent", 1) == 0)
+
+
 def problems(scenario: Scenario, result: dict | None) -> list[str]:
     """What makes a run's figure doubtful."""
     if not result:
@@ -942,6 +950,9 @@ def problems(scenario: Scenario, result: dict | None) -> list[str]:
         notes.append("flood control suspected (stalls, losses, notices or drops)")
     if result.get("delivered_fraction", 1) < 0.99:
         notes.append(f"delivered {result['delivered_fraction']:.3f}")
+    if result.get("sent", 1) == 0:
+        notes.append("no message sent in the measured window: every sender's window "
+                     "was full (latency beyond --duration)")
     if "db_messages" in result or "db_error" in result or "stop_s" in result:
         notes.append(store_line(result))
     return notes
@@ -1139,7 +1150,10 @@ def table(report: dict) -> str:
                     cost = median([cpu_cost(scenario, r) for r in runs])
                     row += f" {'-' if cost is None else f'{cost:.3f}':>12}"
             if label.startswith("chatservice") and label != ref:
-                row += "  " + verdict(scenario, med_ratio, runs)
+                said = verdict(scenario, med_ratio, runs)
+                if said and any(doubtful(r) for r in runs + (base if compared else [])):
+                    said += " (doubtful: see the runs' notes)"
+                row += "  " + said
             out.append(row)
             for i, r in enumerate(runs):
                 for note in ([r["error"]] if r.get("error") else []) + problems(scenario, r):

@@ -169,6 +169,20 @@ def test_table_shows_ratios_to_inspircd_and_the_notes():
     assert "note: ngircd skipped in fanout100-ws" in text
 
 
+def test_a_ratio_over_a_run_that_measured_nothing_is_doubtful():
+    """A reference run that sent nothing in its window makes the verdict doubtful, with a note."""
+    report = {"results": {"fanout1000-ws": {
+        "chatservice-irc": [{"deliveries_per_s": 16000, "sent": 32, "server_cpu_pct": 50,
+                             "gen_cpu_pct": 5, "delivered_fraction": 1.0}],
+        "inspircd": [{"deliveries_per_s": 576, "sent": 0, "server_cpu_pct": 30,
+                      "gen_cpu_pct": 8, "delivered_fraction": 1.0}],
+    }}, "notes": []}
+    text = run.table(report)
+    row = next(line for line in text.splitlines() if line.startswith("chatservice-irc"))
+    assert row.endswith("meets target (doubtful: see the runs' notes)")
+    assert "no message sent in the measured window" in text
+
+
 # Against real servers -----------------------------------------------------------
 
 @pytest.fixture
