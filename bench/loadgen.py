@@ -15,6 +15,22 @@ Wire modes
     the acknowledgement (``*** You joined``); from then on every line sent is
     said to the default room.
 
+Transports
+==========
+Plain TCP by default.  ``--tls`` wraps each connection in TLS (the handshake
+is non-blocking; no certificate is checked, as benchmarks use self-signed
+ones); each wake-up reads TLS records until none is left or the buffer is
+nearly full, so that reading costs the generator as few rounds as over TCP.
+``--ws`` speaks IRC over WebSocket (RFC 6455, the IRCv3 WebSocket
+specification): an HTTP upgrade to ``--ws-path`` asking for ``--ws-protocol``
+(``text.ircv3.net``; the answer's ``Sec-WebSocket-Accept`` is checked), then
+one IRC line per frame, without line ending.  Client frames are masked with a
+fresh key each, as RFC 6455 requires.  Server frames are not masked, so the
+receivers that only count deliveries count the marker in the raw stream,
+frame headers and all, keeping the last ``len(marker) - 1`` bytes of each
+read for the next; senders, latency receivers and check receivers parse the
+frames (answering pings, noticing a close).  ``--ws --tls`` is WSS.
+
 Scenarios
 =========
 ``fanout``
@@ -48,23 +64,36 @@ an independent client would, and latency receivers are read first in each
 round.  Source addresses can be spread over 127.0.x.y (``--src-ips``) when
 one address runs out of ephemeral ports.
 
+Several processes (``--procs N``, fanout and rate): when one generator
+process's CPU is the limit, N - 1 helper processes, started by this one, hold
+equal shares of the plain receivers; they sign in, then follow the main
+process's commands over their standard input (fast path, measure, drain) and
+report their counts and CPU as JSON.  The main process keeps the senders,
+the probe and the latency receivers.  Give the processes cores of their own
+(``taskset -c 1,2``), apart from the server's.
+
 Output: one machine-readable line ``RESULT {json}`` and one human line.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import errno
+import hashlib
 import json
 import os
 import random
 import resource
 import select
 import socket
+import ssl
+import struct
+import subprocess
 import sys
 import time
 
-CONNECTING, PROMPT, ACK, WELCOME, JOIN, READY, DEAD = range(7)
+CONNECTING, PROMPT, ACK, WELCOME, JOIN, READY, DEAD, HANDSHAKE, UPGRADE = range(9)
 SETUP, SETTLE, WARMUP, MEASURE, DRAIN = range(5)
 
 EPOLLIN = select.EPOLLIN
@@ -73,6 +102,13 @@ EPOLLERR = select.EPOLLERR | select.EPOLLHUP
 
 BUFSIZE = 1 << 18          # one shared receive buffer, 256 KiB
 MAX_PARTIAL = 1 << 16      # a "line" longer than this is dropped
+MAX_FRAME = 1 << 16        # a WebSocket frame longer than this ends the connection
+# TLS: read records until this much room is left in the shared buffer (a
+# record holds at most 16 KiB of data).
+TLS_ROOM = 17 << 10
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# What a non-blocking socket raises when it has nothing to give or take now.
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 # Words in a non-message line that suggest the server is throttling us.
 FLOOD_WORDS = (b"flood", b"throttl", b"excess", b"too many", b"sendq", b"slow down")
@@ -145,12 +181,145 @@ def percentile(values: list[int], p: float) -> float:
     return values[k]
 
 
+# WebSocket (RFC 6455) ---------------------------------------------------------
+
+def ws_accept(key: bytes) -> bytes:
+    """The Sec-WebSocket-Accept a server must answer C{key} with."""
+    return base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+
+
+def ws_frame(payload: bytes, opcode: int = 1, mask: bytes | None = None) -> bytes:
+    """
+    One final client frame: masked, as RFC 6455 requires of clients, with a
+    fresh random key unless C{mask} is given.  The XOR runs on one big
+    integer, not byte by byte.
+    """
+    n = len(payload)
+    if mask is None:
+        mask = random.getrandbits(32).to_bytes(4, "little")
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0xFE, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0xFF, n)
+    if not n:
+        return head + mask
+    key = (mask * (n // 4 + 1))[:n]
+    body = (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
+        n, "little")
+    return head + mask + body
+
+
+class WSError(Exception):
+    """The server broke the WebSocket framing (or closed the socket)."""
+
+
+def ws_unframe(data: bytes) -> tuple[list[bytes], list[tuple[int, bytes]], bytes]:
+    """
+    Split server frames: (the payloads of data frames, each followed by
+    C{b"\\n"} when its message ends; control frames as (opcode, payload);
+    the bytes of an incomplete frame, to be given again with what follows).
+    Raises L{WSError} for a masked server frame (RFC 6455 5.1), an opcode
+    that does not exist, or a frame longer than L{MAX_FRAME}.
+    """
+    out: list[bytes] = []
+    control: list[tuple[int, bytes]] = []
+    i, n = 0, len(data)
+    while n - i >= 2:
+        b0, b1 = data[i], data[i + 1]
+        size, head = b1 & 0x7F, 2
+        if size == 126:
+            if n - i < 4:
+                break
+            size, head = int.from_bytes(data[i + 2:i + 4], "big"), 4
+        elif size == 127:
+            if n - i < 10:
+                break
+            size, head = int.from_bytes(data[i + 2:i + 10], "big"), 10
+        if b1 & 0x80:
+            raise WSError("masked frame from the server")
+        if size > MAX_FRAME:
+            raise WSError(f"frame of {size} bytes from the server")
+        if n - i < head + size:
+            break
+        payload = data[i + head:i + head + size]
+        opcode = b0 & 0x0F
+        if opcode in (0, 1, 2):
+            out.append(payload)
+            if b0 & 0x80:
+                out.append(b"\n")
+        elif opcode in (8, 9, 10):
+            control.append((opcode, payload))
+        else:
+            raise WSError(f"frame with opcode {opcode} from the server")
+        i += head + size
+    return out, control, data[i:]
+
+
+# Several generator processes --------------------------------------------------
+
+class Helper:
+    """
+    A helper generator process (--procs), seen from the main one.  It holds
+    a share of the room's plain receivers; the two talk in lines over the
+    helper's standard input (commands: C{fast}, C{measure}, C{drain N}) and
+    output (JSON: C{{"ready": ...}}, then C{{"result": ...}}).
+    """
+
+    def __init__(self, argv: list[str]):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.fd = self.proc.stdout.fileno()
+        os.set_blocking(self.fd, False)
+        self.partial = b""
+        self.ready: dict | None = None
+        self.result: dict | None = None
+        self.ended = False
+
+    def say(self, command: str) -> None:
+        try:
+            self.proc.stdin.write(command.encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.ended = True
+
+    def read(self) -> None:
+        try:
+            data = os.read(self.fd, 1 << 16)
+        except BlockingIOError:
+            return
+        if not data:
+            self.ended = True
+            return
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if "ready" in message:
+                self.ready = message
+            elif "result" in message:
+                self.result = message["result"]
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 # The generator -----------------------------------------------------------------
 
 class Conn:
     __slots__ = ("id", "sock", "fd", "state", "nick", "partial", "out", "sender",
                  "lat", "check", "sent", "acked", "last_prog", "next_ns", "retries", "epout",
-                 "ep")
+                 "ep", "wsbuf", "wskey")
 
     def __init__(self, ident: int):
         self.id = ident
@@ -170,12 +339,25 @@ class Conn:
         self.retries = 0
         self.epout = False
         self.ep = None
+        self.wsbuf = b""      # WebSocket: an incomplete frame
+        self.wskey = b""      # WebSocket: the Sec-WebSocket-Key sent
 
 
 class LoadGen:
     def __init__(self, o: argparse.Namespace):
         self.o = o
         self.irc = o.mode == "irc"
+        # Transports: TLS (no certificate check: benchmarks use self-signed
+        # ones) and IRC over WebSocket, either or both.
+        self.tls_ctx = None
+        if o.tls:
+            self.tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self.tls_ctx.check_hostname = False
+            self.tls_ctx.verify_mode = ssl.CERT_NONE
+        self.ws = o.ws
+        self.ws_opcode = 2 if o.ws_protocol.startswith("binary.") else 1
+        self.ws_subprotocol = ""      # what the server chose, from the first upgrade
+        self.transport = ("wss" if o.tls else "ws") if o.ws else ("tls" if o.tls else "tcp")
         self.marker = o.marker.encode()
         self.mlen = len(self.marker)
         self.eol = b"\r\n" if (self.irc or o.crlf) else b"\n"
@@ -224,6 +406,11 @@ class LoadGen:
         src = max(1, o.src_ips)
         self.sources = [f"127.0.{k // 250}.{k % 250 + 1}" for k in range(src)] if src > 1 else []
         self.addr = (o.host, o.port)
+        # Several generator processes (--procs): this one's first nickname
+        # number, its helpers (main) or its pipe to the main one (helper).
+        self.id_base = 0
+        self.helpers: list[Helper] = []
+        self.control = None
 
     # errors and connection life
 
@@ -271,7 +458,7 @@ class LoadGen:
 
     def open_conn(self, ident: int) -> None:
         c = self.conns[ident]
-        c.nick = self.prefix + b"%x" % ident
+        c.nick = self.prefix + b"%x" % (ident + self.id_base)
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         except OSError as e:
@@ -307,13 +494,22 @@ class LoadGen:
 
     # output
 
-    def write(self, c: Conn, data: bytes) -> None:
+    def write(self, c: Conn, data: bytes, raw: bool = False) -> None:
+        """
+        Send C{data} (lines; over WebSocket each becomes one frame unless
+        C{raw}), queueing what the socket does not take.  TLS retries a
+        write with the same bytes first, as OpenSSL requires: C{c.out} only
+        grows at its end.
+        """
+        if self.ws and not raw:
+            data = b"".join([ws_frame(line, self.ws_opcode)
+                             for line in data.split(self.eol) if line])
         if c.out:
             c.out += data
             return
         try:
             n = c.sock.send(data)
-        except BlockingIOError:
+        except WOULD_BLOCK:
             n = 0
         except OSError as e:
             self.dead(c, str(e))
@@ -329,7 +525,7 @@ class LoadGen:
         if data:
             try:
                 n = c.sock.send(data)
-            except BlockingIOError:
+            except WOULD_BLOCK:
                 return
             except OSError as e:
                 self.dead(c, str(e))
@@ -346,6 +542,109 @@ class LoadGen:
             return
         c.epout = False
         c.ep.modify(c.fd, EPOLLIN)
+        if self.tls_ctx is not None:
+            try:
+                c.sock = self.tls_ctx.wrap_socket(c.sock, do_handshake_on_connect=False)
+            except (ssl.SSLError, OSError) as e:
+                self.dead(c, f"TLS: {e}")
+                return
+            c.state = HANDSHAKE
+            self.handshake(c)
+            return
+        self.start_session(c)
+
+    def handshake(self, c: Conn) -> None:
+        """One step of the TLS handshake: on to the session once it is done."""
+        try:
+            c.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.want(c, False)
+            return
+        except ssl.SSLWantWriteError:
+            self.want(c, True)
+            return
+        except (ssl.SSLError, OSError) as e:
+            self.dead(c, f"TLS handshake: {e}")
+            return
+        self.want(c, False)
+        self.start_session(c)
+
+    def want(self, c: Conn, out: bool) -> None:
+        if c.epout != out:
+            c.epout = out
+            c.ep.modify(c.fd, EPOLLIN | (EPOLLOUT if out else 0))
+
+    def start_session(self, c: Conn) -> None:
+        """The connection (and its TLS) is up: upgrade to WebSocket, or sign in."""
+        if self.ws:
+            c.wskey = base64.b64encode(random.getrandbits(128).to_bytes(16, "little"))
+            request = (f"GET {self.o.ws_path} HTTP/1.1\r\n"
+                       f"Host: {self.o.host}:{self.o.port}\r\n"
+                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                       f"Sec-WebSocket-Key: {c.wskey.decode()}\r\n"
+                       "Sec-WebSocket-Version: 13\r\n"
+                       + (f"Sec-WebSocket-Protocol: {self.o.ws_protocol}\r\n"
+                          if self.o.ws_protocol else "")
+                       + (f"Origin: {self.o.ws_origin}\r\n" if self.o.ws_origin else "")
+                       + "\r\n")
+            c.state = UPGRADE
+            self.write(c, request.encode(), raw=True)
+            return
+        self.sign_in(c)
+
+    def upgraded(self, c: Conn, data: bytes) -> bytes | None:
+        """
+        The server's answer to the upgrade, once its headers are complete:
+        what follows them, or None while they are not (or if it refused).
+        """
+        data = c.partial + data
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            if len(data) > MAX_PARTIAL:
+                self.dead(c, "WebSocket: no end to the server's HTTP headers")
+            else:
+                c.partial = data
+            return None
+        c.partial = b""
+        head = data[:end].split(b"\r\n")
+        words = head[0].split(None, 2)
+        if len(words) < 2 or words[1] != b"101":
+            self.dead(c, "WebSocket upgrade refused: " + head[0].decode("utf-8", "replace"))
+            return None
+        fields = {}
+        for line in head[1:]:
+            name, _, value = line.partition(b":")
+            fields[name.strip().lower()] = value.strip()
+        if fields.get(b"sec-websocket-accept") != ws_accept(c.wskey):
+            self.dead(c, "WebSocket: wrong Sec-WebSocket-Accept")
+            return None
+        if not self.ws_subprotocol:
+            self.ws_subprotocol = fields.get(b"sec-websocket-protocol", b"(none)").decode(
+                "utf-8", "replace")
+        self.sign_in(c)
+        return data[end + 4:]
+
+    def ws_lines(self, c: Conn, data: bytes) -> bytes | None:
+        """
+        Server frames to IRC lines (each ended by \\n); answers pings; None
+        once the connection is dead (a close frame or broken framing).
+        """
+        try:
+            out, control, c.wsbuf = ws_unframe(c.wsbuf + data)
+        except WSError as e:
+            self.dead(c, f"WebSocket: {e}")
+            return None
+        for opcode, payload in control:
+            if opcode == 9:
+                self.write(c, ws_frame(payload, 10), raw=True)
+            elif opcode == 8:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                self.dead(c, f"WebSocket closed by the server ({code} "
+                             f"{payload[2:].decode('utf-8', 'replace')})")
+                return None
+        return b"".join(out)
+
+    def sign_in(self, c: Conn) -> None:
         if self.irc:
             out = b""
             if self.o.irc_pass:
@@ -361,7 +660,19 @@ class LoadGen:
     def setup_read(self, c: Conn) -> None:
         try:
             data = c.sock.recv(BUFSIZE)
-        except BlockingIOError:
+            if data and self.tls_ctx is not None:
+                # One TLS record per read: take every one there is.
+                more = [data]
+                while sum(map(len, more)) < BUFSIZE:
+                    try:
+                        chunk = c.sock.recv(BUFSIZE)
+                    except WOULD_BLOCK:
+                        break
+                    if not chunk:
+                        break
+                    more.append(chunk)
+                data = b"".join(more)
+        except WOULD_BLOCK:
             return
         except OSError as e:
             self.dead(c, str(e))
@@ -371,6 +682,14 @@ class LoadGen:
             self.dead(c, "EOF from server during sign-in")
             return
         self.t_last_rx = time.monotonic_ns()
+        if c.state == UPGRADE:
+            data = self.upgraded(c, data)
+            if not data:
+                return
+        if self.ws:
+            data = self.ws_lines(c, data)
+            if data is None:
+                return
         data = c.partial + data
         if c.state == PROMPT:
             # The prompt may come without a line ending.
@@ -404,7 +723,7 @@ class LoadGen:
         elif self.prompt in line:
             # The nickname was refused: try another.
             c.retries += 1
-            c.nick = self.prefix + b"%x%c" % (c.id, 97 + c.retries % 26)
+            c.nick = self.prefix + b"%x%c" % (c.id + self.id_base, 97 + c.retries % 26)
             self.write(c, c.nick + self.eol)
 
     def irc_setup_line(self, c: Conn, line: bytes) -> None:
@@ -429,7 +748,7 @@ class LoadGen:
                 self.after_welcome(c)
             elif cmd in (b"432", b"433", b"436"):
                 c.retries += 1
-                c.nick = self.prefix + b"%x%c" % (c.id, 97 + c.retries % 26)
+                c.nick = self.prefix + b"%x%c" % (c.id + self.id_base, 97 + c.retries % 26)
                 self.write(c, b"NICK " + c.nick + b"\r\n")
             elif cmd[:1] in (b"4", b"5") and self.o.verbose:
                 print(f"[{c.id}] registration: {line[:200]!r}", file=sys.stderr)
@@ -459,6 +778,9 @@ class LoadGen:
     # input once signed in: the fast path
 
     def ready_read(self, c: Conn) -> None:
+        if self.ws and (c.lat or c.check):
+            self.ws_read(c)
+            return
         buf = self.buf
         p = c.partial
         pl = len(p)
@@ -466,7 +788,7 @@ class LoadGen:
             buf[:pl] = p
         try:
             n = c.sock.recv_into(self.mv[pl:])
-        except BlockingIOError:
+        except WOULD_BLOCK:
             return
         except OSError as e:
             self.dead(c, str(e))
@@ -476,6 +798,76 @@ class LoadGen:
             self.dead(c, "EOF from server")
             return
         end = pl + n
+        if self.tls_ctx is not None:
+            end = self.tls_more(c, end)
+        if self.ws:
+            # Server frames are not masked: the markers can be counted in the
+            # raw stream, frame headers and all.  The last len(marker) - 1
+            # bytes are kept, so that a marker cut in two by the reads is
+            # counted once, with the read that completes it.
+            k = buf.count(self.marker, 0, end)
+            if k:
+                self.total_deliv += k
+                if self.phase == MEASURE:
+                    self.win_deliv += k
+            keep = min(end, self.mlen - 1)
+            c.partial = bytes(buf[end - keep:end])
+            return
+        self.count_lines(c, end)
+
+    def tls_more(self, c: Conn, end: int) -> int:
+        """
+        Read more TLS records into the shared buffer, past C{end}, while they
+        come and there is room: one record per read, many per wake-up.
+        Returns the new end; the next round sees an end of stream or error.
+        """
+        mv = self.mv
+        sock = c.sock
+        while end < BUFSIZE - TLS_ROOM:
+            try:
+                n = sock.recv_into(mv[end:])
+            except (OSError, ValueError):
+                break
+            if not n:
+                break
+            self.n_reads += 1
+            end += n
+        return end
+
+    def ws_read(self, c: Conn) -> None:
+        """A WebSocket receiver that parses its frames (latency, checks)."""
+        chunks = []
+        size = 0
+        while size < BUFSIZE // 4:
+            try:
+                data = c.sock.recv(BUFSIZE // 4 - size)
+            except WOULD_BLOCK:
+                break
+            except OSError as e:
+                self.dead(c, str(e))
+                return
+            self.n_reads += 1
+            if not data:
+                if not chunks:
+                    self.dead(c, "EOF from server")
+                    return
+                break
+            chunks.append(data)
+            size += len(data)
+            if self.tls_ctx is None:
+                break
+        if not chunks:
+            return
+        lines = self.ws_lines(c, b"".join(chunks))
+        if lines is None:
+            return
+        blob = c.partial + lines
+        self.buf[:len(blob)] = blob
+        self.count_lines(c, len(blob))
+
+    def count_lines(self, c: Conn, end: int) -> None:
+        """Count the messages in the complete lines of C{buf[:end]}."""
+        buf = self.buf
         last = buf.rfind(b"\n", 0, end) + 1
         if last:
             k = buf.count(self.marker, 0, last)
@@ -594,6 +986,7 @@ class LoadGen:
         for fd, ev in events:
             c = byfd.get(fd)
             if c is None:
+                self.control_event(fd)
                 continue
             st = c.state
             if st == READY:
@@ -606,9 +999,11 @@ class LoadGen:
                 continue
             if st == CONNECTING:
                 self.connected(c)
-                if c.state == DEAD:
-                    continue
-            elif ev & EPOLLOUT:
+                continue
+            if st == HANDSHAKE:
+                self.handshake(c)
+                continue
+            if ev & EPOLLOUT:
                 self.flush(c)
                 if c.state == DEAD:
                     continue
@@ -717,7 +1112,162 @@ class LoadGen:
                 due = c.next_ns
         return due
 
+    # several generator processes
+
+    def control_event(self, fd: int) -> None:
+        """Something from the main process (in a helper) or from a helper."""
+        if self.control is not None and fd == self.control:
+            self.helper_command()
+            return
+        for h in self.helpers:
+            if h.fd == fd:
+                h.read()
+                if h.ended:
+                    self.ep.unregister(fd)
+                return
+
+    def start_helpers(self) -> int:
+        """
+        --procs N: start N - 1 helpers, each holding an equal share of the
+        room's plain receivers (this process keeps the senders, the probe,
+        the latency receivers and the rest).  Returns this process's clients.
+        """
+        o = self.o
+        extra = o.procs - 1
+        if extra <= 0:
+            return o.clients
+        share = o.clients // o.procs
+        local = o.clients - share * extra
+        if share < 1 or local <= o.senders + 1:
+            raise SystemExit("loadgen: too few clients for --procs "
+                             f"{o.procs} with {o.senders} senders")
+        for k in range(extra):
+            argv = [sys.executable, os.path.abspath(__file__), *o.argv, "--procs", "1",
+                    "--prefix", self.prefix.decode(), "--server-pid", "0",
+                    "--helper", f"{local + k * share}:{share}",
+                    "--label", f"{o.label}/helper{k + 1}"]
+            h = Helper(argv)
+            self.helpers.append(h)
+            self.ep.register(h.fd, EPOLLIN)
+        return local
+
+    def wait_helpers(self, what: str, timeout: float) -> bool:
+        """Serve this process's clients until every helper has said C{what}."""
+        deadline = time.monotonic() + timeout
+        while any(getattr(h, what) is None and not h.ended for h in self.helpers):
+            if time.monotonic() > deadline:
+                break
+            self.poll_once(0.005)
+        return all(getattr(h, what) is not None for h in self.helpers)
+
+    def tell_helpers(self, command: str) -> None:
+        for h in self.helpers:
+            h.say(command)
+
+    def stop_helpers(self) -> None:
+        for h in self.helpers:
+            h.stop()
+
+    def scenario_helper(self) -> None:
+        """A helper: sign in its share, then follow the main process's commands."""
+        o = self.o
+        first, count = (int(x) for x in o.helper.split(":"))
+        self.id_base = first
+        self.conns = [Conn(i) for i in range(count)]
+        self.control = sys.stdin.fileno()
+        os.set_blocking(self.control, False)
+        self.control_partial = b""
+        self.helper_done = False
+        self.measure_from = None
+        self.ep.register(self.control, EPOLLIN)
+        self.setup_to(count, o.setup_timeout)
+        self.report({"ready": self.nready, "failed": self.nfailed,
+                     "first_error": self.first_error})
+        self.phase = SETTLE
+        min_poll = o.min_poll_us * 1000 if o.rate <= 0 else 0
+        while not self.helper_done:
+            t = time.monotonic_ns()
+            self.poll_once(0.05)
+            if min_poll and self.phase >= WARMUP:
+                # Batched reads, as in the main process while it sends.
+                left = min_poll - (time.monotonic_ns() - t)
+                if left > 0:
+                    time.sleep(left / 1e9)
+        self.close_all()
+
+    def report(self, message: dict) -> None:
+        sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    def helper_command(self) -> None:
+        try:
+            data = os.read(self.control, 4096)
+        except BlockingIOError:
+            return
+        if not data:  # the main process is gone
+            self.helper_done = True
+            self.ep.unregister(self.control)
+            return
+        *lines, self.control_partial = (self.control_partial + data).split(b"\n")
+        for line in lines:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == b"fast":
+                self.fast_path()
+                self.phase = WARMUP
+            elif words[0] == b"measure":
+                self.phase = MEASURE
+                self.measure_from = (os.times(), self.n_reads, time.monotonic_ns())
+            elif words[0] == b"drain":
+                end = (os.times(), self.n_reads, time.monotonic_ns())
+                start = self.measure_from or end
+                self.phase = DRAIN
+                drain_s = self.drain(int(words[1]))
+                cpu = (end[0].user + end[0].system) - (start[0].user + start[0].system)
+                self.report({"result": {
+                    "win_deliv": self.win_deliv, "total_deliv": self.total_deliv,
+                    "gen_cpu_s": round(cpu, 3), "window_s": (end[2] - start[2]) / 1e9,
+                    "reads": end[1] - start[1], "drain_s": round(drain_s, 2),
+                    "ready": self.nready, "dropped": self.ndropped, "failed": self.nfailed,
+                    "other_lines": self.other_lines, "other_samples": self.other_samples,
+                    "error_lines": self.error_lines, "flood_notices": self.flood_notices,
+                    "pings": self.pings, "first_error": self.first_error}})
+                self.helper_done = True
+
     # scenarios
+
+    def fast_path(self) -> None:
+        """
+        From now on leftovers of the sign-in lines are dropped, and only some
+        receivers look for lines that are not messages.
+        """
+        every = max(1, self.o.check_every)
+        for c in self.conns:
+            c.partial = b""
+            c.check = c.sender or c.lat or c.id % every == 0
+        if self.bulk_ns > 0:
+            for c in self.conns:
+                if not (c.sender or c.lat):
+                    self.to_bulk(c)
+
+    def drain(self, expected: int) -> float:
+        """Read until C{expected} deliveries, or a pause, or --drain-max: seconds."""
+        o = self.o
+        d0 = time.monotonic_ns()
+        self.t_last_deliv = d0
+        last_total = self.total_deliv
+        last_change = d0
+        while True:
+            n2 = time.monotonic_ns()
+            if self.total_deliv != last_total:
+                last_total, last_change = self.total_deliv, n2
+            if n2 - d0 > o.drain_max * 1e9 or n2 - last_change > o.drain_idle * 1e9:
+                break
+            if self.total_deliv >= expected:
+                break
+            self.poll_once(0.005)
+        return (time.monotonic_ns() - d0) / 1e9
 
     def close_all(self) -> None:
         for c in self.conns:
@@ -812,7 +1362,8 @@ class LoadGen:
             raise SystemExit("loadgen: need more clients than senders "
                              "(the last client is the probe)")
         pid = o.server_pid
-        self.conns = [Conn(i) for i in range(o.clients)]
+        n = self.start_helpers()
+        self.conns = [Conn(i) for i in range(n)]
         self.senders = self.conns[:o.senders]
         for c in self.senders:
             c.sender = True
@@ -821,7 +1372,6 @@ class LoadGen:
         # included (they receive the other senders' messages, and a server
         # may treat them differently), so that each kind of member weighs in
         # the percentiles as it does in the room; and the probe.
-        n = o.clients
         k = n if o.lat_receivers <= 0 else min(o.lat_receivers, n)
         for i in range(k):
             self.conns[n - 1 - (i * n) // k].lat = True
@@ -831,7 +1381,16 @@ class LoadGen:
 
         rss0 = read_rss_kb(pid)
         t0 = time.monotonic()
-        ok = self.setup_to(o.clients, o.setup_timeout)
+        ok = self.setup_to(n, o.setup_timeout)
+        if self.helpers:
+            ok = self.wait_helpers("ready", max(1.0, o.setup_timeout - (time.monotonic() - t0))) \
+                and ok
+            for h in self.helpers:
+                if h.ready:
+                    self.nready += h.ready["ready"]
+                    self.nfailed += h.ready["failed"]
+                    if h.ready["first_error"]:
+                        self.note_error(h.ready["first_error"])
         setup_s = time.monotonic() - t0
         if not ok or self.nready < o.clients:
             result = {"scenario": o.scenario, "mode": o.mode, "error": "setup incomplete",
@@ -849,16 +1408,8 @@ class LoadGen:
                and time.monotonic_ns() - st0 < o.settle_max * 1e9):
             self.run_for(0.05, False)
         settle_s = (time.monotonic_ns() - st0) / 1e9
-        # The fast path from now on: leftovers of the sign-in lines are dropped,
-        # and only some receivers look for lines that are not messages.
-        every = max(1, o.check_every)
-        for c in self.conns:
-            c.partial = b""
-            c.check = c.sender or c.lat or c.id % every == 0
-        if self.bulk_ns > 0:
-            for c in self.conns:
-                if not (c.sender or c.lat):
-                    self.to_bulk(c)
+        self.fast_path()
+        self.tell_helpers("fast")
         now = time.monotonic_ns()
         if o.rate > 0:
             self.interval_ns = int(1e9 * o.senders / o.rate)
@@ -869,6 +1420,7 @@ class LoadGen:
         self.run_for(o.warmup, True)
 
         self.phase = MEASURE
+        self.tell_helpers("measure")
         reads0, polls0 = self.n_reads, self.n_polls
         g0 = os.times()
         s0 = read_cpu_s(pid)
@@ -884,25 +1436,38 @@ class LoadGen:
 
         self.phase = DRAIN
         fan = o.clients - 1 + (1 if o.echo else 0)
-        d0 = time.monotonic_ns()
-        self.t_last_deliv = d0
-        last_total = self.total_deliv
-        last_change = d0
-        while True:
-            n2 = time.monotonic_ns()
-            if self.total_deliv != last_total:
-                last_total, last_change = self.total_deliv, n2
-            if n2 - d0 > o.drain_max * 1e9 or n2 - last_change > o.drain_idle * 1e9:
-                break
-            if self.total_deliv >= self.total_sent * fan:
-                break
-            self.poll_once(0.005)
-        drain_s = (time.monotonic_ns() - d0) / 1e9
+        local_fan = n - 1 + (1 if o.echo else 0)
+        share = (o.clients - n) // len(self.helpers) if self.helpers else 0
+        self.tell_helpers(f"drain {self.total_sent * share}")
+        drain_s = self.drain(self.total_sent * local_fan)
 
         win = (t_end - t_start) / 1e9
         gen_user = g1.user - g0.user
         gen_sys = g1.system - g0.system
         gen_cpu = (gen_user + gen_sys) / win * 100
+        gen_cpus = [round(gen_cpu, 1)]
+        if self.helpers:
+            self.wait_helpers("result", o.drain_max + 10)
+            for h in self.helpers:
+                r = h.result
+                if r is None:
+                    self.note_error("a helper process gave no result")
+                    self.lost_est += 1
+                    continue
+                self.win_deliv += r["win_deliv"]
+                self.total_deliv += r["total_deliv"]
+                self.ndropped += r["dropped"]
+                self.other_lines += r["other_lines"]
+                self.other_samples += r["other_samples"][:5 - len(self.other_samples)]
+                self.error_lines += r["error_lines"]
+                self.flood_notices += r["flood_notices"]
+                self.pings += r["pings"]
+                self.n_reads += r["reads"]
+                if r["first_error"]:
+                    self.note_error(r["first_error"])
+                gen_cpus.append(round(r["gen_cpu_s"] / win * 100, 1))
+                drain_s = max(drain_s, r["drain_s"])
+            gen_cpu = sum(gen_cpus)
         srv_cpu = (s1 - s0) / win * 100 if s0 >= 0 else -1
         frac = self.total_deliv / (self.total_sent * fan) if self.total_sent else 0
         lat = sorted(self.lat)
@@ -934,6 +1499,10 @@ class LoadGen:
             "other_lines": self.other_lines, "other_samples": self.other_samples,
             "pings": self.pings, "gen_backlog_skips": self.backlog_skips,
             "gen_cpu_pct": round(gen_cpu, 1), "gen_sys_pct": round(gen_sys / win * 100, 1),
+            # Per generator process (--procs): the busiest one is what could
+            # hold the figure back.
+            "gen_procs": len(gen_cpus), "gen_cpu_pcts": gen_cpus,
+            "gen_cpu_max_pct": max(gen_cpus),
             "gen_reads_per_s": round((reads1 - reads0) / win),
             "gen_polls_per_s": round((polls1 - polls0) / win),
             "min_poll_us": o.min_poll_us if o.rate <= 0 else 0,
@@ -946,6 +1515,8 @@ class LoadGen:
                  f"deliv/s={self.win_deliv / win:.0f} sent/s={self.win_sent / win:.0f} "
                  f"frac={frac:.4f} lat p50={lat_us['p50']}us p99={lat_us['p99']}us "
                  f"max={lat_us['max']}us gen_cpu={gen_cpu:.0f}% "
+                 + (f"(per process {'/'.join(f'{x:.0f}' for x in gen_cpus)}%) "
+                    if len(gen_cpus) > 1 else "") +
                  f"({(reads1 - reads0) / win:.0f} reads/s) srv_cpu={srv_cpu:.0f}% "
                  f"stalls={self.stalls} dropped={self.ndropped} "
                  f"flood={'yes' if flood else 'no'}")
@@ -954,11 +1525,22 @@ class LoadGen:
 
     def run(self) -> int:
         o = self.o
+        if o.helper:
+            self.scenario_helper()
+            return 0
         if o.scenario == "conn":
             result, human = self.scenario_conn()
         else:
-            result, human = self.scenario_fanout()
+            try:
+                result, human = self.scenario_fanout()
+            finally:
+                self.stop_helpers()
         result["label"] = o.label
+        result["transport"] = self.transport
+        human += f" transport={self.transport}"
+        if self.ws:
+            result["ws_subprotocol"] = self.ws_subprotocol
+            human += f" ({self.ws_subprotocol or '?'})"
         print("RESULT " + json.dumps(result, separators=(",", ":")))
         print(human)
         sys.stdout.flush()
@@ -971,6 +1553,18 @@ def options(argv=None) -> argparse.Namespace:
     p.add_argument("--mode", choices=("irc", "line"), default="irc")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=6667)
+    p.add_argument("--tls", action="store_true",
+                   help="connect with TLS (any certificate is taken: benchmarks use "
+                        "self-signed ones)")
+    p.add_argument("--ws", action="store_true",
+                   help="IRC over WebSocket (with --tls: wss); one line per frame")
+    p.add_argument("--ws-path", default="/", help="--ws: the request path (/)")
+    p.add_argument("--ws-protocol", default="text.ircv3.net",
+                   help="--ws: the subprotocol asked for (text.ircv3.net; "
+                        "binary.ircv3.net sends binary frames; '' asks for none)")
+    p.add_argument("--ws-origin", default="",
+                   help="--ws: an Origin header to send (none by default, as from a "
+                        "client that is not a browser)")
     p.add_argument("--scenario", choices=("fanout", "rate", "conn"), default="fanout")
     p.add_argument("--clients", type=int, default=100, help="clients in the room (100)")
     p.add_argument("--senders", type=int, default=10, help="senders among them (10)")
@@ -1017,8 +1611,11 @@ def options(argv=None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=0.5,
                    help="quiet seconds after the join storm before sending (0.5)")
     p.add_argument("--settle-max", type=float, default=60)
-    p.add_argument("--drain-max", type=float, default=5)
-    p.add_argument("--drain-idle", type=float, default=2)
+    p.add_argument("--drain-max", type=float, default=15,
+                   help="at most this many seconds reading after the window (15)")
+    p.add_argument("--drain-idle", type=float, default=5,
+                   help="stop reading after the window once nothing came for this "
+                        "many seconds: longer than the server's latency (5)")
     p.add_argument("--stall-ms", type=int, default=10000,
                    help="fanout: a window with no progress for this long is written off")
     p.add_argument("--irc-pass", default="")
@@ -1026,9 +1623,21 @@ def options(argv=None) -> argparse.Namespace:
     p.add_argument("--oper-umode", default="", help="user mode senders set after OPER")
     p.add_argument("--src-ips", type=int, default=1,
                    help="spread source addresses over 127.0.x.y (N addresses)")
+    p.add_argument("--procs", type=int, default=1,
+                   help="fanout and rate: generator processes; the others hold equal "
+                        "shares of the plain receivers, for when one process's CPU is "
+                        "the limit (give them cores: taskset -c 1,2) (1)")
+    p.add_argument("--helper", default="", help=argparse.SUPPRESS)
     p.add_argument("--label", default="")
     p.add_argument("--verbose", action="store_true")
     o = p.parse_args(argv)
+    o.argv = list(sys.argv[1:] if argv is None else argv)
+    if o.procs < 1:
+        p.error("--procs must be 1 or more")
+    if o.procs > 1 and o.scenario == "conn":
+        p.error("--procs is for the fanout and rate scenarios")
+    if o.ws and o.mode != "irc":
+        p.error("--ws is IRC over WebSocket: it needs --mode irc")
     if o.rate is None:
         o.rate = 1000.0 if o.scenario == "rate" else 0.0
     if o.scenario == "rate" and o.rate <= 0:

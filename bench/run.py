@@ -38,7 +38,18 @@ Scenarios
 ``conn``
     Idle registered IRC connections in steps (1000, 5000, 10000): KB per
     connection from the server's VmRSS, registrations per second, whether
-    all of them were held.
+    all of them were held.  Target: <= 2.5 KB per connection, >= 2,000
+    sign-ins per second.
+``fanout100-tls``, ``fanout1000-tls``, ``rate-tls``, ``conn-tls``
+    The same over TLS (``--irc ssl:`` for chatservice, ``ssl_gnutls`` for
+    InspIRCd, ngIRCd's ``[SSL]`` ports), with a self-signed certificate made
+    in the work directory; each run is compared with InspIRCd's run of the
+    same round.  Targets: fan-out >= 1.0 x InspIRCd, p99 <= InspIRCd's, KB per
+    connection <= InspIRCd's.
+``fanout100-ws``, ``fanout1000-ws``
+    The fan-out over IRC over WebSocket (text.ircv3.net; chatservice's
+    ``--web`` listener, InspIRCd's ``websocket`` module; ngIRCd has none and
+    is skipped with a note); target >= 1.0 x InspIRCd.
 ``history100``, ``history1000``
     fanout100 and fanout1000 for chatservice over IRC only, with history in
     a fresh SQLite data directory (``chatservice-irc``) and with
@@ -71,6 +82,10 @@ The history scenarios are not in the default ``--scenarios`` (the
 comparison with ngIRCd and InspIRCd); the general scenarios run chatservice
 with SQLite history, as deployed.
 
+When one generator process is the bottleneck (its CPU near 100 %, flagged in
+the table), ``--gen-procs 2 --gen-cpu 1,2`` spreads the receivers over two
+processes on two cores (the server keeps ``--server-cpu``).
+
 Absolute figures depend on the machine and on whatever else runs on it; the
 ratios to ngIRCd measured in the same run are what count.
 
@@ -78,6 +93,7 @@ ratios to ngIRCd measured in the same run are what count.
     python bench/run.py --quick              # a smoke test: 1 short run
     python bench/run.py --servers chatservice,ngircd --scenarios fanout1000 --runs 5
     python bench/run.py --servers chatservice --scenarios history100,history1000,writer
+    python bench/run.py --scenarios fanout100-tls,fanout1000-tls,fanout100-ws,rate-tls,conn-tls
 
 The latency of ``CHATHISTORY LATEST`` on a big room, and the store's own
 write and read rates, are measured by ``bench/history.py``.
@@ -161,6 +177,32 @@ INSPIRCD_CONF = """\
 <dns server="127.0.0.1" timeout="1">
 """
 
+# InspIRCd over TLS (Debian's ssl_gnutls module) and over WebSocket (its
+# websocket module, text frames by default, any origin), each on a port of
+# its own beside the plain one.
+INSPIRCD_TLS = """\
+<module name="ssl_gnutls">
+<sslprofile name="bench" provider="gnutls" certfile="{cert}" keyfile="{key}"
+            dhfile="" hash="sha256" requestclientcert="no">
+<bind address="127.0.0.1" port="{tls_port}" type="clients" sslprofile="bench">
+"""
+INSPIRCD_WS = """\
+<module name="sha1">
+<module name="websocket">
+<websocket defaultmode="text">
+<wsorigin allow="*">
+<bind address="127.0.0.1" port="{ws_port}" type="clients" hook="websocket">
+"""
+
+# ngIRCd over TLS, on a port of its own beside the plain one.
+NGIRCD_TLS = """\
+
+[SSL]
+\tCertFile = {cert}
+\tKeyFile = {key}
+\tPorts = {tls_port}
+"""
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -178,6 +220,14 @@ class Scenario:
     reference: str = "ngircd"
     # Sample the database's newest row while the generator runs.
     sample_db: bool = False
+    # How the generator reaches the server: tcp, tls (IRC over TLS) or ws
+    # (IRC over WebSocket, text.ircv3.net).
+    transport: str = "tcp"
+
+    @property
+    def kind(self) -> str:
+        """fanout, rate, conn, history or writer: what is measured, and how."""
+        return self.name.split("-")[0].rstrip("0123456789")
 
 
 SCENARIOS = {
@@ -196,8 +246,38 @@ SCENARIOS = {
     "conn": Scenario(
         "conn", "idle registered connections",
         ("--scenario", "conn",),
-        "KB/conn", "KB", False, "<= 4 KB/conn at 10,000 held; >= 2,000 registrations/s",
+        "KB/conn", "KB", False, "<= 2.5 KB/conn at 10,000 held; >= 2,000 registrations/s",
         irc_only=True),
+    "fanout100-tls": Scenario(
+        "fanout100-tls", "fan-out over TLS, 100 clients / 10 senders",
+        ("--scenario", "fanout", "--clients", "100", "--senders", "10", "--window", "32"),
+        "deliveries/s", "", True, ">= 1.0 x InspIRCd", irc_only=True,
+        reference="inspircd", transport="tls"),
+    "fanout1000-tls": Scenario(
+        "fanout1000-tls", "fan-out over TLS, 1000 clients / 10 senders",
+        ("--scenario", "fanout", "--clients", "1000", "--senders", "10", "--window", "32"),
+        "deliveries/s", "", True, ">= 1.0 x InspIRCd", irc_only=True,
+        reference="inspircd", transport="tls"),
+    "fanout100-ws": Scenario(
+        "fanout100-ws", "fan-out over WebSocket, 100 clients / 10 senders",
+        ("--scenario", "fanout", "--clients", "100", "--senders", "10", "--window", "32"),
+        "deliveries/s", "", True, ">= 1.0 x InspIRCd", irc_only=True,
+        reference="inspircd", transport="ws"),
+    "fanout1000-ws": Scenario(
+        "fanout1000-ws", "fan-out over WebSocket, 1000 clients / 10 senders",
+        ("--scenario", "fanout", "--clients", "1000", "--senders", "10", "--window", "32"),
+        "deliveries/s", "", True, ">= 1.0 x InspIRCd", irc_only=True,
+        reference="inspircd", transport="ws"),
+    "rate-tls": Scenario(
+        "rate-tls", "latency over TLS at 1000 msg/s into 100 clients",
+        ("--scenario", "rate", "--clients", "100", "--senders", "10", "--rate", "1000"),
+        "p99 latency", "ms", False, "p99 <= 1.0 x InspIRCd", irc_only=True,
+        reference="inspircd", transport="tls"),
+    "conn-tls": Scenario(
+        "conn-tls", "idle registered connections over TLS",
+        ("--scenario", "conn",),
+        "KB/conn", "KB", False, "<= 1.0 x InspIRCd's KB/conn, all 10,000 held",
+        irc_only=True, reference="inspircd", transport="tls"),
     "history100": Scenario(
         "history100", "fan-out with history on (SQLite) and off, 100 clients / 10 senders",
         ("--scenario", "fanout", "--clients", "100", "--senders", "10", "--window", "32"),
@@ -217,7 +297,13 @@ SCENARIOS = {
         only=("chatservice-irc",), reference="", sample_db=True),
 }
 RATIO_TARGETS = {"fanout100": (">=", 1.52), "fanout1000": (">=", 1.0), "rate": ("<=", 1.5),
-                 "history100": (">=", 0.9), "history1000": (">=", 0.9)}
+                 "history100": (">=", 0.9), "history1000": (">=", 0.9),
+                 "fanout100-tls": (">=", 1.0), "fanout1000-tls": (">=", 1.0),
+                 "fanout100-ws": (">=", 1.0), "fanout1000-ws": (">=", 1.0),
+                 "rate-tls": ("<=", 1.0), "conn-tls": ("<=", 1.0)}
+# Plain idle connections: KB per connection, and sign-ins per second.
+CONN_KB_TARGET = 2.5
+CONN_REGS_TARGET = 2000
 WRITER_TARGET = 20_000
 
 
@@ -240,6 +326,27 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"not listening on port {port} after {timeout:.0f} s")
+
+
+TRANSPORT_NAMES = {"tcp": "plain TCP", "tls": "TLS", "ws": "WebSocket"}
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """
+    A self-signed certificate (ECDSA P-256, valid for two days) for the
+    servers' TLS ports: (key path, certificate path).  The generator checks
+    no certificate, so that nothing but the TLS itself is measured.
+    """
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise SystemExit("the TLS scenarios need openssl (apt-get install openssl)")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return key, cert
 
 
 def pinned(cpu: str | None, argv: list[str]) -> list[str]:
@@ -281,15 +388,41 @@ class Server:
                 return usage.ru_utime + usage.ru_stime
             time.sleep(0.02)
 
-    def __init__(self, o: argparse.Namespace, workdir: Path):
+    # The transports (Scenario.transport) this server speaks.
+    transports = ("tcp", "tls")
+
+    def __init__(self, o: argparse.Namespace, workdir: Path, transport: str = "tcp"):
         self.o = o
         self.dir = workdir
         self.log = None
+        self.transport = transport
+        # The port the generator is pointed at, beside the plain ones.
+        self.tls_port = free_port() if transport == "tls" else 0
+        self.ws_port = free_port() if transport == "ws" else 0
 
     @classmethod
     def missing(cls, o) -> str | None:
         """Why this server cannot run here, or None."""
         return None
+
+    @property
+    def certificate(self) -> tuple[Path, Path]:
+        """(key, certificate): the run's self-signed pair (L{make_certificate})."""
+        return self.o.certificate
+
+    def transport_args(self, port: int) -> list[str]:
+        """The generator's options for this server's transport: port and TLS or WS."""
+        if self.transport == "tls":
+            return ["--port", str(self.tls_port), "--tls"]
+        if self.transport == "ws":
+            # As from a page of the server's own origin: InspIRCd refuses a
+            # WebSocket without an Origin, chatservice one from elsewhere.
+            return ["--port", str(self.ws_port), "--ws",
+                    "--ws-origin", f"http://127.0.0.1:{self.ws_port}"]
+        return ["--port", str(port)]
+
+    def extra_ports(self) -> list[int]:
+        return [p for p in (self.tls_port, self.ws_port) if p]
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -368,8 +501,10 @@ class Chatservice(Server):
     # Stopping writes what the store still has queued: give it time.
     stop_timeout = 120
 
-    def __init__(self, o, workdir, history="sqlite"):
-        super().__init__(o, workdir)
+    transports = ("tcp", "tls", "ws")
+
+    def __init__(self, o, workdir, history="sqlite", transport="tcp"):
+        super().__init__(o, workdir, transport)
         self.line_port = free_port()
         self.irc_port = free_port()
         self.history = history
@@ -402,7 +537,18 @@ class Chatservice(Server):
                 "--no-flood-control", "--max-send-queue", "1000000000",
                 "--max-per-address", "1000000", "--registration-timeout", "600",
                 *(["--data-dir", str(self.data_dir)] if self.history != "memory"
-                  else ["--no-persistence"])]
+                  else ["--no-persistence"]),
+                *self.listeners()]
+
+    def listeners(self) -> list[str]:
+        """IRC over TLS (--irc ssl:) or the web listener (IRC over WebSocket)."""
+        if self.tls_port:
+            key, cert = self.certificate
+            return ["--irc", f"ssl:{self.tls_port}:privateKey={key}:certKey={cert}"
+                             ":interface=127.0.0.1"]
+        if self.ws_port:
+            return ["--web", f"tcp:{self.ws_port}:interface=127.0.0.1"]
+        return []
 
     def env(self):
         env = dict(os.environ)
@@ -411,19 +557,21 @@ class Chatservice(Server):
         return env
 
     def ports(self):
-        return [self.line_port, self.irc_port]
+        return [self.line_port, self.irc_port, *self.extra_ports()]
 
     def loadgen_args(self, mode):
         if mode == "line":
             return ["--mode", "line", "--port", str(self.line_port)]
-        return ["--mode", "irc", "--port", str(self.irc_port)]
+        return ["--mode", "irc", *self.transport_args(self.irc_port)]
 
 
 class Ngircd(Server):
     name = "ngircd"
+    # ngIRCd has no WebSocket.
+    transports = ("tcp", "tls")
 
-    def __init__(self, o, workdir):
-        super().__init__(o, workdir)
+    def __init__(self, o, workdir, transport="tcp"):
+        super().__init__(o, workdir, transport)
         self.port = free_port()
 
     @classmethod
@@ -433,23 +581,27 @@ class Ngircd(Server):
 
     def command(self):
         conf = self.dir / "ngircd.conf"
-        conf.write_text(NGIRCD_CONF.format(port=self.port, uid=os.getuid(),
-                                           gid=os.getgid()))
+        text = NGIRCD_CONF.format(port=self.port, uid=os.getuid(), gid=os.getgid())
+        if self.tls_port:
+            key, cert = self.certificate
+            text += NGIRCD_TLS.format(cert=cert, key=key, tls_port=self.tls_port)
+        conf.write_text(text)
         return [shutil.which("ngircd") or "/usr/sbin/ngircd", "-n", "-f", str(conf)]
 
     def ports(self):
-        return [self.port]
+        return [self.port, *self.extra_ports()]
 
     def loadgen_args(self, mode):
-        return ["--mode", "irc", "--port", str(self.port),
+        return ["--mode", "irc", *self.transport_args(self.port),
                 "--oper", "bench:benchpass", "--oper-umode", "+F"]
 
 
 class Inspircd(Server):
     name = "inspircd"
+    transports = ("tcp", "tls", "ws")
 
-    def __init__(self, o, workdir):
-        super().__init__(o, workdir)
+    def __init__(self, o, workdir, transport="tcp"):
+        super().__init__(o, workdir, transport)
         self.port = free_port()
 
     @classmethod
@@ -467,20 +619,26 @@ class Inspircd(Server):
                                       "/usr/lib/x86_64-linux-gnu/inspircd/modules")
                           if Path(d).is_dir()), "/usr/lib/inspircd/modules")
         softlimit = max(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 64)
-        conf.write_text(INSPIRCD_CONF.format(port=self.port, dir=self.dir,
-                                             moduledir=moduledir, softlimit=softlimit))
+        text = INSPIRCD_CONF.format(port=self.port, dir=self.dir, moduledir=moduledir,
+                                    softlimit=softlimit)
+        if self.tls_port:
+            key, cert = self.certificate
+            text += INSPIRCD_TLS.format(cert=cert, key=key, tls_port=self.tls_port)
+        if self.ws_port:
+            text += INSPIRCD_WS.format(ws_port=self.ws_port)
+        conf.write_text(text)
         argv = [self.binary(), "--nofork", "--config", str(conf)]
         if os.geteuid() == 0:
             argv.append("--runasroot")
         return argv
 
     def ports(self):
-        return [self.port]
+        return [self.port, *self.extra_ports()]
 
     def loadgen_args(self, mode):
         # InspIRCd completes registrations in a once-a-second background
         # pass: with only 64 sign-ins in flight it registers 64 a second.
-        return ["--mode", "irc", "--port", str(self.port), "--conc", "1000"]
+        return ["--mode", "irc", *self.transport_args(self.port), "--conc", "1000"]
 
 
 SERVERS = {"chatservice": Chatservice, "ngircd": Ngircd, "inspircd": Inspircd}
@@ -501,10 +659,10 @@ class Target:
         return f"{self.server}-{self.mode}" + {"memory": "-nopersist",
                                                "sqlite-nofts": "-nofts"}.get(self.history, "")
 
-    def make(self, o, workdir: Path) -> Server:
+    def make(self, o, workdir: Path, transport: str = "tcp") -> Server:
         if self.server == "chatservice":
-            return Chatservice(o, workdir, self.history)
-        return SERVERS[self.server](o, workdir)
+            return Chatservice(o, workdir, self.history, transport)
+        return SERVERS[self.server](o, workdir, transport)
 
 
 # The database ------------------------------------------------------------------
@@ -607,10 +765,12 @@ class Outcome:
 
 def run_loadgen(o, scenario: Scenario, server: Server, target: Target, run: int) -> Outcome:
     args = list(scenario.args) + server.loadgen_args(target.mode)
-    if scenario.name == "conn":
+    if scenario.kind == "conn":
         args += ["--steps", o.steps]
     else:
         args += ["--duration", str(o.duration), "--warmup", str(o.warmup)]
+        if o.gen_procs > 1:
+            args += ["--procs", str(o.gen_procs)]
     args += ["--server-pid", str(server.pid), "--label", f"{target.label}#{run}"]
     args += o.loadgen_args.split()
     if o.chatbench:
@@ -698,14 +858,14 @@ def chatbench_args(args: list[str]) -> list[str]:
 def value_of(scenario: Scenario, result: dict | None) -> float | None:
     if not result or "error" in result:
         return None
-    if scenario.name.startswith(("fanout", "history")):
+    if scenario.kind in ("fanout", "history"):
         return result.get("deliveries_per_s")
-    if scenario.name == "writer":
+    if scenario.kind == "writer":
         return result.get("stored_per_s")
-    if scenario.name == "rate":
+    if scenario.kind == "rate":
         p99 = result.get("lat_us", {}).get("p99", -1)
         return p99 / 1000 if p99 is not None and p99 >= 0 else None
-    if scenario.name == "conn":
+    if scenario.kind == "conn":
         kb = result.get("kb_per_conn")
         if kb is None:  # chatbench: the last step's figure
             steps = result.get("steps") or [{}]
@@ -725,8 +885,8 @@ def cpu_cost(scenario: Scenario, result: dict | None) -> float | None:
     if not result or "error" in result:
         return None
     cpu = result.get("server_cpu_pct")
-    per_s = value_of(scenario, result) if scenario.name in ("writer",) or \
-        scenario.name.startswith(("fanout", "history")) else None
+    per_s = value_of(scenario, result) if scenario.kind in ("writer", "fanout", "history") \
+        else None
     if cpu is None or cpu < 0 or not per_s:
         return None
     return cpu / 100 / per_s * 1e6
@@ -761,12 +921,20 @@ def registrations_per_s(result: dict | None, overall: bool = False) -> float | N
     return result.get("max_reached", 0) / total if total else None
 
 
+def doubtful(result: dict | None) -> bool:
+    """A run whose figure says little: not all delivered, or nothing measured."""
+    if not result or "error" in result:
+        return True
+    return bool(result.get("flood_suspected") or result.get("delivered_fraction", 1) < 0.99
+                or result.get("sent", 1) == 0)
+
+
 def problems(scenario: Scenario, result: dict | None) -> list[str]:
     """What makes a run's figure doubtful."""
     if not result:
         return []
     notes = []
-    if scenario.name == "conn":
+    if scenario.kind == "conn":
         steps = result.get("steps") or []
         want = steps[-1]["n"] if steps else 0
         if result.get("max_reached", 0) < want:
@@ -774,21 +942,27 @@ def problems(scenario: Scenario, result: dict | None) -> list[str]:
         if result.get("dropped") or result.get("failed"):
             notes.append(f"{result.get('failed', 0)} failed, {result.get('dropped', 0)} dropped")
         return notes
-    if result.get("gen_cpu_pct", 0) > 90:
-        notes.append(f"generator CPU {result['gen_cpu_pct']:.0f}%: it may be the bottleneck")
+    busiest = result.get("gen_cpu_max_pct", result.get("gen_cpu_pct", 0))
+    if busiest > 90:
+        notes.append(f"generator CPU {busiest:.0f}% (its busiest process): it may be the "
+                     "bottleneck (--gen-procs 2 with a core each: --gen-cpu 1,2)")
     if result.get("flood_suspected"):
         notes.append("flood control suspected (stalls, losses, notices or drops)")
     if result.get("delivered_fraction", 1) < 0.99:
         notes.append(f"delivered {result['delivered_fraction']:.3f}")
+    if result.get("sent", 1) == 0:
+        notes.append("no message sent in the measured window: every sender's window "
+                     "was full (latency beyond --duration)")
     if "db_messages" in result or "db_error" in result or "stop_s" in result:
         notes.append(store_line(result))
     return notes
 
 
-def run_all(o) -> dict:
-    workroot = Path(tempfile.mkdtemp(prefix="chatservice-bench-"))
-    os.chmod(workroot, 0o755)
-    scenarios = [SCENARIOS[s] for s in o.scenarios]
+def choose(o, scenarios: list[Scenario]) -> tuple[dict[str, list[Target]], list[str]]:
+    """
+    The targets each scenario runs, by scenario name, and notes on what is
+    left out (a server not installed, or without the scenario's transport).
+    """
     servers = []
     notes = []
     for name in o.servers:
@@ -817,14 +991,30 @@ def run_all(o) -> dict:
     for scenario in scenarios:
         if scenario.only:
             labels = list(scenario.only)
-            if o.experiment_nofts and scenario.name.startswith("history"):
+            if o.experiment_nofts and scenario.kind == "history":
                 labels.insert(1, "chatservice-irc-nofts")
             chosen[scenario.name] = ([known[label] for label in labels]
                                      if "chatservice" in servers else [])
         else:
             chosen[scenario.name] = [t for t in general
-                                     if not (scenario.irc_only and t.mode != "irc")]
+                                     if not (scenario.irc_only and t.mode != "irc")
+                                     and scenario.transport in SERVERS[t.server].transports]
+            for t in general:
+                if scenario.transport not in SERVERS[t.server].transports:
+                    notes.append(f"{t.label} skipped in {scenario.name}: it has no "
+                                 f"{TRANSPORT_NAMES[scenario.transport]}")
+    return chosen, notes
+
+
+def run_all(o) -> dict:
+    workroot = Path(tempfile.mkdtemp(prefix="chatservice-bench-"))
+    os.chmod(workroot, 0o755)
+    scenarios = [SCENARIOS[s] for s in o.scenarios]
+    chosen, notes = choose(o, scenarios)
     targets = list({t.label: t for ts in chosen.values() for t in ts}.values())
+    o.certificate = None
+    if any(s.transport == "tls" for s in scenarios):
+        o.certificate = make_certificate(workroot)
     results: dict = {s.name: {t.label: [] for t in chosen[s.name]} for s in scenarios}
     for note in notes:
         print(f"note: {note}")
@@ -836,7 +1026,7 @@ def run_all(o) -> dict:
                 order = order[::-1]
             for target in order:
                 workdir = workroot / f"{scenario.name}-{target.label}-{run}"
-                server = target.make(o, workdir)
+                server = target.make(o, workdir, scenario.transport)
                 print(f"[run {run}/{o.runs}] {scenario.name:11} {target.label:25} ",
                       end="", flush=True)
                 try:
@@ -889,11 +1079,11 @@ def run_all(o) -> dict:
 def fmt(value: float | None, scenario: Scenario) -> str:
     if value is None:
         return "-"
-    if scenario.name.startswith(("fanout", "history")):
+    if scenario.kind in ("fanout", "history"):
         return f"{value / 1e6:.3f}M" if value >= 1e6 else f"{value / 1e3:.0f}k"
-    if scenario.name == "writer":
+    if scenario.kind == "writer":
         return f"{value / 1e3:.1f}k"
-    if scenario.name == "rate":
+    if scenario.kind == "rate":
         return f"{value:.2f}ms"
     return f"{value:.2f}KB"
 
@@ -919,16 +1109,16 @@ def table(report: dict) -> str:
         ref = scenario.reference
         base = by_target.get(ref, []) if ref else []
         base_values = [value_of(scenario, r) for r in base]
-        ref_name = {"ngircd": "ngIRCd", "": "-",
+        ref_name = {"ngircd": "ngIRCd", "inspircd": "InspIRCd", "": "-",
                     "chatservice-irc-nopersist": "nopersist"}.get(ref, ref)
         head = (f"{'server':26} {'median':>9} {'per run':<30} "
                 f"{'x ' + ref_name + ' per run':<22} {'median x':>8}")
-        if scenario.name == "conn":
+        if scenario.kind == "conn":
             head += f" {'reg/s':>7} {'overall':>7} {'held':>6}"
         else:
             head += f" {'srv cpu':>7} {'gen cpu':>7}"
-            if scenario.name.startswith(("fanout", "history")) or scenario.name == "writer":
-                head += f" {'cpu us/' + ('ev' if scenario.name == 'writer' else 'deliv'):>12}"
+            if scenario.kind in ("fanout", "history") or scenario.kind == "writer":
+                head += f" {'cpu us/' + ('ev' if scenario.kind == 'writer' else 'deliv'):>12}"
         out.append(head)
         for label, runs in by_target.items():
             if not runs:
@@ -944,7 +1134,7 @@ def table(report: dict) -> str:
                    f"{' '.join(fmt(v, scenario) for v in values):<30} "
                    f"{' '.join(ratio_str(r) for r in ratios) if compared else '':<22} "
                    f"{ratio_str(med_ratio) if compared else '':>8}")
-            if scenario.name == "conn":
+            if scenario.kind == "conn":
                 regs = median([registrations_per_s(r) for r in runs])
                 overall = median([registrations_per_s(r, overall=True) for r in runs])
                 held = median([r.get("max_reached") for r in runs if r and "error" not in r])
@@ -956,18 +1146,21 @@ def table(report: dict) -> str:
                 gen = median([r.get("gen_cpu_pct") for r in runs if r and "error" not in r])
                 row += (f" {'-' if srv is None else f'{srv:.0f}%':>7}"
                         f" {'-' if gen is None else f'{gen:.0f}%':>7}")
-                if scenario.name.startswith(("fanout", "history")) or scenario.name == "writer":
+                if scenario.kind in ("fanout", "history") or scenario.kind == "writer":
                     cost = median([cpu_cost(scenario, r) for r in runs])
                     row += f" {'-' if cost is None else f'{cost:.3f}':>12}"
             if label.startswith("chatservice") and label != ref:
-                row += "  " + verdict(scenario, med_ratio, runs)
+                said = verdict(scenario, med_ratio, runs)
+                if said and any(doubtful(r) for r in runs + (base if compared else [])):
+                    said += " (doubtful: see the runs' notes)"
+                row += "  " + said
             out.append(row)
             for i, r in enumerate(runs):
                 for note in ([r["error"]] if r.get("error") else []) + problems(scenario, r):
                     out.append(f"{'':26} run {i + 1}: {note}")
-        if ref and scenario.name.startswith("history") and ref in by_target:
+        if ref and scenario.kind == "history" and ref in by_target:
             out.extend(cost_ratios(scenario, by_target, ref))
-        if scenario.name == "writer":
+        if scenario.kind == "writer":
             for label, runs in by_target.items():
                 per_core = [1e6 / c if c else None for c in
                             (cpu_cost(scenario, r) for r in runs)]
@@ -975,14 +1168,17 @@ def table(report: dict) -> str:
                            f"whole core would store at this pace): "
                            f"{' '.join(fmt(v, scenario) for v in per_core)}; median "
                            f"{fmt(median(per_core), scenario)}")
-        if scenario.name == "conn":
+        if scenario.kind == "conn":
             out.append("reg/s: sign-ins per second in the middle 80 % of each step; overall: "
                        "over whole steps, including sign-ins whose SYN a full listen queue "
                        "dropped (resent after 1 s)")
     out.append("")
+    for note in report.get("notes", ()):
+        out.append(f"note: {note}")
     out.append("Ratios compare each run with the reference's run in the same round "
-               "(ngIRCd; for history*, --no-persistence); absolute figures vary with "
-               "the machine and its load, the ratios are what count.")
+               "(ngIRCd; InspIRCd for the -tls and -ws scenarios; for history*, "
+               "--no-persistence); absolute figures vary with the machine and its load, "
+               "the ratios are what count.")
     return "\n".join(out)
 
 
@@ -1022,7 +1218,7 @@ def cost_ratios(scenario: Scenario, by_target: dict, ref: str) -> list[str]:
 
 
 def verdict(scenario: Scenario, med_ratio: float | None, runs: list) -> str:
-    if scenario.name == "conn":
+    if scenario.kind == "conn":
         good = [r for r in runs if r and "error" not in r]
         if not good:
             return ""
@@ -1031,16 +1227,27 @@ def verdict(scenario: Scenario, med_ratio: float | None, runs: list) -> str:
         steps = good[0].get("steps") or [{}]
         held = all(r.get("max_reached", 0) >= (r.get("steps") or [{}])[-1].get("n", 0)
                    and not r.get("failed") and not r.get("dropped") for r in good)
-        ok = (kb is not None and kb <= 4) and (regs is not None and regs >= 2000) and held
+        if scenario.name in RATIO_TARGETS:
+            # Compared with the reference's KB per connection.
+            op, want = RATIO_TARGETS[scenario.name]
+            ok = med_ratio is not None and med_ratio <= want and held
+            if ok and steps[-1].get("n", 0) < 10000:
+                return f"meets target at {steps[-1].get('n')} (it is set at 10,000)"
+            return "meets target" if ok else "MISSES target (" + ", ".join(
+                x for x, bad in ((f"KB/conn {op} {want} x {scenario.reference}",
+                                  med_ratio is None or med_ratio > want),
+                                 (f"not all {steps[-1].get('n')} held", not held)) if bad) + ")"
+        ok = ((kb is not None and kb <= CONN_KB_TARGET)
+              and (regs is not None and regs >= CONN_REGS_TARGET) and held)
         if ok and steps[-1].get("n", 0) < 10000:
             return f"meets target at {steps[-1].get('n')} (it is set at 10,000)"
         return ("meets target" if ok else
                 "MISSES target (" + ", ".join(
-                    x for x, bad in (("KB/conn", kb is None or kb > 4),
-                                     ("reg/s", regs is None or regs < 2000),
+                    x for x, bad in (("KB/conn", kb is None or kb > CONN_KB_TARGET),
+                                     ("reg/s", regs is None or regs < CONN_REGS_TARGET),
                                      (f"not all {steps[-1].get('n')} held", not held)) if bad)
                 + ")")
-    if scenario.name == "writer":
+    if scenario.kind == "writer":
         good = [r for r in runs if r and "error" not in r]
         rate = median([value_of(scenario, r) for r in good])
         missing = [r["total_sent"] - r["db_messages"] for r in good
@@ -1097,7 +1304,12 @@ def options(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 1 run, 2 s measured, conn steps 1000,2000")
     p.add_argument("--server-cpu", default="0", help="core for the servers (taskset -c)")
-    p.add_argument("--gen-cpu", default="1", help="core for the load generator")
+    p.add_argument("--gen-cpu", default="1",
+                   help="core(s) for the load generator (taskset -c: 1, or 1,2)")
+    p.add_argument("--gen-procs", type=int, default=1,
+                   help="generator processes in fanout and rate scenarios (loadgen "
+                        "--procs), for when one is the limit; give them cores with "
+                        "--gen-cpu (1)")
     p.add_argument("--settle", type=float, default=0.5,
                    help="seconds between a server's start and the load")
     p.add_argument("--timeout", type=float, default=900, help="per generator run, seconds")
