@@ -31,12 +31,12 @@ import { connect, keepAlive, listeners, reconnect, send } from './connection.js'
 import { receive } from './handlers.js';
 import './files.js';
 import { chosen, resume } from './login.js';
-import { closeSearch, forget, scrolled, search, selected } from './history.js';
+import { closeSearch, forget, opened, scrolled, search, selected } from './history.js';
 import { shown } from './readmarker.js';
 import { hooks, select, serverBuffer, ui } from './render.js';
 import { state } from './state.js';
 
-Object.assign(hooks, { closeBuffer, scrolled, selected: (b) => { selected(b); shown(b); } });
+Object.assign(hooks, { closeBuffer, scrolled, opened, selected: (b) => { selected(b); shown(b); } });
 Object.assign(listeners, { receive, lost: forget });
 
 ui.loginForm.addEventListener('submit', (event) => {
