@@ -11,12 +11,14 @@ import sqlite3
 
 import pytest
 from twisted.internet.testing import MemoryReactorClock
+from twisted.python import usage
 
 from chatservice.core import errors, sasl, tokens
 from chatservice.core.accounts import (
     PER_ACCOUNT, Accounts, BadPassword, LoginFailed, LoginLimited)
 from chatservice.store.accounts import DirectRunner, MemoryAccounts, SQLiteAccounts
 from chatservice.store.sqlite import DATA_FILE, DirectReads, SQLiteStore
+from chatservice.tap import Options
 
 ADDRESS = "192.0.2.7"
 
@@ -202,3 +204,22 @@ def test_the_tokens_command(accounts):
         result(tokens.command(accounts, None, ["LIST"]))
     with pytest.raises(errors.ChatError, match="Usage"):
         result(tokens.command(accounts, "alice", ["FROB"]))
+
+
+def test_lifetime_comes_from_the_option(store, clock):
+    """--login-token-days reaches the accounts: a token lasts that long unused, and the option refuses nonsense."""
+    options = Options()
+    options.parseOptions(["--login-token-days", "0.5"])
+    assert options["config"].accounts.token_days == 0.5
+    for bad in ("0", "-3", "soon"):
+        with pytest.raises(usage.UsageError):
+            Options().parseOptions(["--login-token-days", bad])
+    accounts = Accounts(store, clock, token_lifetime=0.5 * 86400)
+    result(accounts.register("alice", "correct horse"))
+    secret, _ = result(accounts.issue_token("alice", "short"))
+    clock.advance(0.5 * 86400 - 1)
+    assert result(accounts.login("alice", secret, ADDRESS)).name == "alice"
+    assert "unused for 0.5 days" in result(tokens.command(accounts, "alice", ["NEW"]))[1]
+    clock.advance(0.5 * 86400)
+    with pytest.raises(LoginFailed):
+        result(accounts.login("alice", secret, ADDRESS))

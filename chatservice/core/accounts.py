@@ -256,10 +256,12 @@ class Accounts:
     def __init__(self, store: AccountStore, clock: IReactorTime, *,
                  run: Callable[..., Deferred] = _synchronously,
                  registration_open: bool = True, require_account: bool = False,
-                 limiter: FailureLimiter | None = None):
+                 limiter: FailureLimiter | None = None,
+                 token_lifetime: float = tokens.LIFETIME):
         """
         @param run: runs a slow function (password hashing) and returns a
             Deferred of its result; the service gives one using threads.
+        @param token_lifetime: seconds a login token lasts unused.
         """
         self.store = store
         self.clock = clock
@@ -267,6 +269,7 @@ class Accounts:
         self.registration_open = registration_open
         self.require_account = require_account
         self.limiter = limiter or FailureLimiter(clock)
+        self.token_lifetime = token_lifetime
 
     # Reading
 
@@ -375,7 +378,7 @@ class Accounts:
         def found_token(token: Token | None) -> Deferred[Account | None] | None:
             if token is None or token.account != names.fold(name):
                 return None
-            if token.expired(now):
+            if token.expired(now, self.token_lifetime):
                 self.store.revoke_tokens(token.account, token.id)
                 return None
             self.store.touch_token(token.digest, now)
@@ -403,7 +406,7 @@ class Accounts:
         """C{account}'s login tokens that have not expired, oldest first."""
         now = self.clock.seconds()
         return self.store.tokens(account).addCallback(
-            lambda found: [token for token in found if not token.expired(now)])
+            lambda found: [t for t in found if not t.expired(now, self.token_lifetime)])
 
     def revoke_token(self, account: str, id_: str | None) -> Deferred[int]:
         """Revoke C{account}'s token C{id_} (C{None}: all); how many were."""

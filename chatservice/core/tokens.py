@@ -10,8 +10,8 @@ password may start with it), so a token is a credential of its own that can
 be listed and revoked without touching the password.  The store keeps only
 the SHA-256 of a token (a stolen database logs nobody in), with the
 account, a label (the browser's user agent, say), when it was made and when
-it was last used.  A token unused for L{LIFETIME} seconds expires; each use
-renews it.  An account has at most L{MAX_PER_ACCOUNT} tokens: making one
+it was last used.  A token unused for L{LIFETIME} seconds (the option
+C{--login-token-days}) expires; each use renews it.  An account has at most L{MAX_PER_ACCOUNT} tokens: making one
 more forgets the one used longest ago.  Changing the password, or dropping
 the account, revokes them all.
 """
@@ -59,8 +59,8 @@ class Token:
         """A short public name for the token (the start of its digest)."""
         return self.digest[:ID_LENGTH]
 
-    def expired(self, now: float) -> bool:
-        return now >= self.used + LIFETIME
+    def expired(self, now: float, lifetime: float = LIFETIME) -> bool:
+        return now >= self.used + lifetime
 
 
 class TokenStore(Protocol):
@@ -133,7 +133,7 @@ def command(accounts: Accounts, account: str | None,
         return accounts.issue_token(account, label).addCallback(lambda made: [
             f"New login token {made[1].id} for {account}: {made[0]}",
             "It is shown this once: use it as the password (SASL PLAIN, PASS, /login); "
-            f"unused for {int(LIFETIME // 86400)} days it expires."])
+            f"unused for {accounts.token_lifetime / 86400:g} days it expires."])
     if verb == "REVOKE" and len(words) == 2:
         which = None if words[1].upper() == "ALL" else words[1].lower()
 
