@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from browser import expect, needs_browser
+from browser import RECONNECT_WAIT, expect, needs_browser
 from test_e2e_accounts import add_account, finish, irc, numeric, sasl_plain
 from test_e2e_web_login import account_of, log_in
 
@@ -141,3 +141,36 @@ def test_new_password_revokes_remembered_logins(start_server, open_page):
     page.say("/quit")
     assert nickserv(server, "SET PASSWORD a brand new one") == ["Your password is changed."]
     reopened_asks_for_the_password(page)
+
+
+def test_remembered_login_survives_a_server_restart(start_server, open_page):
+    """After a server restart the page reconnects logged in with its token, the password gone from its memory."""
+    server = start_server(irc=1, web=1)
+    add_account(server, "alice", PASSWORD)
+    page = open_page(server.web_ports[0])
+    remembered(page, server)
+    server.terminate()
+    expect(page.locator("#status")).to_be_visible()
+    server.start_again()
+    expect(page.locator("#status")).to_be_hidden(timeout=RECONNECT_WAIT * 1000)
+    expect(page.locator(".line.info", has_text="You are logged in as alice.")).to_have_count(2)
+    assert account_of(server, "alice") == "alice"
+    assert len(nickserv(server, "TOKENS LIST")) == 2  # no second token was made
+
+
+def test_tampered_storage(start_server, open_page):
+    """Garbage or a forged token in localStorage neither breaks the page nor logs in; it is forgotten."""
+    server = start_server(irc=1, web=1)
+    add_account(server, "alice", PASSWORD)
+    page = open_page(server.web_ports[0])
+    page.page.evaluate("localStorage.setItem('chat.login', '{{{not json')")
+    page.page.reload()
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#login-error")).to_be_hidden()
+    assert storage(page) == {}
+    forged = json.dumps({"account": "alice", "token": "chatservice-token:forged\r\nQUIT :x"})
+    page.page.evaluate(f"localStorage.setItem('chat.login', {json.dumps(forged)})")
+    page.page.reload()
+    expect(page.locator("#login-error")).to_contain_text("Your remembered login has expired")
+    expect(page.locator("#chat")).to_be_hidden()
+    assert "chat.login" not in storage(page)

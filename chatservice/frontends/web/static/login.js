@@ -49,14 +49,15 @@ const auth = {
   mode: 'guest', password: '', waiting: false, account: '', remember: false, token: false,
 };
 
-/* The remembered login ({ account, token }), or null. */
+/* The remembered login ({ account, token }), or null (and anything else there is dropped). */
 function stored() {
+  let kept = null;
   try {
-    const kept = JSON.parse(localStorage.getItem(STORED) || 'null');
-    return kept && typeof kept.account === 'string' && typeof kept.token === 'string' ? kept : null;
-  } catch (e) {
-    return null;
-  }
+    kept = JSON.parse(localStorage.getItem(STORED) || 'null');
+  } catch (e) { /* garbage, or private mode */ }
+  if (kept && typeof kept.account === 'string' && typeof kept.token === 'string') return kept;
+  store(null);
+  return null;
 }
 
 function store(kept) {
