@@ -131,7 +131,7 @@ function base64(text) {
 /* Refused: before the first welcome, back to the form; after it, as a guest. */
 function refused(text) {
   auth.waiting = false;
-  if (auth.token) {
+  if (auth.token && !/Too many failed logins/.test(text)) {
     // The remembered token is revoked or expired: forget it, ask for the password.
     store(null);
     Object.assign(auth, { token: false, password: '' });
