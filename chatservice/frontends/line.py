@@ -903,8 +903,9 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
                                                  argument.split(), current),
                            lambda lines: [self.tell(line) for line in lines])
 
-    @command("tokens", "/tokens [list|new [label]|revoke ID|all]",
-             "your login tokens (remembered logins), a new one, or revoke them")
+    @command("tokens", "/tokens [new|revoke ID]",
+             "list your login tokens (remembered logins), make one, or revoke one "
+             "(ID) or all")
     def _cmd_tokens(self, user: User, argument: str) -> None:
         self._account_call(user, tokens.command(self._accounts(), user.account,
                                                 argument.split()),
