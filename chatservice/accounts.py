@@ -114,11 +114,11 @@ def _run(accounts: Accounts, store: SQLiteAccounts, options: argparse.Namespace)
             raise AccountError(f"There is no account {name}.")
         _result(accounts.change_password(account, _password(f"New password for {name}: "),
                                             by_operator=True))
-        print(f"Password of {account.name} changed.")
+        print(f"Password of {account.name} changed; its login tokens are revoked.")
     elif options.command == "drop":
         if not _result(store.drop(name)):
             raise AccountError(f"There is no account {name}.")
-        print(f"Account {name} dropped.")
+        print(f"Account {name} dropped, with its login tokens.")
     else:
         for account in _result(store.accounts()):
             created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(account.created))

@@ -67,10 +67,12 @@ class AccountSettings:
     @ivar registration_open: people create their own accounts; otherwise
         only C{python -m chatservice.accounts add} does.
     @ivar require_account: nobody signs in without logging in.
+    @ivar token_days: days a login token ("remember me") lasts unused.
     """
 
     registration_open: bool = True
     require_account: bool = False
+    token_days: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,8 @@ def open_accounts(reactor, store, settings: AccountSettings) -> Accounts:
     def run(function, *args):
         return deferToThreadPool(reactor, reactor.getThreadPool(), function, *args)
     return Accounts(kept, reactor, run=run, registration_open=settings.registration_open,
-                    require_account=settings.require_account)
+                    require_account=settings.require_account,
+                    token_lifetime=settings.token_days * 86400)
 
 
 class ChatService(MultiService):

@@ -146,6 +146,9 @@ class Options(ConfigFileOptions):
          "Who creates accounts: open (anyone, for themselves) or closed (only "
          "python -m chatservice.accounts add).",
          _one_of("registration", "open", "closed")],
+        ["login-token-days", None, AccountSettings.token_days,
+         "Days a login token (the web page's remember me) lasts unused; each "
+         "use renews it.", _positive(float, "login-token-days")],
         ["history-queue", None, _HISTORY_DEFAULTS.queue_limit,
          "Events that may wait for a slow disk before new ones are dropped "
          "(and counted).", _positive(int, "history-queue")],
@@ -326,6 +329,7 @@ class Options(ConfigFileOptions):
             accounts=AccountSettings(
                 registration_open=self["registration"] == "open",
                 require_account=bool(self["require-account"]),
+                token_days=self["login-token-days"],
             ),
         )
 

@@ -333,6 +333,8 @@ def test_help(pair):
         "***   /ghost NICK PASSWORD        sign out whoever holds your nickname",
         "***   /certfp add|del|list [FP]   TLS client certificates that log in to your account "
         "(SASL EXTERNAL; default: this connection's)",
+        "***   /tokens [new|revoke ID]     list your login tokens (remembered logins), make one, "
+        "or revoke one (ID) or all",
         "***   /op NICK                    make NICK's account an operator of the current room "
         "(founders)",
         "***   /deop NICK                  take that back (founders)",

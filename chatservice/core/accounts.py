@@ -28,9 +28,10 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from . import errors, names
+from . import errors, names, tokens
 from .limits import address_key
 from .passwords import Credentials, make_credentials, verify, waste_time
+from .tokens import Token, TokenStore
 
 MAX_GROUPED = 5
 # TLS client certificates an account may log in with (SASL EXTERNAL).
@@ -106,8 +107,8 @@ class Account:
         return key == self.key or any(names.fold(n) == key for n in self.nicks)
 
 
-class AccountStore(Protocol):
-    """Accounts and room roles that outlive restarts."""
+class AccountStore(TokenStore, Protocol):
+    """Accounts, their login tokens and room roles, that outlive restarts."""
 
     def find(self, nick: str) -> Deferred[Account | None]:
         """The account named C{nick} or that grouped C{nick}, if any."""
@@ -159,6 +160,8 @@ def password_problem(password: str, minimum: int = PASSWORD_MIN) -> str | None:
         return f"A password has at most {PASSWORD_MAX} characters."
     if not password.isprintable():
         return "A password may not hold control characters."
+    if tokens.is_token(password):
+        return f"A password may not start with {tokens.PREFIX} (login tokens do)."
     return None
 
 
@@ -253,10 +256,12 @@ class Accounts:
     def __init__(self, store: AccountStore, clock: IReactorTime, *,
                  run: Callable[..., Deferred] = _synchronously,
                  registration_open: bool = True, require_account: bool = False,
-                 limiter: FailureLimiter | None = None):
+                 limiter: FailureLimiter | None = None,
+                 token_lifetime: float = tokens.LIFETIME):
         """
         @param run: runs a slow function (password hashing) and returns a
             Deferred of its result; the service gives one using threads.
+        @param token_lifetime: seconds a login token lasts unused.
         """
         self.store = store
         self.clock = clock
@@ -264,6 +269,7 @@ class Accounts:
         self.registration_open = registration_open
         self.require_account = require_account
         self.limiter = limiter or FailureLimiter(clock)
+        self.token_lifetime = token_lifetime
 
     # Reading
 
@@ -348,14 +354,75 @@ class Accounts:
         self.log.warn("Failed {mechanism} login to account {name!r} from {address}",
                       mechanism=mechanism, name=name[:64], address=address)
 
-    def login(self, name: str, password: str, address: str) -> Deferred[Account]:
+    def login(self, name: str, password: str, address: str,
+              token_ok: bool = True) -> Deferred[Account]:
         """
-        The account C{name} if C{password} is its password; otherwise a
-        failure: L{LoginFailed}, or L{LoginLimited} when too many failed.
+        The account C{name} if C{password} is its password (or, unless not
+        C{token_ok}, one of its login tokens); otherwise a failure:
+        L{LoginFailed}, or L{LoginLimited} when too many failed.
         """
         checked = maybeDeferred(self.check_limits, name, address)
+        if tokens.is_token(password):
+            if not token_ok:
+                return checked.addCallback(lambda _: _raise(LoginFailed(
+                    "Give the password itself, not a login token.", name)))
+            return checked.addCallback(lambda _: self._login_token(name, password, address))
         checked.addCallback(lambda _: self.store.find(name))
         return checked.addCallback(self._verify, name, password, address)
+
+    # Login tokens ("remember me"; see L{tokens})
+
+    def _login_token(self, name: str, secret: str, address: str) -> Deferred[Account]:
+        now = self.clock.seconds()
+
+        def found_token(token: Token | None) -> Deferred[Account | None] | None:
+            if token is None or token.account != names.fold(name):
+                return None
+            if token.expired(now, self.token_lifetime):
+                self.store.revoke_tokens(token.account, token.id)
+                return None
+            self.store.touch_token(token.digest, now)
+            return self.store.find(name)
+
+        def decide(account: Account | None) -> Account:
+            if account is None or account.key != names.fold(name):
+                self.failed(name, address, "token")
+                raise LoginFailed("That login token is unknown, revoked or expired.", name)
+            return account
+        found = self.store.find_token(tokens.digest(secret)).addCallback(found_token)
+        return found.addCallback(decide)
+
+    def issue_token(self, account: str, label: str) -> Deferred[tuple[str, Token]]:
+        """
+        A new login token for C{account} (logged in already): its secret,
+        shown once and never kept, and what the store keeps.
+        """
+        secret, token = tokens.make(account, label, self.clock.seconds())
+        adding = self.store.add_token(token, tokens.MAX_PER_ACCOUNT)
+        self.log.info("Login token {id} made for account {name}", id=token.id, name=account)
+        return adding.addCallback(lambda _: (secret, token))
+
+    def list_tokens(self, account: str) -> Deferred[list[Token]]:
+        """C{account}'s login tokens that have not expired, oldest first."""
+        now = self.clock.seconds()
+        return self.store.tokens(account).addCallback(
+            lambda found: [t for t in found if not t.expired(now, self.token_lifetime)])
+
+    def revoke_token(self, account: str, id_: str | None) -> Deferred[int]:
+        """Revoke C{account}'s token C{id_} (C{None}: all); how many were."""
+        return self.store.revoke_tokens(account, id_)
+
+    def revoke_secret(self, secret: str) -> Deferred[Token | None]:
+        """Revoke the token whose secret is C{secret} (logging out); it, if it existed."""
+        if not tokens.is_token(secret):
+            return succeed(None)
+
+        def revoke(token: Token | None) -> Deferred[Token | None] | None:
+            if token is None:
+                return None
+            return self.store.revoke_tokens(token.account, token.id).addCallback(
+                lambda _: token)
+        return self.store.find_token(tokens.digest(secret)).addCallback(revoke)
 
     def _verify(self, account: Account | None, name: str, password: str,
                 address: str) -> Deferred[Account]:
@@ -446,6 +513,9 @@ class Accounts:
             return _fail(BadPassword(problem))
         made = self.run(make_credentials, new)
         made.addCallback(lambda credentials: self.store.set_credentials(account.name, credentials))
+        # A new password ends every remembered login: whoever took the old
+        # one may have made tokens with it.
+        made.addCallback(lambda _: self.store.revoke_tokens(account.name))
         made.addCallback(lambda _: None)
         return made
 

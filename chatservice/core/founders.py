@@ -8,6 +8,12 @@ server's operators.
 Roles are read from the store when a logged-in person joins, so operator
 status arrives a moment after the join, from the server, as a mode change
 (as a services bot would give it).
+
+A plain mode change names operators too: C{+o} given by the founder to a
+member logged in to an account makes that account an operator for good, and
+C{-o} by the founder forgets it (the rule of C{/op} and C{/deop}, so that an
+IRC client's op button is enough).  Changes by anyone else, or on people
+without an account, last only while they stay.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from twisted.logger import Logger
 
 from . import errors, names
 from .accounts import FOUNDER, OPERATOR, Accounts
+from .rooms import ModeChange, RoomMode
 
 if TYPE_CHECKING:
     from .hub import Hub, User
@@ -68,6 +75,37 @@ class RoomRoles:
         # (in memory): the joiner's front end shows the join first.
         reading.addCallback(lambda roles: self.hub.clock.callLater(0, decide, roles))
         reading.addErrback(lambda failure: self.log.failure("Reading room roles failed",
+                                                            failure))
+
+    def modes_changed(self, user: User, room: Room, applied: list[ModeChange]) -> None:
+        """
+        C{user} changed C{room}'s modes (C{applied}, as applied): if they
+        founded it, remember (or forget) the operators they named by account.
+        """
+        wanted = [c for c in applied if c.mode is RoomMode.OPERATOR and c.argument]
+        if not wanted or user.account is None or not self._counts(room):
+            return
+        founder = names.fold(user.account)
+        reading = self.accounts.store.room_roles(room.key)
+
+        def remember(roles: dict[str, str]) -> None:
+            if roles.get(founder) != FOUNDER:
+                return
+            for change in wanted:
+                try:
+                    target = self.hub.find_user(change.argument or "")
+                except errors.NoSuchNick:
+                    continue
+                account = target.account
+                if account is None or roles.get(names.fold(account)) == FOUNDER:
+                    continue
+                self.accounts.store.set_room_role(room.key, account,
+                                                  OPERATOR if change.adding else None)
+                self.log.info("{founder} {verb} {account} as operator of {room}",
+                              founder=user.account, account=account, room=room.name,
+                              verb="named" if change.adding else "dropped")
+        reading.addCallback(remember)
+        reading.addErrback(lambda failure: self.log.failure("Keeping room roles failed",
                                                             failure))
 
     def set_operator(self, user: User, room_name: str, nick: str,

@@ -601,6 +601,8 @@ class Hub:
         if any(change.mode not in MEMBER_MODES for change in applied):
             self._keep(room)
         self._tell_room(event, room.audience(), user)
+        if self.room_roles is not None:
+            self.room_roles.modes_changed(user, room, applied)
         return event, problems
 
     # Editing a room's past: redaction and renaming

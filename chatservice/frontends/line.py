@@ -90,7 +90,7 @@ from typing import Callable
 
 from twisted.internet.interfaces import ISSLTransport
 
-from ..core import certfps, errors, names, text
+from ..core import certfps, errors, names, text, tokens
 from ..core.files import TOKEN_LIFETIME
 from ..core.history import SEARCH_LIMIT, Query, is_person
 from ..core.events import (
@@ -875,7 +875,7 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
         if not new:
             raise errors.ChatError("Usage: /passwd OLD NEW")
         accounts = self._accounts()
-        checking = accounts.login(user.account, old, self.peer_host)
+        checking = accounts.login(user.account, old, self.peer_host, token_ok=False)
         checking.addCallback(lambda account: accounts.change_password(account, new))
         self._account_call(user, checking, lambda _: self.tell("Your password is changed."))
 
@@ -901,6 +901,14 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
         current = certificate_fingerprint(self.transport)
         self._account_call(user, certfps.command(self._accounts(), user.account,
                                                  argument.split(), current),
+                           lambda lines: [self.tell(line) for line in lines])
+
+    @command("tokens", "/tokens [new|revoke ID]",
+             "list your login tokens (remembered logins), make one, or revoke one "
+             "(ID) or all")
+    def _cmd_tokens(self, user: User, argument: str) -> None:
+        self._account_call(user, tokens.command(self._accounts(), user.account,
+                                                argument.split()),
                            lambda lines: [self.tell(line) for line in lines])
 
     @command("op", "/op NICK", "make NICK's account an operator of the current room "

@@ -24,15 +24,17 @@ from ..core import names
 from ..core.accounts import Account, AccountExists
 from ..core.passwords import Credentials
 from .sqlite import DirectReads
+from .tokens import MemoryTokens, SQLiteTokens
 
 ACCOUNT_COLUMNS = ("key, name, created, email, hash, scram_salt, scram_stored_key, "
                    "scram_server_key, scram_iterations")
 
 
-class MemoryAccounts:
+class MemoryAccounts(MemoryTokens):
     """Accounts kept in the process: for tests and C{--no-persistence}."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._accounts: dict[str, Account] = {}
         self._owners: dict[str, str] = {}  # folded nick -> account key
         self._roles: dict[str, dict[str, str]] = {}
@@ -79,6 +81,7 @@ class MemoryAccounts:
         for fp, owner in list(self._certfps.items()):
             if owner == key:
                 del self._certfps[fp]
+        self._forget_tokens(key)
         return succeed(True)
 
     def certfps(self, name: str) -> Deferred[list[str]]:
@@ -178,6 +181,7 @@ def _drop(db: sqlite3.Connection, key: str) -> bool:
         db.execute("DELETE FROM account_nicks WHERE account = ?", (key,))
         db.execute("DELETE FROM room_roles WHERE account = ?", (key,))
         db.execute("DELETE FROM account_certfps WHERE account = ?", (key,))
+        db.execute("DELETE FROM account_tokens WHERE account = ?", (key,))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -258,7 +262,7 @@ class DirectRunner(DirectReads):
         self.db = open_connection(path)
 
 
-class SQLiteAccounts:
+class SQLiteAccounts(SQLiteTokens):
     """
     Accounts in the SQLite database at C{path}, which the history store (or
     L{schema.migrate}) has already brought up to date.

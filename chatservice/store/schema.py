@@ -224,6 +224,20 @@ def _add_certfps(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX account_certfps_account ON account_certfps (account)")
 
 
+def _add_tokens(db: sqlite3.Connection) -> None:
+    # Login tokens ("remember me"): the SHA-256 of each secret (never the
+    # secret), its account, a label, and when it was made and last used.
+    db.execute("""
+        CREATE TABLE account_tokens (
+            digest TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            label TEXT NOT NULL,
+            created REAL NOT NULL,
+            used REAL NOT NULL
+        )""")
+    db.execute("CREATE INDEX account_tokens_account ON account_tokens (account)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,  # 1
     _add_fts,  # 2
@@ -232,6 +246,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_accounts,  # 5 (accounts)
     _add_file_accounts,  # 6 (shared files' accounts)
     _add_certfps,  # 7 (certificate fingerprints for SASL EXTERNAL)
+    _add_tokens,  # 8 (login tokens)
 ]
 VERSION = len(MIGRATIONS)
 

@@ -20,6 +20,7 @@ in L{table}; each module here registers its commands into it, by subject:
  - L{readmarker}: MARKREAD (draft/read-marker);
  - L{metadata}: METADATA (draft/metadata);
  - L{accounts}: AUTHENTICATE, REGISTER, VERIFY (and PASS account:password);
+ - L{tokens}: TOKEN (login tokens, for the web page's "remember me");
  - L{nickserv}: NICKSERV and NS, and PRIVMSG NickServ (from L{messages});
  - L{chanserv}: CHANSERV and CS, and PRIVMSG ChanServ (from L{messages}).
 
@@ -47,13 +48,13 @@ from .redaction import redact
 from .rename import rename
 from .readmarker import markread
 from .metadata import metadata_
-from . import accounts, chanserv, nickserv
+from . import accounts, chanserv, nickserv, tokens
 from .serverinfo import (
     VERSION, help_, info, lusers, motd, send_isupport, send_lusers, send_motd, time,
     version)
 
 __all__ = [
-    "CAPABILITIES", "COMMANDS", "accounts", "chanserv", "nickserv", "Command", "HISTORY_CAPABILITIES", "Handler",
+    "CAPABILITIES", "COMMANDS", "accounts", "chanserv", "nickserv", "tokens", "Command", "HISTORY_CAPABILITIES", "Handler",
     "MAX_KICK_TARGETS", "MAX_MESSAGE_TARGETS", "VERSION", "away", "cap", "capabilities",
     "command", "deletefile", "help_", "info", "invite", "ison", "join", "kick", "kill", "list_",
     "lusers", "markread", "metadata_", "mode", "monitor", "motd", "names_", "nick", "notice",

@@ -8,7 +8,8 @@ with the commands REGISTER <password> [email], IDENTIFY [account] <password>,
 GHOST <nick> <password>, GROUP, INFO [nick], SET PASSWORD <new>,
 DROP <password>, CERT ADD|DEL [fingerprint] and CERT LIST (TLS client
 certificates for SASL EXTERNAL; the current connection's when no fingerprint
-is given) and HELP.  Every answer is a ``NOTICE`` from
+is given), TOKENS LIST|NEW [label]|REVOKE <id>|ALL (login tokens, see
+L{chatservice.core.tokens}) and HELP.  Every answer is a ``NOTICE`` from
 ``NickServ!NickServ@services`` to the client.  The nickname NickServ is
 reserved.  Each command is the core's (L{chatservice.core.accounts}); this
 module only parses and words the answers.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ....core import certfps
+from ....core import certfps, tokens
 from ....core.hub import User
 from ...secure import certificate_fingerprint
 from ..wire import Message
@@ -45,6 +46,9 @@ HELP = (
     "DROP <password>  delete your account",
     "CERT ADD|DEL [fp]  let a TLS client certificate log in (SASL EXTERNAL); default: this one",
     "CERT LIST  your certificates",
+    "TOKENS [LIST]  your login tokens (remembered logins)",
+    "TOKENS NEW [label]  a new login token, to use as a password",
+    "TOKENS REVOKE <id>|ALL  revoke one login token, or all",
 )
 
 
@@ -113,12 +117,16 @@ def handle(conn: IRCConnection, user: User, text: str) -> None:
         current = certificate_fingerprint(conn.transport)
         _run(conn, user, certfps.command(accounts, user.account, args, current),
              lambda lines: [_say(conn, line) for line in lines])
+    elif verb == "TOKENS":
+        _run(conn, user, tokens.command(accounts, user.account, args),
+             lambda lines: [_say(conn, line) for line in lines])
     elif verb == "DROP" and args:
         if not user.account:
             _say(conn, "Identify first.")
             return
         name = user.account
-        checking = accounts.login(name, " ".join(args), conn.peer_host).addCallback(
+        checking = accounts.login(name, " ".join(args), conn.peer_host,
+                                  token_ok=False).addCallback(
             lambda account: accounts.store.drop(account.name))
 
         def dropped(_):

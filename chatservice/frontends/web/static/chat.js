@@ -13,7 +13,8 @@
  *   days.js        which lines start a new day
  *   files.js       sharing files: attach, drop, paste, the upload's progress
  *   cards.js       a shared file's card in a log, with an image's preview
- *   login.js       logging in to an account (SASL PLAIN) or registering one
+ *   login.js       logging in to an account (SASL PLAIN) or registering one,
+ *                  "remember me" (a login token) and logging out
  *
  * It registers with CAP LS 302 / CAP REQ / CAP END, NICK and USER (asking
  * for server-time, echo-message, multi-prefix, away-notify and
@@ -29,13 +30,13 @@ import { submit, closeBuffer } from './commands.js';
 import { connect, keepAlive, listeners, reconnect, send } from './connection.js';
 import { receive } from './handlers.js';
 import './files.js';
-import { chosen } from './login.js';
-import { closeSearch, forget, scrolled, search, selected } from './history.js';
+import { chosen, resume } from './login.js';
+import { closeSearch, forget, opened, scrolled, search, selected } from './history.js';
 import { shown } from './readmarker.js';
 import { hooks, select, serverBuffer, ui } from './render.js';
 import { state } from './state.js';
 
-Object.assign(hooks, { closeBuffer, scrolled, selected: (b) => { selected(b); shown(b); } });
+Object.assign(hooks, { closeBuffer, scrolled, opened, selected: (b) => { selected(b); shown(b); } });
 Object.assign(listeners, { receive, lost: forget });
 
 ui.loginForm.addEventListener('submit', (event) => {
@@ -85,3 +86,4 @@ setInterval(keepAlive, 5000);
 window.addEventListener('online', () => { if (state.everRegistered && !state.socket && !state.quitting) reconnect(); });
 try { ui.loginNick.value = localStorage.getItem('chat.nick') || ''; } catch (e) { /* private mode */ }
 select(serverBuffer());
+resume();

@@ -1,10 +1,12 @@
 /*
  * commands.js: what the user types.  Text for the current tab, and the
  * commands /join, /part, /msg, /query, /me, /topic, /nick, /away, /quit,
- * /close, /quote and /help.
+ * /close, /quote, /tokens (NickServ's TOKENS: the account's remembered
+ * logins), /logout and /help.
  */
 import { chunks, fold, isChannel } from './irc.js';
 import { send, sendRaw } from './connection.js';
+import { logOut } from './login.js';
 import { addLine, buffer, note, removeBuffer, select, showStatus } from './render.js';
 import { state } from './state.js';
 
@@ -40,7 +42,8 @@ const commands = {
   help: () => {
     for (const line of ['/join #room', '/part [#room] [reason]', '/msg nick text', '/query nick',
       '/me action', '/topic [new topic]', '/nick newnick', '/away [message]', '/quit [reason]',
-      '/close', '/quote RAW IRC LINE', '//text sends a line starting with /']) note('info', line);
+      '/close', '/tokens [list | revoke ID | revoke all]', '/logout', '/quote RAW IRC LINE',
+      '//text sends a line starting with /']) note('info', line);
   },
   join: (args) => {
     let [room, key] = args.trim().split(/\s+/);
@@ -86,6 +89,8 @@ const commands = {
     clearTimeout(state.timer);
     if (!send('QUIT', args.trim() || 'Leaving')) showStatus('You have left the chat.', 'Connect again');
   },
+  tokens: (args) => send('NICKSERV', 'TOKENS', ...args.trim().split(/\s+/).filter(Boolean)),
+  logout: () => logOut(),
   close: () => (state.current.kind === 'server' ? note('error', 'The server tab stays open')
     : closeBuffer(state.current)),
   quote: (args) => { if (args.trim()) sendRaw(args.trim().replace(/[\r\n\0]+/g, ' ')); },

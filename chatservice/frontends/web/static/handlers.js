@@ -74,6 +74,7 @@ export const handlers = {
       send('JOIN', room);
     } else {
       for (const b of rooms()) if (b.joined) send('JOIN', b.name);
+      for (const b of state.buffers.values()) if (b.kind === 'query') joined(b);
     }
     ui.input.focus();
   },

@@ -1,11 +1,13 @@
 /*
- * history.js: a room's past, from the server's draft/chathistory, and
- * searching it with soju.im/search.
+ * history.js: a room's or a private conversation's past, from the server's
+ * draft/chathistory, and searching a room with soju.im/search.
  *
- * Opening a room asks for its latest messages (CHATHISTORY LATEST) and shows
- * them above the live ones; scrolling to the top of a log asks for the page
+ * Opening a room, or a private tab (CHATHISTORY with the nick as target: the
+ * server keeps private messages between two accounts, for those two only,
+ * and answers anyone else with an empty batch), asks for its latest messages
+ * (CHATHISTORY LATEST) and shows them above the live ones; scrolling to the top of a log asks for the page
  * before the oldest message shown (BEFORE), keeping the scroll position,
- * until a page comes back short.  After a reconnect each room asks for what
+ * until a page comes back short.  After a reconnect each tab asks for what
  * came after the last message it showed (AFTER, again while pages come back
  * full), so nothing is missed.  Every line is kept by its msgid, so one that
  * arrives both live and from history is shown once; msgids are opaque, and
@@ -42,10 +44,11 @@ function showEdge(b) {
   b.edge.textContent = loading ? 'Loading earlier messages\u2026' : `This is the start of ${b.name}.`;
 }
 
-// We joined room b (its JOIN line is the last line of its log): show what
-// was said before, or what we missed since the last line we showed.
+// We joined room b (its JOIN line is the last line of its log), or opened
+// (or reconnected with) private tab b: show what was said before, or what we
+// missed since the last line we showed.
 export function joined(b, joinId = '') {
-  if (!enabled() || b.kind !== 'room' || b.requests.length) return;
+  if (!enabled() || b.kind === 'server' || b.requests.length) return;
   // Our own JOIN line has an id too; what counts is what was shown before it.
   const rows = [...rowsWithIds(b)].filter((row) => !joinId || row.dataset.msgid !== joinId);
   if (rows.length) {
@@ -57,8 +60,14 @@ export function joined(b, joinId = '') {
   }
 }
 
+// A private tab was opened (by the user, or by a message that came).
+export function opened(b) {
+  if (b.kind === 'query' && state.registered) joined(b);
+}
+
 function loadOlder(b) {
-  if (!enabled() || b.kind !== 'room' || !b.joined || b.historyDone) return;
+  if (!enabled() || b.kind === 'server' || (b.kind === 'room' && !b.joined)) return;
+  if (b.historyDone) return;
   if (b.requests.some((r) => r.kind !== 'after')) return;
   const oldest = b.log.querySelector('.line[data-msgid]');
   if (oldest) request(b, 'before', 'msgid=' + oldest.dataset.msgid, clamp(PAGE), null);

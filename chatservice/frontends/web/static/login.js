@@ -14,28 +14,58 @@
  * the page logs in again with the password it kept; a refusal then goes to
  * the server tab and the page carries on as a guest.
  *
- * The password is kept in this module's memory only, for those reconnects:
- * the page stores nothing but the nickname (there is no "remember me").
- * Over plain http the form warns that the password crosses the network
- * unprotected.
+ * The password is kept in this module's memory only, for those reconnects.
+ * Unless "remember me" is ticked, the page stores nothing but the nickname.
+ * Ticked, once logged in the page asks for a login token (TOKEN NEW with
+ * the browser's user agent as its label, see the server's
+ * frontends/irc/commands/tokens.py) and keeps it, never the password, in
+ * localStorage ("chat.login": the account and the token); from then on it
+ * logs in with the token (SASL PLAIN, the token as the password) on its own
+ * when the page is opened, and after reconnects.  A refused token is
+ * forgotten and the form asks for the password.  "Log out" revokes the
+ * token (TOKEN REVOKE), forgets it and leaves.  Over plain http the form
+ * warns that the password crosses the network unprotected.
  */
-import { send } from './connection.js';
-import { addLine, serverBuffer } from './render.js';
+import { connect, send } from './connection.js';
+import { addLine, serverBuffer, showLogin } from './render.js';
 import { state } from './state.js';
 
 export const SASL_CAP = 'sasl';
 export const REGISTER_CAP = 'draft/account-registration';
 const CHUNK = 400;
 const BUTTON = { guest: 'Join the chat', login: 'Log in and join', register: 'Register and join' };
+const STORED = 'chat.login';
 
 const $ = (id) => document.getElementById(id);
 const form = {
   mode: $('login-mode'), secret: $('login-secret'), password: $('login-password'),
-  insecure: $('login-insecure'), button: $('login-button'),
+  insecure: $('login-insecure'), button: $('login-button'), remember: $('login-remember'),
+  logout: $('logout'),
 };
 
-// What the form asked for when it was sent; the account once logged in.
-const auth = { mode: 'guest', password: '', waiting: false, account: '' };
+// What the form asked for when it was sent; the account once logged in;
+// whether to remember the login, and whether the "password" is a token.
+const auth = {
+  mode: 'guest', password: '', waiting: false, account: '', remember: false, token: false,
+};
+
+/* The remembered login ({ account, token }), or null (and anything else there is dropped). */
+function stored() {
+  let kept = null;
+  try {
+    kept = JSON.parse(localStorage.getItem(STORED) || 'null');
+  } catch (e) { /* garbage, or private mode */ }
+  if (kept && typeof kept.account === 'string' && typeof kept.token === 'string') return kept;
+  store(null);
+  return null;
+}
+
+function store(kept) {
+  try {
+    if (kept) localStorage.setItem(STORED, JSON.stringify(kept));
+    else localStorage.removeItem(STORED);
+  } catch (e) { /* private mode */ }
+}
 
 const modeInForm = () => form.mode.querySelector('input:checked').value;
 
@@ -55,8 +85,42 @@ export function chosen() {
   auth.mode = modeInForm();
   auth.password = auth.mode === 'guest' ? '' : form.password.value;
   auth.account = '';
+  auth.remember = auth.mode !== 'guest' && form.remember.checked;
+  auth.token = false;
+  store(null);  // unticked, nothing but the nickname stays
   return auth.mode;
 }
+
+/* On opening the page: log in with the remembered token, if there is one; whether it does. */
+export function resume() {
+  const kept = stored();
+  if (!kept) return false;
+  Object.assign(auth, { mode: 'login', password: kept.token, account: '', remember: true,
+    token: true });
+  state.wanted = kept.account;
+  form.mode.querySelector('input[value=login]').checked = true;
+  form.remember.checked = true;
+  modeChanged();
+  connect();
+  return true;
+}
+
+/* "Log out": revoke and forget the remembered token, leave, and show the form again. */
+export function logOut() {
+  const kept = stored();
+  store(null);
+  auth.password = '';
+  const socket = state.socket;
+  if (!socket || socket.readyState !== WebSocket.OPEN) {
+    location.reload();
+    return;
+  }
+  socket.addEventListener('close', () => location.reload());
+  state.quitting = true;
+  if (kept && auth.token) send('TOKEN', 'REVOKE', kept.token);
+  send('QUIT', 'Logged out');
+}
+form.logout.addEventListener('click', logOut);
 
 function base64(text) {
   let binary = '';
@@ -67,6 +131,21 @@ function base64(text) {
 /* Refused: before the first welcome, back to the form; after it, as a guest. */
 function refused(text) {
   auth.waiting = false;
+  if (auth.token && !/Too many failed logins/.test(text)) {
+    // The remembered token is revoked or expired: forget it, ask for the password.
+    store(null);
+    Object.assign(auth, { token: false, password: '' });
+    if (!state.everRegistered) {
+      form.password.value = '';
+      text = 'Your remembered login has expired or was revoked; log in with your password. ('
+        + text + ')';
+      state.closeReason = text;
+      const socket = state.socket;
+      if (socket) socket.close();
+      else showLogin(text);
+      return;
+    }
+  }
   if (!state.everRegistered) {
     state.closeReason = text;
     const socket = state.socket;
@@ -121,7 +200,11 @@ function saslFailed(m) {
 /* The page has joined the chat: say who is logged in, and clear the password field. */
 export function welcomed() {
   form.password.value = '';
+  form.logout.hidden = !auth.account;
   if (auth.account) addLine(serverBuffer(), 'info', `You are logged in as ${auth.account}.`);
+  if (auth.account && auth.remember && !auth.token) {
+    send('TOKEN', 'NEW', (navigator.userAgent || 'a browser').slice(0, 100));
+  }
 }
 
 /* A FAIL REGISTER line. */
@@ -137,6 +220,13 @@ export const authHandlers = {
     const answer = base64(`\0${state.wanted}\0${auth.password}`);
     for (let i = 0; i < answer.length; i += CHUNK) send('AUTHENTICATE', answer.slice(i, i + CHUNK));
     if (answer.length % CHUNK === 0) send('AUTHENTICATE', '+');
+  },
+  TOKEN: (m) => {
+    if ((m.params[0] || '').toUpperCase() !== 'NEW' || !auth.remember || !auth.account) return;
+    const token = m.params[2] || '';
+    store({ account: auth.account, token });
+    // Reconnects log in with the token too: the password leaves memory.
+    Object.assign(auth, { password: token, token: true });
   },
   REGISTER: (m) => {
     if ((m.params[0] || '').toUpperCase() !== 'SUCCESS') return;

@@ -24,8 +24,11 @@ export const ui = {
 };
 
 // What the rest of the page does when a tab's close button is pressed, when
-// a log is scrolled and when a tab is shown (commands.js and history.js).
-export const hooks = { closeBuffer: () => {}, scrolled: () => {}, selected: () => {} };
+// a log is scrolled, when a tab is shown and when one is opened (commands.js
+// and history.js).
+export const hooks = {
+  closeBuffer: () => {}, scrolled: () => {}, selected: () => {}, opened: () => {},
+};
 
 export function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -122,6 +125,7 @@ export function buffer(name, kind) {
   state.buffers.set(key, b);
   ui.tabs.append(b.tab);
   ui.logs.append(b.log);
+  hooks.opened(b);
   return b;
 }
 
