@@ -12,7 +12,7 @@ One row per (room, event): a quit or a nick change is stored once in each
 room the person was in, with the same id, so an id is unique only within a
 room.  Columns hold what every event has (id, time, who) and its text; C{data}
 holds what a type needs beyond that (a message's kind, a kick's target, a new
-nick, mode changes as JSON); C{name} is the room's name as written when it
+nick, mode changes or a TAGMSG's client tags as JSON); C{name} is the room's name as written when it
 differs from the folded key in C{room}.
 """
 
@@ -34,6 +34,7 @@ from ..core.events import (
     NickChanged,
     Parted,
     Quit,
+    Signal,
     Source,
     TopicChanged,
 )
@@ -376,7 +377,15 @@ def _away(room: str, e: AwayChanged) -> tuple:
     return (e.id, room, e.time, "away", s.nick, s.user, s.host, e.message, None, None)
 
 
-# Private messages have no room, and are not kept: they are refused.
+def _signal(room: str, e: Signal) -> tuple:
+    s = e.source
+    tags = json.dumps([list(tag) for tag in e.tags], separators=(",", ":"))
+    return (e.id, room, e.time, "tagmsg", s.nick, s.user, s.host, "", tags,
+            None if e.target == room else e.target)
+
+
+# Private messages are kept as Messages to the recipient's nick (see
+# core.history); PrivateMessage itself is refused.
 ENCODERS: dict[type, Callable[[str, Event], tuple]] = {
     Message: _message,
     Joined: _joined,
@@ -388,6 +397,7 @@ ENCODERS: dict[type, Callable[[str, Event], tuple]] = {
     ModeChanged: _mode,
     Invited: _invited,
     AwayChanged: _away,
+    Signal: _signal,
 }
 
 
@@ -429,6 +439,8 @@ def decode_event(room: str, row: tuple) -> Event:
         return Invited(id, time, source, name, data)
     if type_ == "away":
         return AwayChanged(id, time, source, text)
+    if type_ == "tagmsg":
+        return Signal(id, time, source, name, tuple((tag, value) for tag, value in json.loads(data)))
     raise ValueError(f"unknown event type {type_!r}")
 
 
