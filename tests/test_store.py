@@ -20,6 +20,7 @@ from chatservice.core.events import (
     NickChanged,
     Parted,
     Quit,
+    Signal,
     Source,
     TopicChanged,
 )
@@ -269,6 +270,17 @@ class TestStore:
         events = result(store.query("#hall", Query(10)))
         assert [event.id for event in events] == [1, 2, 3]
         assert {event.room for event in events} == {"#Hall"}
+
+    def test_tagmsg_kept_with_its_tags(self, store):
+        """A TAGMSG comes back with its tags as given (any characters), only to readers of every event, never in a search, and moves with its room."""
+        tags = (("+draft/react", "; \\ \u00e9\u263a"), ("+draft/reply", "1"), ("+flag", ""))
+        store.record("#room", say(1))
+        store.record("#room", Signal(2, 2.0, ALICE, "#Room", tags))
+        assert result(store.query("#room", Query(10))) == [say(1), Signal(2, 2.0, ALICE, "#Room", tags)]
+        assert self.ids(store, Query(10, messages_only=True)) == [1]
+        assert self.search(store, "react") == []
+        store.move_history("#room", "#hall", "#Hall")
+        assert result(store.query("#hall", Query(10)))[1] == Signal(2, 2.0, ALICE, "#Hall", tags)
 
     def test_search_every_word(self, store):
         """A search finds messages holding every one of its words, in any order."""
