@@ -81,6 +81,7 @@ def test_conversation_kept_for_each_account(server):
     expected = ["alice bob :m0", "bob alice :m1", "alice bob :m2", "bob alice :m3"]
     assert said(history(alice, "bob")) == expected
     assert said(history(bob, "ALICE")) == expected
+    assert bob.said("CHATHISTORY LATEST ALICE * 1")[0].endswith(" chathistory ALICE")
     assert said(history(carol, "bob")) == said(history(carol, "alice")) == []
 
 

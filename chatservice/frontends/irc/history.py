@@ -231,7 +231,7 @@ def chathistory(conn: IRCConnection, user: User, message: Line) -> None:
             send_fail(conn, "CHATHISTORY",
                       Fail("INVALID_TARGET", subcommand, target, _NOT_RETRIEVED))
         elif target == "*":
-            play(conn, (), "chathistory", _nick(conn, target))
+            play(conn, (), "chathistory", target)
         else:
             try:
                 reading = read(user, target)
@@ -239,9 +239,10 @@ def chathistory(conn: IRCConnection, user: User, message: Line) -> None:
                 send_fail(conn, "CHATHISTORY",
                           Fail("MESSAGE_ERROR", subcommand, target, str(refusal)))
                 return
-            nick_ = _nick(conn, target)
+            # The batch names the conversation as the client asked for it
+            # (a nick may be offline, or now someone else's).
             when_read(conn, user, reading,
-                      lambda events: play(conn, events, "chathistory", nick_),
+                      lambda events: play(conn, events, "chathistory", target),
                       lambda: send_fail(conn, "CHATHISTORY", Fail(
                           "MESSAGE_ERROR", subcommand, target, _NOT_RETRIEVED)))
         return
@@ -272,13 +273,6 @@ def _room_name(conn: IRCConnection, target: str) -> str:
         return conn.hub.find_room(target).name
     except errors.NoSuchRoom:
         return target
-
-
-def _nick(conn: IRCConnection, nick: str) -> str:
-    try:
-        return conn.hub.find_user(nick).nick
-    except errors.NoSuchNick:
-        return nick
 
 
 def _targets(conn: IRCConnection, user: User, params: Sequence[str],
