@@ -136,7 +136,7 @@ class Options(ConfigFileOptions):
          "Events kept per room; the oldest go first.",
          _positive(int, "history-max-per-room")],
         ["history-visibility", None, "all",
-         "Who reads a room's history: all (anyone who may join the room) or "
+         "What a room's members read of its history: all of it, or "
          "since-join (only what was said since they joined).",
          _one_of("history-visibility", "all", "since-join")],
         ["replay-lines", None, _HISTORY_DEFAULTS.replay_lines,

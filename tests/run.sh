@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="netcat-openbsd openssl socat irssi tmux chromium fonts-dejavu-core sqlite3 iproute2 curl util-linux haproxy inspircd ngircd"
+packages="netcat-openbsd openssl socat irssi weechat-curses tmux chromium fonts-dejavu-core sqlite3 iproute2 curl util-linux haproxy inspircd ngircd"
 missing=""
 for package in $packages; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"

@@ -381,4 +381,4 @@ def test_private_history_survives_a_restart(server):
     eve.send_line("eve")
     eve.read_until(b"*** Hello eve!")
     eve.send_line("/history alice")
-    eve.read_until(b"*** No private messages with alice are kept")
+    eve.read_until(b"*** Private messages are kept only for people logged in to accounts.")

@@ -174,8 +174,10 @@ def test_replay_and_chathistory_over_the_wire(history_server):
     ann.send("CHATHISTORY LATEST #lobby * 0")
     assert ann.expect(r":\S+ FAIL ")[-1].endswith(
         " FAIL CHATHISTORY INVALID_PARAMS LATEST 0 :Invalid limit")
-    # A room that does not exist has no history (and looks like a secret one).
-    assert ann.ask("CHATHISTORY LATEST #nowhere * 10") == []
+    # A room that does not exist is refused as one that she is not in.
+    ann.send("CHATHISTORY LATEST #nowhere * 10")
+    assert ann.expect(r":\S+ FAIL ")[-1].endswith(
+        " FAIL CHATHISTORY INVALID_TARGET LATEST #nowhere :Messages could not be retrieved")
     ann.send("CHATHISTORY LATEST nowhere!at@all * 10")
     assert ann.expect(r":\S+ FAIL ")[-1].endswith(
         " FAIL CHATHISTORY INVALID_TARGET LATEST nowhere!at@all :Messages could not be retrieved")
@@ -208,7 +210,7 @@ def test_chathistory_over_websocket(start_server):
     with connect(f"ws://{HOST}:{server.web_ports[0]}/ws", subprotocols=["text.ircv3.net"],
                  open_timeout=TIMEOUT, proxy=None) as socket:
         for line in ("CAP REQ :batch draft/chathistory", "NICK web", "USER web 0 * :Web",
-                     "CAP END", "CHATHISTORY LATEST #web * 10"):
+                     "CAP END", "JOIN #web", "CHATHISTORY LATEST #web * 10"):
             socket.send(line)
         got = []
         deadline = time.monotonic() + TIMEOUT
@@ -270,7 +272,9 @@ def test_history_and_rooms_outlive_a_restart(start_server):
     cal.send("LIST")
     assert not any("#hidden" in line for line in cal.expect(r":\S+ 323 "))
     assert re.match(r":\S+ 473 cal #hidden ", cal.join("#hidden")[-1])
-    assert cal.ask("CHATHISTORY LATEST #hidden * 10") == []
+    cal.send("CHATHISTORY LATEST #hidden * 10")
+    assert cal.expect(r":\S+ FAIL ")[-1].endswith(
+        " FAIL CHATHISTORY INVALID_TARGET LATEST #hidden :Messages could not be retrieved")
     # A server operator reclaims it, and finds its modes and history.
     boss = IRCUser(server, "boss", FULL)
     boss.send("OPER boss bosspass")

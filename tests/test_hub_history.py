@@ -309,44 +309,38 @@ def _setup_room(server, *modes: ModeChange):
     return alice
 
 
-def test_anyone_who_could_join_reads(server):
-    """Someone outside an open room may read its history."""
+@pytest.mark.parametrize("mode", [
+    None,
+    ModeChange(True, RoomMode.INVITE_ONLY),
+    ModeChange(True, RoomMode.KEY, "pw"),
+    ModeChange(True, RoomMode.BAN, "bob"),
+    ModeChange(True, RoomMode.SECRET),
+    ModeChange(True, RoomMode.LIMIT, "1"),
+])
+def test_only_members_read(server, mode):
+    """History and search are refused, before any read, to everyone outside the room, open or not, and in the same words as for a room that does not exist."""
+    _setup_room(server, *([mode] if mode else []))
+    bob = server.user("bob")
+    with pytest.raises(errors.NotInRoom) as refused:
+        server.hub.history.query(bob, "#a", Query(10))
+    assert str(refused.value) == "You read the history of #a only while you are in it."
+    with pytest.raises(errors.NotInRoom):
+        server.hub.history.search(bob, "#a", "inside")
+    with pytest.raises(errors.NotInRoom) as missing:
+        server.hub.history.query(bob, "#nowhere", Query(10))
+    assert str(missing.value) == "You read the history of #nowhere only while you are in it."
+
+
+def test_joining_opens_the_history_and_leaving_closes_it(server):
+    """Someone who joins an open room reads all of its history (visibility all), until they leave."""
     _setup_room(server)
     bob = server.user("bob")
+    server.hub.join(bob, "#a")
     events = _result(server.hub.history.query(bob, "#a", Query(10, messages_only=True)))
     assert [e.text for e in events] == ["inside"]
-
-
-@pytest.mark.parametrize("mode, refusal", [
-    (ModeChange(True, RoomMode.INVITE_ONLY), errors.InviteOnly),
-    (ModeChange(True, RoomMode.KEY, "pw"), errors.BadRoomPassword),
-    (ModeChange(True, RoomMode.BAN, "bob"), errors.Banned),
-    (ModeChange(True, RoomMode.SECRET), errors.NoSuchRoom),
-])
-def test_those_who_could_not_join_are_refused(server, mode, refusal):
-    """History is refused, before any read, to those the room would refuse."""
-    _setup_room(server, mode)
-    bob = server.user("bob")
-    with pytest.raises(refusal):
+    server.hub.part(bob, "#a")
+    with pytest.raises(errors.NotInRoom):
         server.hub.history.query(bob, "#a", Query(10))
-    with pytest.raises(refusal):
-        server.hub.history.search(bob, "#a", "inside")
-
-
-def test_secret_room_refusal_does_not_reveal_it(server):
-    """A secret room is refused exactly as a room that does not exist."""
-    _setup_room(server, ModeChange(True, RoomMode.SECRET))
-    bob = server.user("bob")
-    with pytest.raises(errors.NoSuchRoom) as refused:
-        server.hub.history.query(bob, "#a", Query(10))
-    assert str(refused.value) == "There is no room called #a."
-
-
-def test_full_room_history_is_readable(server):
-    """A room that is full refuses joining, not reading."""
-    _setup_room(server, ModeChange(True, RoomMode.LIMIT, "1"))
-    bob = server.user("bob")
-    assert len(_result(server.hub.history.query(bob, "#a", Query(10, messages_only=True)))) == 1
 
 
 def test_members_read_their_restricted_room(server):
@@ -396,6 +390,7 @@ def test_requests_are_rate_limited(server):
     """After a burst of requests, a reader waits; the refusal says how long."""
     _setup_room(server)
     bob = server.user("bob")
+    server.hub.join(bob, "#a")
     for _ in range(20):
         server.hub.history.query(bob, "#a", Query(1))
     with pytest.raises(errors.RateLimited) as refused:

@@ -370,23 +370,26 @@ def kept(chat):
 
 
 def test_private_history_between_accounts(kept):
-    """Private messages between two logged-in people are kept and replayed to each of them only."""
+    """Private messages are kept for each logged-in party's account and replayed to that account only."""
     chat = kept
     alice = login(chat, "alice", "correct horse", caps=("batch", "draft/chathistory"))
     bob = login(chat, "bob", "battery staple")
     stranger = chat.register("stranger", caps=("batch", "draft/chathistory"))
     alice.line("PRIVMSG bob :psst bob")
     bob.line("PRIVMSG alice :hi alice")
-    stranger.line("PRIVMSG alice :not kept")
+    stranger.line("PRIVMSG alice :kept for alice")
     alice.take()
     lines = alice.said("CHATHISTORY LATEST bob * 10")
     texts = [line.split(" ", 2)[2] for line in lines if "PRIVMSG" in line]
     assert texts == ["PRIVMSG bob :psst bob", "PRIVMSG alice :hi alice"]
     lines = alice.said("CHATHISTORY LATEST stranger * 10")
-    assert not any("PRIVMSG" in line for line in lines)
-    # Someone else cannot read the conversation, whatever nick they ask for.
-    lines = stranger.said("CHATHISTORY LATEST bob * 10")
-    assert not any("PRIVMSG" in line for line in lines)
+    texts = [line.split(" ", 2)[2] for line in lines if "PRIVMSG" in line]
+    assert texts == ["PRIVMSG alice :kept for alice"]
+    # Someone else cannot read a conversation, whatever nick they ask for;
+    # the stranger, logged in to no account, has nothing kept.
+    for nick in ("bob", "alice"):
+        lines = stranger.said(f"CHATHISTORY LATEST {nick} * 10")
+        assert not any("PRIVMSG" in line for line in lines)
     line_bob = chat.connect_line()
     line_bob.line("bob_")
     line_bob.line("/login bob battery staple")
@@ -397,8 +400,13 @@ def test_private_history_between_accounts(kept):
     assert lines[1].endswith("[private] <alice> psst bob")
     assert lines[2].endswith("[to alice] <bob> hi alice")
     line_bob.line("/history stranger")
-    assert line_bob.take() == ["*** No private messages with stranger are kept (only those "
-                               "between two people logged in to accounts are)."]
+    assert line_bob.take() == ["*** No private messages with stranger are kept."]
+    line_guest = chat.connect_line()
+    line_guest.line("guest")
+    line_guest.take()
+    line_guest.line("/history alice")
+    assert line_guest.take() == [
+        "*** Private messages are kept only for people logged in to accounts."]
 
 
 def test_reauthenticate_after_registration(chat):

@@ -20,6 +20,7 @@ from chatservice.core.events import (
     NickChanged,
     Parted,
     Quit,
+    Signal,
     Source,
     TopicChanged,
 )
@@ -270,6 +271,17 @@ class TestStore:
         assert [event.id for event in events] == [1, 2, 3]
         assert {event.room for event in events} == {"#Hall"}
 
+    def test_tagmsg_kept_with_its_tags(self, store):
+        """A TAGMSG comes back with its tags as given (any characters), only to readers of every event, never in a search, and moves with its room."""
+        tags = (("+draft/react", "; \\ \u00e9\u263a"), ("+draft/reply", "1"), ("+flag", ""))
+        store.record("#room", say(1))
+        store.record("#room", Signal(2, 2.0, ALICE, "#Room", tags))
+        assert result(store.query("#room", Query(10))) == [say(1), Signal(2, 2.0, ALICE, "#Room", tags)]
+        assert self.ids(store, Query(10, messages_only=True)) == [1]
+        assert self.search(store, "react") == []
+        store.move_history("#room", "#hall", "#Hall")
+        assert result(store.query("#hall", Query(10)))[1] == Signal(2, 2.0, ALICE, "#Hall", tags)
+
     def test_search_every_word(self, store):
         """A search finds messages holding every one of its words, in any order."""
         store.record("#room", say(1, "the cat sat"))
@@ -369,8 +381,23 @@ class TestStore:
         """targets takes its two times in either order, and leaves both out."""
         store.record("#a", say(1, room="#a", time=10.0))
         store.record("#b", say(2, room="#b", time=20.0))
-        store.record("#b", say(3, room="#b", time=30.0))
-        assert result(store.targets(["#a", "#b"], 30.0, 10.0, 10)) == [("#b", 20.0)]
+        store.record("#c", say(3, room="#c", time=30.0))
+        assert result(store.targets(["#a", "#b", "#c"], 30.0, 10.0, 10)) == [("#b", 20.0)]
+
+    def test_targets_by_latest_message(self, store):
+        """A key whose latest message is after the window is not a target, though it had messages inside."""
+        store.record("#a", say(1, room="#a", time=10.0))
+        store.record("#a", say(2, room="#a", time=20.0))
+        store.record("#b", say(3, room="#b", time=15.0))
+        assert result(store.targets(["#a", "#b"], 0.0, 18.0, 10)) == [("#b", 15.0)]
+        assert result(store.targets(["#a", "#b"], 0.0, 25.0, 10)) == [("#b", 15.0), ("#a", 20.0)]
+
+    def test_keys_starting(self, store):
+        """keys_starting lists the keys with events that begin with a prefix, in order, and no other."""
+        for number, key in enumerate(["@amy>bob", "@amy>al", "@amx>z", "@amy?", "#amy", "@amyb>c"]):
+            store.record(key, say(number + 1, room=key, time=10.0 + number))
+        assert result(store.keys_starting("@amy>")) == ["@amy>al", "@amy>bob"]
+        assert result(store.keys_starting("@nobody>")) == []
 
     def test_targets_messages_only(self, store):
         """Joins and other events do not make a room a target."""

@@ -225,6 +225,23 @@ def test_migration_keeps_rooms_without_invite_exceptions(setup):
     assert room.exceptions == (Ban("bob!*@*", "op", 3.0),)
 
 
+def test_migration_gives_each_account_its_copy_of_a_private_conversation(setup):
+    """A conversation kept under the old pair key reaches both accounts' copies, searchable."""
+    db = sqlite3.connect(setup.path, isolation_level=None)
+    schema.migrate(db, schema.MIGRATIONS[:8])
+    db.executemany(schema.INSERT_EVENT, [schema.encode_event("@alice,bob", say(1, "psst")),
+                                         schema.encode_event("@alice,bob", say(2, "hush")),
+                                         schema.encode_event("#room", say(3, "public"))])
+    db.close()
+    store = setup.store()
+    for key in ("@alice>bob", "@bob>alice"):
+        assert [event.text for event in result(store.query(key, Query(10)))] == [
+            "psst", "hush"]
+        assert [event.id for event in result(store.search(key, "HUSH", 5))] == [2]
+    assert result(store.query("@alice,bob", Query(10))) == []
+    assert [event.text for event in result(store.query("#room", Query(10)))] == ["public"]
+
+
 def test_migrations_run_once(setup):
     """Opening a database again runs no migration."""
     setup.store().close()

@@ -9,14 +9,20 @@ events later, in batches, and answers reads with Deferreds, so that nothing
 here ever waits on a disk.
 
 L{History} is what front ends call to read: it checks that the reader may see
-the room (anyone who could join it now), applies the server's visibility rule
+the room (its members only), applies the server's visibility rule
 (everything, or only what was said since the reader joined), clamps limits and
 rate-limits each reader.  A front end only renders what comes back.
 
-Private messages are recorded only between two people logged in to
-accounts, under a key naming both accounts (L{private_key}), and read back
-only by either account: a nickname alone does not prove who reads them later.
-They are kept as L{Message} events whose C{room} is the recipient's nick.
+Private messages are recorded for each of the two people who is logged in
+to an account, in that account's own copy of the conversation (its
+I{mailbox} with the other's nick, L{mailbox_key}), and read back only by that
+account: a nickname alone does not prove who reads them later, so nothing is
+kept for someone who is not logged in.  They are kept as L{Message} events
+whose C{room} is the recipient's nick.
+
+A TAGMSG (L{Signal}) is kept like a message when its tags say something worth
+reading later (a reaction, a reply); typing notifications are not
+(L{kept_signal}).  Readers that take only messages never get it back.
 """
 
 from __future__ import annotations
@@ -142,10 +148,13 @@ class HistoryStore(EventRecorder, Protocol):
     def targets(self, rooms: Sequence[str], start: float, end: float,
                 limit: int) -> Deferred[list[tuple[str, float]]]:
         """
-        Of C{rooms}, those with messages between the times C{start} and C{end}
-        (either order), with the time of the latest such message, earliest
-        first, at most C{limit}.
+        Of C{rooms} (history keys), those whose latest message is between the
+        times C{start} and C{end} (either order, both excluded), with its
+        time, earliest first, at most C{limit}.
         """
+
+    def keys_starting(self, prefix: str) -> Deferred[list[str]]:
+        """The history keys that start with C{prefix} (a non-empty string), in order."""
 
 
 class HistoryEditor(Protocol):
@@ -190,12 +199,30 @@ class Store(HistoryStore, HistoryEditor, RoomStore, Protocol):
         """Write what is queued and let go of the storage (at shutdown)."""
 
 
-def private_key(account: str, other: str) -> str:
+def mailbox_prefix(account: str) -> str:
     """
-    The history key of the private conversation between two accounts: it
-    cannot be a room's (rooms start with '#').
+    What the history keys of C{account}'s private conversations start with:
+    no room's key can (rooms start with '#').
     """
-    return "@" + ",".join(sorted((names.fold(account), names.fold(other))))
+    return "@" + names.fold(account) + ">"
+
+
+def mailbox_key(account: str, nick: str) -> str:
+    """
+    The history key of C{account}'s own copy of its private conversation
+    with whoever used C{nick}.
+    """
+    return mailbox_prefix(account) + names.fold(nick)
+
+
+# Client tags that only say what is going on now (IRCv3 typing): a TAGMSG
+# with nothing else is not kept.
+PASSING_TAGS = frozenset({"+typing", "+draft/typing"})
+
+
+def kept_signal(tags: Sequence[tuple[str, str]]) -> bool:
+    """Whether history keeps a TAGMSG with these client tags."""
+    return any(name.startswith("+") and name not in PASSING_TAGS for name, _ in tags)
 
 
 def is_person(target: str) -> bool:
@@ -249,8 +276,7 @@ class History:
         The folded name of a room whose history C{user} may read, and the
         lowest event id they may see in it.
 
-        @raise errors.NoSuchRoom: the room is secret and C{user} is not in it.
-        @raise errors.ChatError: the refusal C{user} would get on joining.
+        @raise errors.ChatError: not a room's name, or C{user} is not in it.
         """
         key = names.fold(room_name)
         problem = names.room_problem(room_name)
@@ -272,19 +298,13 @@ class History:
 
     def _private(self, user: User, nick: str, read) -> Deferred[list[Event]]:
         """
-        C{read(key)} on the conversation between C{user}'s account and the
-        account that owns C{nick}; nothing when either is missing (such
-        private messages are not kept).
+        C{read(key)} on the copy that C{user}'s account keeps of its
+        conversation with C{nick}; nothing when C{user} is not logged in.
         """
         self._take_request(user)
-        accounts = self.hub.accounts
-        if accounts is None or not user.account:
+        if not user.account:
             return _nothing()
-        account = user.account
-
-        def found(owner) -> Deferred[list[Event]]:
-            return read(private_key(account, owner.name)) if owner else _nothing()
-        return accounts.find(nick).addCallback(found)
+        return read(mailbox_key(user.account, nick))
 
     def query(self, user: User, room_name: str, query: Query) -> Deferred[list[Event]]:
         """
@@ -353,14 +373,29 @@ class History:
     def targets(self, user: User, start: float, end: float,
                 limit: int) -> Deferred[list[tuple[str, float]]]:
         """
-        The rooms C{user} is in that had messages between C{start} and
-        C{end}, with the time of the latest, as (room name, time) pairs.
+        The rooms C{user} is in and the people their account has private
+        conversations with, whose latest message was between C{start} and
+        C{end} (exclusive), with its time, as (name, time) pairs, earliest
+        first.
         """
         self._take_request(user)
-        rooms = {room.key: room.name for room in user.rooms.values()}
-        found = self.store.targets(sorted(rooms), start, end, self.clamp(limit))
-        return found.addCallback(
-            lambda pairs: [(rooms.get(key, key), when) for key, when in pairs])
+        shown = {room.key: room.name for room in user.rooms.values()}
+        prefix = mailbox_prefix(user.account) if user.account else ""
+        keys = self.store.keys_starting(prefix) if prefix else succeed([])
+
+        def name(key: str) -> str:
+            if key in shown:
+                return shown[key]
+            nick = key[len(prefix):]
+            try:
+                return self.hub.find_user(nick).nick
+            except errors.NoSuchNick:
+                return nick
+
+        def read(mailboxes: list[str]) -> Deferred[list[tuple[str, float]]]:
+            return self.store.targets(sorted(shown) + mailboxes, start, end, self.clamp(limit))
+        return keys.addCallback(read).addCallback(
+            lambda pairs: [(name(key), when) for key, when in pairs])
 
 
 def _with(query: Query, limit: int, floor: int) -> Query:

@@ -54,7 +54,7 @@ from .events import (
 )
 from .accounts import Accounts
 from .founders import RoomRoles
-from .history import History, Point, Query, Store, private_key, stored_form
+from .history import History, Point, Query, Store, kept_signal, mailbox_key, stored_form
 from .monitor import Watchlist
 from .operators import Operators
 from .rooms import FLAGS, MEMBER_MODES, Audience, ModeChange, Room, RoomMode, normalize_mask
@@ -739,12 +739,21 @@ class Hub:
         self.stats.private_messages += 1
         if target is not user:
             self._fan_out(event, (target,))
-            if self.store is not None and user.account and target.account:
-                # Kept for both accounts only (see core.history).
-                self.store.record(private_key(user.account, target.account),
-                                  Message(event.id, event.time, event.source, target.nick,
-                                          text_, kind))
+        self._keep_private(user, target, Message(event.id, event.time, event.source,
+                                                 target.nick, text_, kind))
         return event
+
+    def _keep_private(self, user: User, target: User, event: Event) -> None:
+        """
+        Keep what C{user} said to C{target} in the copy of their conversation
+        of each of them who is logged in (once, for oneself; see core.history).
+        """
+        if self.store is None:
+            return
+        if user.account:
+            self.store.record(mailbox_key(user.account, target.nick), event)
+        if target.account and target is not user:
+            self.store.record(mailbox_key(target.account, user.nick), event)
 
     def say_lines(self, user: User, target: str, lines: Lines, kind: Kind = Kind.SAY,
                   tags: Tags = ()) -> Message | PrivateMessage:
@@ -773,23 +782,30 @@ class Hub:
         user.last_spoke = private.time
         if found is not user:
             self._fan_out(private, (found,))
+        self._keep_private(user, found, Message(private.id, private.time, private.source,
+                                                found.nick, joined, kind))
         return private
 
     def signal(self, user: User, target: str, tags: Tags) -> Signal:
         """
         Send client C{tags} alone to a room (under the rules for speaking
-        there) or to a person.  Nothing is kept, and it does not count as
+        there) or to a person.  History keeps it as it keeps a message when
+        the tags say more than typing (L{kept_signal}); it does not count as
         speaking.
         """
         if target.startswith("#"):
             room = self._room_to_speak_in(user, target)
             event = Signal(*self._stamp(), user.source, room.name, tags)
+            if self.store is not None and kept_signal(tags):
+                self.store.record(room.key, event)
             self._tell_room(event, room.audience(), user)
             return event
         found = self.find_user(target)
         event = Signal(*self._stamp(), user.source, found.nick, tags)
         if found is not user:
             self._fan_out(event, (found,))
+        if kept_signal(tags):
+            self._keep_private(user, found, event)
         return event
 
     def share_file(self, user: User, target: str, announcement: str,
@@ -909,22 +925,16 @@ class Hub:
         """
         The lowest event id C{user} may read in a room's history: 0 for all
         of it, or, under since-join visibility, the id of their own join.
-        Anyone who could join the room now may read it; a secret room is not
-        revealed to those outside it.
+        Only the room's members read it (as IRC's chathistory has it): who
+        is outside learns nothing, not even whether the room exists.
 
-        @raise errors.ChatError: the reason C{user} may not read it.
+        @raise errors.NotInRoom: C{user} is not in the room.
         """
         room = self._rooms.get(names.fold(room_name))
-        if room is not None and not room.is_member(user):
-            if RoomMode.SECRET in room.flags:
-                raise errors.NoSuchRoom(f"There is no room called {room_name}.", room_name)
-            self._check_may_join(user, room, None, for_reading=True)
-        if not self.since_join:
-            return 0
         if room is None or not room.is_member(user):
             raise errors.NotInRoom(
-                f"You see the history of {room_name} only from when you join it.")
-        return room.joined_ids.get(user, 0)
+                f"You read the history of {room_name} only while you are in it.")
+        return room.joined_ids.get(user, 0) if self.since_join else 0
 
     def _remember(self, user: User, now: float) -> None:
         self._whowas.append(Departed(user.nick, user.username, user.host,
@@ -938,15 +948,13 @@ class Hub:
             raise errors.NickInUse(f"The nickname {nick} is taken.")
 
     @staticmethod
-    def _check_may_join(user: User, room: Room, password: str | None,
-                        for_reading: bool = False) -> None:
+    def _check_may_join(user: User, room: Room, password: str | None) -> None:
         invited = user in room.invited
         if RoomMode.INVITE_ONLY in room.flags and not invited and not room.is_excepted(user):
             raise errors.InviteOnly(f"{room.name} is invite-only.")
         if room.password is not None and password != room.password:
             raise errors.BadRoomPassword(f"{room.name} needs the right password.")
-        # A full room refuses joining (unless invited), not reading its history.
-        if not for_reading and not invited and room.limit is not None \
+        if not invited and room.limit is not None \
                 and len(room.members) >= room.limit:
             raise errors.RoomFull(f"{room.name} is full.")
         if not invited and room.is_banned(user):

@@ -993,8 +993,8 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
             return
         shown = _shown(events)
         if not shown:
-            self.tell(f"No private messages with {nick} are kept (only those between two "
-                      "people logged in to accounts are).")
+            self.tell(f"No private messages with {nick} are kept." if user.account else
+                      "Private messages are kept only for people logged in to accounts.")
             return
         now = self.hub.clock.seconds()
 

@@ -13,7 +13,7 @@ from typing import Sequence
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
-from ..core.events import Event, Message
+from ..core.events import Event, Message, Signal
 from ..core.files import SharedFile
 from ..core.history import Point, Query, RoomState, contains_words
 
@@ -92,8 +92,9 @@ class MemoryStore:
     def move_history(self, room: str, new_room: str, new_name: str) -> None:
         events = self._events.pop(room, None)
         if events is not None:
-            moved = [replace(event, room=new_name) if hasattr(event, "room") else event
-                     for event in events]
+            moved = [replace(event, room=new_name) if hasattr(event, "room")
+                     else replace(event, target=new_name) if isinstance(event, Signal)
+                     else event for event in events]
             merged = sorted([*self._events.get(new_room, ()), *moved], key=lambda e: e.id)
             self._events[new_room] = deque(merged, maxlen=self.max_per_room)
 
@@ -116,11 +117,15 @@ class MemoryStore:
         found = []
         for room in rooms:
             times = [event.time for event in self._events.get(room, ())
-                     if isinstance(event, Message) and low < event.time < high]
-            if times:
+                     if isinstance(event, Message)]
+            if times and low < max(times) < high:
                 found.append((room, max(times)))
         found.sort(key=lambda pair: pair[1])
         return succeed(found[:limit])
+
+    def keys_starting(self, prefix: str) -> Deferred[list[str]]:
+        return succeed(sorted(key for key, events in self._events.items()
+                              if key.startswith(prefix) and events))
 
     # Rooms
 

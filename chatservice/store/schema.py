@@ -12,7 +12,7 @@ One row per (room, event): a quit or a nick change is stored once in each
 room the person was in, with the same id, so an id is unique only within a
 room.  Columns hold what every event has (id, time, who) and its text; C{data}
 holds what a type needs beyond that (a message's kind, a kick's target, a new
-nick, mode changes as JSON); C{name} is the room's name as written when it
+nick, mode changes or a TAGMSG's client tags as JSON); C{name} is the room's name as written when it
 differs from the folded key in C{room}.
 """
 
@@ -34,6 +34,7 @@ from ..core.events import (
     NickChanged,
     Parted,
     Quit,
+    Signal,
     Source,
     TopicChanged,
 )
@@ -238,6 +239,26 @@ def _add_tokens(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX account_tokens_account ON account_tokens (account)")
 
 
+def _split_private_conversations(db: sqlite3.Connection) -> None:
+    # Private conversations were kept under one key per pair of accounts
+    # ('@a,b', folded, sorted); each account now keeps its own copy under
+    # '@a>b' (see core.history.mailbox_key), with the other named by the
+    # nick used, which for these rows is the other's account name.  Each row
+    # is copied into both copies (the full-text triggers index the copies)
+    # and the pair's rows are then deleted, so that nothing said is lost.
+    pairs = [key for (key,) in db.execute(
+        "SELECT DISTINCT room FROM events WHERE room LIKE '@%,%'")]
+    for key in pairs:
+        first, _, second = key[1:].partition(",")
+        for owner, other in {(first, second), (second, first)}:
+            db.execute(
+                "INSERT INTO events (id, room, time, type, nick, user, host, text, data, name)"
+                " SELECT id, ?, time, type, nick, user, host, text, data, NULL"
+                " FROM events WHERE room = ? ORDER BY rowid",
+                (f"@{owner}>{other}", key))
+        db.execute("DELETE FROM events WHERE room = ?", (key,))
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,  # 1
     _add_fts,  # 2
@@ -247,6 +268,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_file_accounts,  # 6 (shared files' accounts)
     _add_certfps,  # 7 (certificate fingerprints for SASL EXTERNAL)
     _add_tokens,  # 8 (login tokens)
+    _split_private_conversations,  # 9 (each account's own copy of a conversation)
 ]
 VERSION = len(MIGRATIONS)
 
@@ -391,7 +413,15 @@ def _away(room: str, e: AwayChanged) -> tuple:
     return (e.id, room, e.time, "away", s.nick, s.user, s.host, e.message, None, None)
 
 
-# Private messages have no room, and are not kept: they are refused.
+def _signal(room: str, e: Signal) -> tuple:
+    s = e.source
+    tags = json.dumps([list(tag) for tag in e.tags], separators=(",", ":"))
+    return (e.id, room, e.time, "tagmsg", s.nick, s.user, s.host, "", tags,
+            None if e.target == room else e.target)
+
+
+# Private messages are kept as Messages to the recipient's nick (see
+# core.history); PrivateMessage itself is refused.
 ENCODERS: dict[type, Callable[[str, Event], tuple]] = {
     Message: _message,
     Joined: _joined,
@@ -403,6 +433,7 @@ ENCODERS: dict[type, Callable[[str, Event], tuple]] = {
     ModeChanged: _mode,
     Invited: _invited,
     AwayChanged: _away,
+    Signal: _signal,
 }
 
 
@@ -444,6 +475,8 @@ def decode_event(room: str, row: tuple) -> Event:
         return Invited(id, time, source, name, data)
     if type_ == "away":
         return AwayChanged(id, time, source, text)
+    if type_ == "tagmsg":
+        return Signal(id, time, source, name, tuple((tag, value) for tag, value in json.loads(data)))
     raise ValueError(f"unknown event type {type_!r}")
 
 

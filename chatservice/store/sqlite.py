@@ -220,14 +220,28 @@ def _targets(db: sqlite3.Connection, rooms: Sequence[str], start: float, end: fl
     low, high = min(start, end), max(start, end)
     found = []
     for room in rooms:
+        # The latest message, newest first along the (room, time) index.
         row = db.execute(
-            f"SELECT time FROM events WHERE room = ? AND time > ? AND time < ? "
-            f"AND type = '{schema.MESSAGE}' ORDER BY time DESC LIMIT 1",
-            (room, low, high)).fetchone()
-        if row is not None:
+            f"SELECT time FROM events WHERE room = ? AND type = '{schema.MESSAGE}' "
+            f"ORDER BY time DESC LIMIT 1", (room,)).fetchone()
+        if row is not None and low < row[0] < high:
             found.append((room, row[0]))
     found.sort(key=lambda pair: pair[1])
     return found[:limit]
+
+
+def _keys_starting(db: sqlite3.Connection, prefix: str) -> list[str]:
+    """Every history key starting with C{prefix}: one index lookup per key."""
+    # Every string that starts with prefix sorts below this one.
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    found: list[str] = []
+    row = db.execute("SELECT min(room) FROM events WHERE room >= ? AND room < ?",
+                     (prefix, end)).fetchone()
+    while row[0] is not None:
+        found.append(row[0])
+        row = db.execute("SELECT min(room) FROM events WHERE room > ? AND room < ?",
+                         (row[0], end)).fetchone()
+    return found
 
 
 def _refuse(path: str, problem: BaseException) -> StoreError:
@@ -457,6 +471,9 @@ class SQLiteStore:
     def targets(self, rooms: Sequence[str], start: float, end: float,
                 limit: int) -> Deferred[list[tuple[str, float]]]:
         return self._read(_targets, list(rooms), start, end, limit)
+
+    def keys_starting(self, prefix: str) -> Deferred[list[str]]:
+        return self._read(_keys_starting, prefix)
 
     # Rooms
 

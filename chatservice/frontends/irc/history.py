@@ -225,13 +225,13 @@ def chathistory(conn: IRCConnection, user: User, message: Line) -> None:
         send_fail(conn, "CHATHISTORY", fail)
         return
     if not target.startswith("#"):
-        # Private messages are kept only between two accounts; with anyone
-        # else a nickname's history is empty.
+        # Private messages are kept for the reader's account only; without
+        # one, a nickname's history is empty.
         if target != "*" and names.nick_problem(target):
             send_fail(conn, "CHATHISTORY",
                       Fail("INVALID_TARGET", subcommand, target, _NOT_RETRIEVED))
         elif target == "*":
-            play(conn, (), "chathistory", _nick(conn, target))
+            play(conn, (), "chathistory", target)
         else:
             try:
                 reading = read(user, target)
@@ -239,9 +239,10 @@ def chathistory(conn: IRCConnection, user: User, message: Line) -> None:
                 send_fail(conn, "CHATHISTORY",
                           Fail("MESSAGE_ERROR", subcommand, target, str(refusal)))
                 return
-            nick_ = _nick(conn, target)
+            # The batch names the conversation as the client asked for it
+            # (a nick may be offline, or now someone else's).
             when_read(conn, user, reading,
-                      lambda events: play(conn, events, "chathistory", nick_),
+                      lambda events: play(conn, events, "chathistory", target),
                       lambda: send_fail(conn, "CHATHISTORY", Fail(
                           "MESSAGE_ERROR", subcommand, target, _NOT_RETRIEVED)))
         return
@@ -251,14 +252,9 @@ def chathistory(conn: IRCConnection, user: User, message: Line) -> None:
     except errors.RateLimited as refusal:
         send_fail(conn, "CHATHISTORY", Fail("MESSAGE_ERROR", subcommand, target, str(refusal)))
         return
-    except errors.NoSuchRoom:
-        # A secret room looks like a room that does not exist and has no
-        # history: an empty batch, whatever it holds.
-        play(conn, (), "chathistory", target)
-        return
     except errors.ChatError:
-        # A room the reader could not join, or a name that cannot be a
-        # room.
+        # A room the reader is not in (or that does not exist: the two look
+        # the same), or a name that cannot be a room.
         send_fail(conn, "CHATHISTORY", Fail("INVALID_TARGET", subcommand, target,
                                             _NOT_RETRIEVED))
         return
@@ -270,21 +266,13 @@ def chathistory(conn: IRCConnection, user: User, message: Line) -> None:
 
 def _room_name(conn: IRCConnection, target: str) -> str:
     """
-    The room called C{target} as its name is written; a room that does not
-    exist now may still have history, readable by anyone (anyone could
-    create it), so its name stands as given.
+    The room called C{target} as its name is written (the core refuses a
+    room that does not exist).
     """
     try:
         return conn.hub.find_room(target).name
     except errors.NoSuchRoom:
         return target
-
-
-def _nick(conn: IRCConnection, nick: str) -> str:
-    try:
-        return conn.hub.find_user(nick).nick
-    except errors.NoSuchNick:
-        return nick
 
 
 def _targets(conn: IRCConnection, user: User, params: Sequence[str],
@@ -300,9 +288,12 @@ def _targets(conn: IRCConnection, user: User, params: Sequence[str],
         point = parse_reference("TARGETS", "*", text)
         if point.time is None:
             raise Fail("INVALID_PARAMS", "TARGETS", text, "TARGETS takes timestamps")
-        ends.append(point.time)
+        ends.append(point)
+    # Both ends are excluded, to the millisecond a timestamp shows: a
+    # target whose latest message is at the time given is not listed.
+    first, last = sorted(ends, key=_order)
     try:
-        reading = history.targets(user, ends[0], ends[1], limit)
+        reading = history.targets(user, after(first).time, at(last).time, limit)
     except errors.ChatError as refusal:
         raise Fail("MESSAGE_ERROR", "TARGETS", "*", str(refusal)) from None
 
@@ -471,11 +462,8 @@ def _search(conn: IRCConnection, user: User, history: History,
                 before=Point(time=_just_before(shown(end) + 1)) if end is not None else None))
     except errors.RateLimited as refusal:
         raise Fail("INTERNAL_ERROR", str(refusal)) from None
-    except errors.NoSuchRoom:
-        # A secret room looks like a room that does not exist: nothing found.
-        play(conn, (), "soju.im/search")
-        return
     except errors.ChatError:
+        # A room the searcher is not in, or does not exist (alike).
         raise Fail("INVALID_PARAMS", "in", "Cannot search there") from None
 
     # Times are matched to the millisecond, as the client sees them.
