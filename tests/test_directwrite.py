@@ -27,6 +27,7 @@ from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from chatservice.core.limits import Limits
+from chatservice.frontends import directwrite
 from chatservice.frontends.sendqueue import Flusher, SendQueue
 from chatservice.frontends.web import websocket
 from server import make_certificate
@@ -72,6 +73,14 @@ def server_tls(tmp_path_factory):
     """Server TLS options with a fresh self-signed certificate."""
     key, cert = make_certificate(tmp_path_factory.mktemp("directwrite"))
     return ssl.PrivateCertificate.loadPEM(cert.read_bytes() + key.read_bytes()).options()
+
+
+@pytest.fixture(params=["binding", "pyopenssl"])
+def encryption(request, monkeypatch):
+    """Each TLS test runs through OpenSSL's binding directly and through pyOpenSSL's public methods."""
+    if request.param == "pyopenssl":
+        monkeypatch.setattr(directwrite, "_lib", None)
+    return request.param
 
 
 class TLSPair:
@@ -165,39 +174,35 @@ def lines(first: int, count: int) -> list[bytes]:
     return [b"message %d\r\n" % n for n in range(first, first + count)]
 
 
-def count_ssl_writes(monkeypatch, pair: TLSPair) -> list[int]:
-    """Record the size of each SSL_write the server makes."""
-    connection = pair.server._tlsConnection
-    calls = []
-    real = connection.send
-
-    def send(data, flags=None):
-        calls.append(len(data))
-        return real(data)
-    monkeypatch.setattr(connection, "send", send, raising=False)
-    return calls
+def application_records(data: bytes) -> int:
+    """How many TLS application-data records C{data} holds (each SSL_write of up to 16 KiB makes one)."""
+    count = 0
+    while data:
+        kind, length = data[0], struct.unpack("!H", data[3:5])[0]
+        count += kind == 23
+        data = data[5 + length:]
+    return count
 
 
 # TLS
 
-def test_tls_turn_is_one_ssl_write_and_one_write_below(server_tls, monkeypatch):
+def test_tls_turn_is_one_ssl_write_and_one_write_below(server_tls, encryption):
     """A turn's output over TLS is one SSL_write and one write to the transport below, in order, with no timed call left behind."""
     pair = TLSPair(server_tls)
     pair.pump()
     assert pair.server._handshakeDone
-    writes = count_ssl_writes(monkeypatch, pair)
     pair.below.writes.clear()
     sent = lines(0, 50)
     for line in sent:
         pair.output.queue.write(line)
     pair.clock.advance(0)
-    assert writes == [len(b"".join(sent))]
     assert len(pair.below.writes) == 1
+    assert application_records(pair.below.writes[0]) == 1
     assert pair.clock.getDelayedCalls() == []
     assert pair.receive() == b"".join(sent)
 
 
-def test_tls_output_before_the_handshake_arrives_after_it(server_tls):
+def test_tls_output_before_the_handshake_arrives_after_it(server_tls, encryption):
     """Output queued before the TLS handshake completes is delivered once it does, complete and in order."""
     pair = TLSPair(server_tls)
     early = lines(0, 5)
@@ -212,7 +217,7 @@ def test_tls_output_before_the_handshake_arrives_after_it(server_tls):
     assert pair.receive() == b"".join(early + later)
 
 
-def test_tls_output_follows_what_twisted_still_holds(server_tls):
+def test_tls_output_follows_what_twisted_still_holds(server_tls, encryption):
     """Queued output follows bytes written earlier that Twisted's TLS transport still holds for its next turn."""
     pair = TLSPair(server_tls)
     pair.pump()
@@ -223,7 +228,7 @@ def test_tls_output_follows_what_twisted_still_holds(server_tls):
     assert pair.receive() == b"held by twisted\r\nqueued after\r\n"
 
 
-def test_tls_over_a_real_socket_is_one_send(server_tls):
+def test_tls_over_a_real_socket_is_one_send(server_tls, encryption):
     """Over a real socket a turn's TLS output goes out in one send, leaving nothing in Twisted's buffer and no writer registered."""
     pair = TLSPair(server_tls, real_socket=True)
     pair.pump()
@@ -237,7 +242,7 @@ def test_tls_over_a_real_socket_is_one_send(server_tls):
     assert pair.receive() == b"".join(sent)
 
 
-def test_tls_over_a_full_socket_keeps_the_rest_in_order(server_tls):
+def test_tls_over_a_full_socket_keeps_the_rest_in_order(server_tls, encryption):
     """When the socket takes only part of a turn's TLS output the rest waits in Twisted's buffer, and everything arrives complete and in order."""
     pair = TLSPair(server_tls, real_socket=True)
     pair.pump()
@@ -260,7 +265,7 @@ def test_tls_over_a_full_socket_keeps_the_rest_in_order(server_tls):
     assert pair.receive() == b"".join(sent)
 
 
-def test_tls_send_queue_cap_still_cuts_off(server_tls):
+def test_tls_send_queue_cap_still_cuts_off(server_tls, encryption):
     """A TLS client whose connection is paused is cut off once more than the cap is waiting, and nothing more is written."""
     pair = TLSPair(server_tls, limit=1000)
     pair.pump()
@@ -277,7 +282,7 @@ def test_tls_send_queue_cap_still_cuts_off(server_tls):
     assert pair.receive() == b""
 
 
-def test_tls_resumed_output_arrives_in_order(server_tls):
+def test_tls_resumed_output_arrives_in_order(server_tls, encryption):
     """Output held while a TLS connection is paused goes out, in order, when it resumes."""
     pair = TLSPair(server_tls, limit=10 ** 6)
     pair.pump()
@@ -423,7 +428,7 @@ def test_websocket_sends_nothing_after_its_close_frame():
     assert any("before" in m for m in messages)
 
 
-def test_websocket_over_tls_frames_go_in_one_ssl_write(server_tls, monkeypatch):
+def test_websocket_over_tls_frames_go_in_one_ssl_write(server_tls):
     """A turn's WebSocket frames over TLS (wss) are one SSL_write, and decrypt to one frame per line in order."""
     web = Web()
     clock = web.irc.clock
@@ -451,11 +456,12 @@ def test_websocket_over_tls_frames_go_in_one_ssl_write(server_tls, monkeypatch):
     talker.register("talker")
     pair.receive()
     pair.plain = b""
-    writes = count_ssl_writes(monkeypatch, pair)
+    below.writes.clear()
     for n in range(30):
         talker.send(OP_TEXT, b"PRIVMSG #lobby :secure %d" % n)
     clock.advance(0)
-    assert len(writes) == 1
+    assert len(below.writes) == 1
+    assert application_records(below.writes[0]) == 1
     frames = parse_frames(pair.receive())
     assert [p.split(b" ", 1)[1] for _, p in frames] == [
         b"PRIVMSG #lobby :secure %d" % n for n in range(30)]
