@@ -466,3 +466,23 @@ def test_websocket_over_tls_frames_go_in_one_ssl_write(server_tls):
     assert [p.split(b" ", 1)[1] for _, p in frames] == [
         b"PRIVMSG #lobby :secure %d" % n for n in range(30)]
     assert struct.unpack("!B", bytes([frames[0][0]]))[0] == OP_TEXT
+
+
+def test_websocket_clients_with_the_same_turn_share_its_frames():
+    """WebSocket clients sent the same messages in a turn are written the very same bytes, built once."""
+    web = Web()
+    first, second = counting_browser(web), counting_browser(web)
+    first.register("first")
+    second.register("second")
+    talker = web.browser()
+    talker.register("talker")
+    first.frames()
+    second.frames()
+    first.transport.writes.clear()
+    second.transport.writes.clear()
+    for n in range(3):
+        talker.send(OP_TEXT, b"PRIVMSG #lobby :same %d" % n)
+    web.irc.clock.advance(0)
+    assert len(first.transport.writes) == len(second.transport.writes) == 1
+    assert first.transport.writes[0] is second.transport.writes[0]
+    assert len(parse_frames(first.transport.writes[0])) == 3

@@ -160,14 +160,20 @@ class _LineTransport:
         frames = shared.get(first)
         if frames is None:
             frames = shared[first] = {}
-        limit = socket.maxMessagePayloadSize
-        out = []
-        for data in pending:
-            framed = frames.get(data)
-            if framed is None:
-                framed = frames[data] = frame_lines(first, data, limit)
-            out.append(framed)
-        return out[0] if len(out) == 1 else b"".join(out)
+        # Clients in a room mostly get the same pieces in the same order in
+        # a turn: the whole turn's frames are kept too, keyed by the pieces.
+        key = pending[0] if len(pending) == 1 else tuple(pending)
+        framed = frames.get(key)
+        if framed is None:
+            limit = socket.maxMessagePayloadSize
+            out = []
+            for data in pending:
+                piece = frames.get(data)
+                if piece is None:
+                    piece = frames[data] = frame_lines(first, data, limit)
+                out.append(piece)
+            framed = frames[key] = out[0] if len(out) == 1 else b"".join(out)
+        return framed
 
     def loseConnection(self) -> None:
         if not self.disconnecting:
