@@ -6,9 +6,11 @@ Fan-out is the server's hot path: one message in, one copy out per member.
 Writing each copy to its transport at once would cost a trip through the
 transport's bookkeeping per copy; instead a copy is appended to the
 connection's pending list (a few attribute lookups), and a L{Flusher} hands
-each connection's pending output to its transport once per reactor turn, as
-one write.  Every message that arrived in that turn reaches each member in
-one system call.
+each connection's pending output on once per reactor turn, as one write
+(over TCP and TLS straight to the socket when it can: see L{directwrite}).
+Every message that arrived in that turn reaches each member in one system
+call.  A WebSocket's transport frames the pending lines itself (one frame
+per line, made once per turn for everybody: see C{Flusher.shared}).
 
 The transport tells its producer to pause when its own buffer is full; from
 then on output waits here, counted, until the transport asks for more.  When
@@ -20,27 +22,22 @@ from __future__ import annotations
 
 from typing import Callable
 
-from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITransport
 from zope.interface import implementer
 
 from ..core.stats import ConnectionStats
-
-
-def _idle(transport: tcp.Connection) -> bool:
-    """
-    Whether a TCP transport is connected and holds no output of its own.
-    (This reads Twisted's FileDescriptor buffer attributes, which have no
-    public accessor; a Twisted that renamed them would fail the tests.)
-    """
-    return (not transport._tempDataLen and not transport.dataBuffer
-            and transport.connected and not transport.disconnecting)
+from .directwrite import sender_for
 
 
 class Flusher:
     """
     Flushes, once per reactor turn, every send queue that has output
     pending, and counts the bytes it hands over in C{stats.bytes_out}.
+
+    @ivar shared: what the queues' transports make of a piece of output
+        during one turn, for the others to reuse: the same event is the same
+        bytes object for every member, so a WebSocket's frame for it is made
+        once.  Emptied after each turn, so that it holds only that turn's.
     """
 
     def __init__(self, clock: IReactorTime, stats=None):
@@ -48,6 +45,7 @@ class Flusher:
         self.stats = stats if stats is not None else ConnectionStats()
         self._due: list[SendQueue] = []
         self._call: IDelayedCall | None = None
+        self.shared: dict = {}
 
     def add(self, queue: SendQueue) -> None:
         self._due.append(queue)
@@ -61,8 +59,11 @@ class Flusher:
                 self._call.cancel()
             self._call = None
         due, self._due = self._due, []
+        shared = self.shared
         for queue in due:
-            queue.flush()
+            queue._flush(shared)
+        if shared:
+            self.shared = {}
 
 
 @implementer(IPushProducer)
@@ -74,7 +75,7 @@ class SendQueue:
     """
 
     __slots__ = ("_transport", "_limit", "_overflow", "_flusher", "_pending",
-                 "_held_bytes", "_paused", "_stopped", "_socket")
+                 "_held_bytes", "_paused", "_stopped", "_send", "_frame")
 
     def __init__(self, transport: ITransport, limit: int, overflow: Callable[[], None],
                  flusher: Flusher):
@@ -86,8 +87,10 @@ class SendQueue:
         self._held_bytes = 0
         self._paused = False
         self._stopped = False
-        # A plain TCP connection's socket, for flush's direct path.
-        self._socket = transport.getHandle() if isinstance(transport, tcp.Connection) else None
+        # A WebSocket's transport frames the lines; the frames (or anything
+        # else) go to the connection underneath by the shortest way.
+        self._frame = getattr(transport, "frame_lines", None)
+        self._send = sender_for(transport.carrier if self._frame is not None else transport)
         transport.registerProducer(self, True)
 
     @property
@@ -116,27 +119,25 @@ class SendQueue:
 
     def flush(self) -> None:
         """Write what is pending, unless the transport is paused."""
+        self._flush({})
+
+    def _flush(self, shared: dict) -> None:
         if self._paused or not self._pending:
             return
         pending, self._pending = self._pending, []
-        data = pending[0] if len(pending) == 1 else b"".join(pending)
-        self._flusher.stats.bytes_out += len(data)
-        transport = self._transport
-        if self._socket is not None and _idle(transport):
-            # Nothing is queued in Twisted's own buffer, so the bytes can go
-            # to the socket now: one system call, where the transport would
-            # register for writability, wait a reactor turn and send from
-            # Python's doWrite.  Whatever the socket does not take (or an
-            # error, which the transport then meets and reports) goes the
-            # usual way.
-            try:
-                sent = self._socket.send(data)
-            except OSError:
-                sent = 0
-            if sent == len(data):
-                return
-            data = data[sent:]
-        transport.write(data)
+        frame = self._frame
+        if frame is None:
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            self._flusher.stats.bytes_out += len(data)
+            self._send(data)
+            return
+        self._flusher.stats.bytes_out += sum(map(len, pending))
+        data = frame(pending, shared)
+        if data is None:
+            # The WebSocket cannot take frames made here now: its own way.
+            self._transport.writeSequence(pending)
+        elif data:
+            self._send(data)
 
     def detach(self) -> None:
         """
@@ -164,7 +165,7 @@ class SendQueue:
             return
         self._paused = False
         self._held_bytes = 0
-        self.flush()
+        self._flush({})
 
     def stopProducing(self) -> None:
         self._paused = self._stopped = True

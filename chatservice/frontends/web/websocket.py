@@ -75,12 +75,48 @@ SUBPROTOCOL = TEXT  # the page's
 MAX_MESSAGE_BYTES = TAGS_MAX_BYTES + BODY_MAX_BYTES
 
 
+# The first byte of an unfragmented server frame (FIN and the opcode), for
+# a text and a binary message.
+_TEXT_FRAME = 0x81
+_BINARY_FRAME = 0x82
+
+
+def frame_lines(first: int, data: bytes, limit: int) -> bytes:
+    """
+    The server's frames, each starting with the byte C{first}, for the IRC
+    lines in C{data} (one message per line, without its CR LF): unmasked, so
+    that the same bytes serve every client.  A line longer than C{limit} is
+    left out, as autobahn refuses to send it.
+    """
+    frames = []
+    for line in data.split(b"\r\n"):
+        size = len(line)
+        if not size:
+            continue
+        if size > limit > 0:
+            _LineTransport.log.warn("Not sent: a WebSocket message of {size} bytes", size=size)
+            continue
+        if size < 126:
+            frames.append(bytes((first, size)) + line)
+        elif size < 1 << 16:
+            frames.append(bytes((first, 126)) + size.to_bytes(2, "big") + line)
+        else:
+            frames.append(bytes((first, 127)) + size.to_bytes(8, "big") + line)
+    return frames[0] if len(frames) == 1 else b"".join(frames)
+
+
 @implementer(ITransport)
 class _LineTransport:
     """
     What the IRC connection writes to: each IRC line it writes becomes one
     WebSocket message, binary or text as the socket's C{binary} says.
+
+    Its send queue gives it a turn's lines through L{frame_lines} and sends
+    the frames over L{carrier} itself, in one write; C{write} (autobahn's
+    C{sendMessage} per line) is for what cannot go that way.
     """
+
+    log = Logger()
 
     def __init__(self, socket: IRCWebSocket, peer):
         self._socket = socket
@@ -102,6 +138,42 @@ class _LineTransport:
 
     def writeSequence(self, data) -> None:
         self.write(b"".join(data))
+
+    @property
+    def carrier(self) -> ITransport:
+        """The connection the WebSocket runs over (TCP or TLS)."""
+        return self._socket.transport
+
+    def frame_lines(self, pending: list[bytes], shared: dict) -> bytes | None:
+        """
+        The frames for the IRC output in C{pending}, in order, to be written
+        to L{carrier}; C{None} when autobahn must send them (compression
+        negotiated, its own queue holding frames, the WebSocket closing).
+        C{shared} keeps each piece's frames for the turn, for the other
+        clients it is sent to: built once, not once per client.
+        """
+        socket = self._socket
+        if (socket.state != socket.STATE_OPEN or socket._perMessageCompress is not None
+                or socket.send_queue or socket.autoFragmentSize or socket.maskServerFrames):
+            return None
+        first = _TEXT_FRAME if socket.binary is False else _BINARY_FRAME
+        frames = shared.get(first)
+        if frames is None:
+            frames = shared[first] = {}
+        # Clients in a room mostly get the same pieces in the same order in
+        # a turn: the whole turn's frames are kept too, keyed by the pieces.
+        key = pending[0] if len(pending) == 1 else tuple(pending)
+        framed = frames.get(key)
+        if framed is None:
+            limit = socket.maxMessagePayloadSize
+            out = []
+            for data in pending:
+                piece = frames.get(data)
+                if piece is None:
+                    piece = frames[data] = frame_lines(first, data, limit)
+                out.append(piece)
+            framed = frames[key] = out[0] if len(out) == 1 else b"".join(out)
+        return framed
 
     def loseConnection(self) -> None:
         if not self.disconnecting:
