@@ -53,6 +53,7 @@ from .events import (
     Wallops,
 )
 from .accounts import Accounts
+from .arrivals import Arrivals, merges_joins
 from .founders import RoomRoles
 from .history import History, Point, Query, Store, private_key, stored_form
 from .monitor import Watchlist
@@ -221,6 +222,8 @@ class Hub:
         self._last_id = 0
         # Who watches which nicknames (MONITOR), across front ends.
         self.watchlist = Watchlist()
+        # Joins held to be announced together to line clients (see core.arrivals).
+        self.arrivals = Arrivals(clock, self._count_deliveries)
         if store is not None:
             self.attach_store(store, since_join, replay_lines)
 
@@ -497,7 +500,8 @@ class Hub:
         if self.since_join:
             room.joined_ids[user] = event.id
         self._record(room, event)
-        self._tell_room(event, room.audience(), user)
+        if self._tell_room(event, room.audience(), user, joining=True):
+            self.arrivals.hold(room, user, event)
         if self.room_roles is not None:
             self.room_roles.joined(user, room, created)
         if user.away:
@@ -1027,6 +1031,8 @@ class Hub:
             room.changed()
 
     def _leave(self, user: User, room: Room) -> None:
+        if self.arrivals:
+            self.arrivals.flush()  # they saw the joins before they left
         room.forget(user)
         del user.rooms[room.key]
         if not room.members:
@@ -1045,6 +1051,14 @@ class Hub:
     @staticmethod
     def _neighbours(user: User) -> list[User]:
         """Everyone else who shares at least one room with C{user}, once each."""
+        if len(user.rooms) == 1:
+            # The usual case (a line user in #lobby): no one to count twice.
+            (room,) = user.rooms.values()
+            members = room.members
+            found = list(members.values())
+            if members.get(user.key) is user:
+                found.remove(user)
+            return found
         seen: dict[int, User] = {}
         for room in user.rooms.values():
             for member in room.members.values():
@@ -1052,17 +1066,30 @@ class Hub:
         seen.pop(id(user), None)
         return list(seen.values())
 
-    def _tell_room(self, event: Event, audience: Audience, skip: User | None = None) -> None:
+    def _tell_room(self, event: Event, audience: Audience, skip: User | None = None,
+                   joining: bool = False) -> bool:
         """
         Give C{event} to a room's audience but C{skip}.  This is the hot
         path: render once per renderer, then one call per member; deliveries
         are counted per renderer, not per member.
+
+        Joins held for announcing together go first.  C{joining}: C{event}
+        is C{skip}'s join, which renderers that merge joins do not get now;
+        return whether any of them is waiting for it (then the caller holds
+        it in L{arrivals}).
         """
+        if joining:
+            held = False
+        elif self.arrivals:
+            self.arrivals.flush()
         skip_send = audience.send_of(skip.client) if skip is not None else None
         skip_renderer = skip.client.renderer if skip_send is not None else None
         delivered = 0
         for renderer, sends in audience.groups:
             if len(sends) == 1 and sends[0] is skip_send:
+                continue
+            if joining and merges_joins(renderer):
+                held = True
                 continue
             data = renderer(event)
             if data:
@@ -1071,9 +1098,15 @@ class Hub:
                     if send is not skip_send:
                         send(data)
         self.stats.deliveries += delivered
+        return joining and held
+
+    def _count_deliveries(self, delivered: int) -> None:
+        self.stats.deliveries += delivered
 
     def _fan_out(self, event: Event, recipients: Iterable[User]) -> None:
         """Give C{event} to people outside one room (neighbours, one target)."""
+        if self.arrivals:
+            self.arrivals.flush()  # joins held come first
         rendered: dict[object, bytes] = {}
         # A copy: sending may drop a member (a full send queue), which signs
         # them out and changes the room being iterated over.

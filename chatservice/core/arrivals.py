@@ -1,0 +1,111 @@
+"""
+Joins announced together, for front ends that show them as lines of text.
+
+When a crowd signs in to a big room (a restart, a class starting), every
+join is announced to everyone already there: ten thousand members and a
+thousand joins a second would be ten million lines a second to terminals
+nobody can read.  A renderer that sets C{merges_joins = True} (the line front
+end's) is instead handed, at the end of the reactor turn, one
+L{JoinedTogether} for the joins to a room that came one after another in
+that turn, and its clients get one line (C{*** alice, bob and 35 others
+joined #lobby}).  Every other renderer (IRC, where each JOIN is the
+protocol) gets each L{Joined} at once, as before.
+
+Nobody misses a join they would have seen, and order is kept:
+
+- the joins held for a room are announced before anything else is told to
+  anyone (a message, a part, a quit, a nick change...) and before anybody
+  leaves a room, so that whatever came after a join still arrives after it;
+- a member present before the first held join is told of all of them; one
+  who joined in the same turn, of those after their own (as they would
+  have been told one by one), and never of their own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from .events import Joined, JoinedTogether
+
+if TYPE_CHECKING:
+    from .hub import User
+    from .rooms import Room
+
+
+def merges_joins(renderer: object) -> bool:
+    """Whether C{renderer} wants joins announced together."""
+    return getattr(renderer, "merges_joins", False)
+
+
+class Arrivals:
+    """
+    The joins held, per room, for the renderers that merge them, until the
+    end of the reactor turn or the next other event, whichever is first.
+
+    @ivar deliveries: called with the number of clients each announcement
+        reached, to count deliveries as the hub does.
+    """
+
+    def __init__(self, clock: IReactorTime, delivered: Callable[[int], None]):
+        self._clock = clock
+        self._delivered = delivered
+        self._held: dict[Room, list[tuple[User, Joined]]] = {}
+        self._call: IDelayedCall | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._held)
+
+    def hold(self, room: Room, user: User, event: Joined) -> None:
+        """C{user} joined C{room} (and is a member now): announce it later."""
+        self._held.setdefault(room, []).append((user, event))
+        if self._call is None:
+            self._call = self._clock.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        """Announce every join held, room by room, in the order the rooms had them."""
+        call, self._call = self._call, None
+        if call is not None and call.active():
+            call.cancel()
+        held, self._held = self._held, {}
+        for room, joins in held.items():
+            self._announce(room, joins)
+
+    def _announce(self, room: Room, joins: list[tuple[User, Joined]]) -> None:
+        audience = room.audience()
+        # Where each joiner's own output goes, and which of the joins
+        # (those after theirs) it is to be told of.
+        later_of = {}
+        for position, (user, _) in enumerate(joins):
+            send = audience.send_of(user.client)
+            if send is not None:
+                later_of[send] = position + 1
+        events = tuple(event for _, event in joins)
+        everyone = _together(room, events)
+        delivered = 0
+        for renderer, sends in audience.groups:
+            if not merges_joins(renderer):
+                continue
+            data = renderer(everyone)
+            if not data:
+                continue
+            for send in sends:
+                start = later_of.get(send) if later_of else None
+                if start is None:
+                    send(data)
+                    delivered += 1
+                elif start < len(events):
+                    own = renderer(_together(room, events[start:]))
+                    if own:
+                        send(own)
+                        delivered += 1
+        self._delivered(delivered)
+
+
+def _together(room: Room, events: tuple[Joined, ...]):
+    """One join as itself, several as one L{JoinedTogether}."""
+    if len(events) == 1:
+        return events[0]
+    last = events[-1]
+    return JoinedTogether(last.id, last.time, room.name, events)
