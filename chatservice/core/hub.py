@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol
+from types import MappingProxyType
+from typing import Callable, Iterable, Mapping, Protocol
 
 from twisted.internet.defer import Deferred
 
@@ -89,6 +90,11 @@ class Client(Protocol):
     def send(self, data: bytes) -> None: ...
 
 
+# The rooms of someone in none, shared: an IRC user who joins nothing (most
+# idle connections) holds no dictionary of their own.
+NO_ROOMS: Mapping[str, Room] = MappingProxyType({})
+
+
 class User:
     """
     A person signed in to the hub, through one connection.
@@ -106,7 +112,7 @@ class User:
         self.host = host
         self.realname = realname or nick
         self.client = client
-        self.rooms: dict[str, Room] = {}
+        self.rooms: dict[str, Room] | Mapping[str, Room] = NO_ROOMS  # a dict once they join
         self.signed_on = now
         self.last_spoke = now
         self.away = ""
@@ -496,6 +502,8 @@ class Hub:
             room.operators.add(user)
         room.add(user)
         room.invited.discard(user)
+        if user.rooms is NO_ROOMS:
+            user.rooms = {}
         user.rooms[room.key] = room
         if self.since_join:
             room.joined_ids[user] = event.id

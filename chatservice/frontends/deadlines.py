@@ -14,17 +14,22 @@ from typing import Callable, Hashable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+_MISSING = object()
+
 
 class Deadlines:
     def __init__(self, clock: IReactorTime):
         self._clock = clock
-        self._due: dict[int, dict[Hashable, Callable[[], None]]] = {}
+        self._due: dict[int, dict[Hashable, Callable[[], None] | None]] = {}
         self._calls: dict[int, IDelayedCall] = {}
 
-    def schedule(self, delay: float, key: Hashable, callback: Callable[[], None]) -> int:
+    def schedule(self, delay: float, key: Hashable,
+                 callback: Callable[[], None] | None = None) -> int:
         """
         Call C{callback} C{delay} seconds from now (up to a second later);
-        return the slot to give L{cancel} with the same C{key}.
+        return the slot to give L{cancel} with the same C{key}.  Without a
+        callback, C{key.deadline_passed()} is called: a connection then
+        costs no bound method of its own while it waits.
         """
         now = self._clock.seconds()
         # The epsilon keeps a whole-second deadline from rounding up a second.
@@ -38,12 +43,15 @@ class Deadlines:
 
     def cancel(self, slot: int, key: Hashable) -> None:
         due = self._due.get(slot)
-        if due is None or due.pop(key, None) is None or due:
+        if due is None or due.pop(key, _MISSING) is _MISSING or due:
             return
         del self._due[slot]
         self._calls.pop(slot).cancel()
 
     def _fire(self, slot: int) -> None:
         del self._calls[slot]
-        for callback in self._due.pop(slot).values():
-            callback()
+        for key, callback in self._due.pop(slot).items():
+            if callback is None:
+                key.deadline_passed()
+            else:
+                callback()
