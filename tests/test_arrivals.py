@@ -238,3 +238,50 @@ def test_audience_copies_leave_earlier_audiences_alone():
     fresh = Audience(room.members.values())
     assert [(r, list(s)) for r, s in fresh.groups] == [(r, list(s)) for r, s in
                                                       after_part.groups]
+
+
+def test_announcement_when_newcomers_are_not_last():
+    """If a rebuilt audience puts the turn's newcomers before an older member, everyone is still told right."""
+    clock = Clock()
+    hub = Hub(clock)
+    watcher = Client(merging)
+    watcher_user = hub.register("watcher", watcher)
+    room, _ = hub.join(watcher_user, "#r")
+    clock.advance(0)
+    a, b = Client(merging), Client(merging)
+    hub.join(hub.register("a", a), "#r")
+    hub.join(hub.register("b", b), "#r")
+    # The watcher now comes last in the members, and the audience is rebuilt.
+    room.members[watcher_user.key] = room.members.pop(watcher_user.key)
+    room.changed()
+    clock.advance(0)
+    assert watcher.got == [b"a+b"]
+    assert a.got == [b"b"]
+    assert b.got == []
+
+
+def test_each_merging_renderer_renders_once():
+    """Two kinds of merging clients each get the crowd rendered their way, once per kind."""
+    calls = []
+
+    def other(event) -> bytes:
+        calls.append(event)
+        return b"other:" + _names(event)
+
+    other.merges_joins = True
+    clock = Clock()
+    hub = Hub(clock)
+    first, second = Client(merging), Client(other)
+    third = Client(other)
+    for nick, client in (("first", first), ("second", second), ("third", third)):
+        hub.join(hub.register(nick, client), "#r")
+    clock.advance(0)
+    for client in (first, second, third):
+        client.got.clear()
+    calls.clear()
+    for nick in ("x", "y"):
+        hub.join(hub.register(nick, Client(merging)), "#r")
+    clock.advance(0)
+    assert first.got == [b"x+y"]
+    assert second.got == third.got == [b"other:x+y"]
+    assert len(calls) == 1

@@ -75,12 +75,16 @@ class Arrivals:
     def _announce(self, room: Room, joins: list[tuple[User, Joined]]) -> None:
         audience = room.audience()
         # Where each joiner's own output goes, and which of the joins
-        # (those after theirs) it is to be told of.
+        # (those after theirs) it is to be told of; how many joiners each
+        # renderer has.
         later_of = {}
+        joiners: dict[object, int] = {}
         for position, (user, _) in enumerate(joins):
-            send = audience.send_of(user.client)
+            client = user.client
+            send = audience.send_of(client)
             if send is not None:
                 later_of[send] = position + 1
+                joiners[client.renderer] = joiners.get(client.renderer, 0) + 1
         events = tuple(event for _, event in joins)
         everyone = _together(room, events)
         delivered = 0
@@ -90,12 +94,27 @@ class Arrivals:
             data = renderer(everyone)
             if not data:
                 continue
-            for send in sends:
-                start = later_of.get(send) if later_of else None
-                if start is None:
+            # Newcomers are at the end of their group, in the order they
+            # came: everyone before them is told of every join without a
+            # lookup each (the hot path of a big room).
+            newcomers = 0
+            while newcomers < len(sends) and sends[-1 - newcomers] in later_of:
+                newcomers += 1
+            if newcomers == joiners.get(renderer, 0):
+                earlier = sends[:len(sends) - newcomers]
+                for send in earlier:
                     send(data)
-                    delivered += 1
-                elif start < len(events):
+                delivered += len(earlier)
+                own_sends = sends[len(sends) - newcomers:]
+            else:  # a group rebuilt in another order: look everyone up
+                own_sends = [send for send in sends if send in later_of]
+                for send in sends:
+                    if send not in later_of:
+                        send(data)
+                        delivered += 1
+            for send in own_sends:
+                start = later_of[send]
+                if start < len(events):
                     own = renderer(_together(room, events[start:]))
                     if own:
                         send(own)
