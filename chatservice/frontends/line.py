@@ -38,6 +38,11 @@ always starts with where it was said and who said it::
 so no one can make a line look as if it came from the server or from somebody
 else.
 
+Joins to a room in one reactor turn, with nothing else between them, are one
+line (see L{chatservice.core.arrivals}): ``*** alice and bob joined #lobby``,
+``*** alice, bob and carol joined #lobby``, ``*** alice, bob and 35 others
+joined #lobby``.
+
 History
 =======
 The server keeps what is said in rooms (in its data directory; with
