@@ -115,3 +115,10 @@ def test_cancel_key_without_a_callback():
     assert clock.getDelayedCalls() == []
     clock.advance(5)
     assert fired == []
+
+
+def test_keys_of_one_second_share_their_slot():
+    """Every key due in the same second gets the very same slot object (one int, not one each)."""
+    clock, deadlines, fired = make()
+    slots = [deadlines.schedule(3.5, key, lambda: None) for key in ("a", "b", "c")]
+    assert slots[0] is slots[1] is slots[2]

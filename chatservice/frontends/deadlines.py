@@ -21,7 +21,10 @@ class Deadlines:
     def __init__(self, clock: IReactorTime):
         self._clock = clock
         self._due: dict[int, dict[Hashable, Callable[[], None] | None]] = {}
-        self._calls: dict[int, IDelayedCall] = {}
+        # Each second's timed call, beside the int that names the second:
+        # every key of that second is given that one int (an int this large
+        # is an object of its own, 32 bytes a connection otherwise).
+        self._calls: dict[int, tuple[int, IDelayedCall]] = {}
 
     def schedule(self, delay: float, key: Hashable,
                  callback: Callable[[], None] | None = None) -> int:
@@ -37,7 +40,10 @@ class Deadlines:
         due = self._due.get(slot)
         if due is None:
             due = self._due[slot] = {}
-            self._calls[slot] = self._clock.callLater(max(0.0, slot - now), self._fire, slot)
+            self._calls[slot] = (slot, self._clock.callLater(max(0.0, slot - now),
+                                                             self._fire, slot))
+        else:
+            slot = self._calls[slot][0]
         due[key] = callback
         return slot
 
@@ -46,7 +52,7 @@ class Deadlines:
         if due is None or due.pop(key, _MISSING) is _MISSING or due:
             return
         del self._due[slot]
-        self._calls.pop(slot).cancel()
+        self._calls.pop(slot)[1].cancel()
 
     def _fire(self, slot: int) -> None:
         del self._calls[slot]
