@@ -342,8 +342,13 @@ class Hub:
             return None
         now = self.clock.seconds()
         event = Quit(self._id(now), now, user.source, _reason(reason))
-        neighbours = self._neighbours(user)
-        for room in list(user.rooms.values()):
+        rooms = list(user.rooms.values())
+        # Someone in one room (a line user in #lobby) leaves behind that
+        # room's audience: exactly whom to tell, each renderer once, without
+        # a walk over the neighbours in Python.
+        only = rooms[0] if len(rooms) == 1 else None
+        neighbours = self._neighbours(user) if only is None else ()
+        for room in rooms:
             self._record(room, event)
             self._leave(user, room)
         for room in self._rooms.values():
@@ -352,7 +357,10 @@ class Hub:
         self.drop_operator(user)
         self.set_invisible(user, False)
         self._remember(user, now)
-        self._fan_out(event, neighbours)
+        if only is not None:
+            self._tell_room(event, only.audience())
+        else:
+            self._fan_out(event, neighbours)
         self.watchlist.clear(user)
         self.watchlist.presence(user, False, self._stamp)
         return event
