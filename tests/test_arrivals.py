@@ -285,3 +285,16 @@ def test_each_merging_renderer_renders_once():
     assert first.got == [b"x+y"]
     assert second.got == third.got == [b"other:x+y"]
     assert len(calls) == 1
+
+
+def test_audience_before_a_departure_still_knows_who_left():
+    """An audience taken before somebody left still finds their send (to skip them when they kicked themselves)."""
+    clock = Clock()
+    hub = Hub(clock)
+    alice, bob = Client(each), Client(each)
+    room, _ = hub.join(hub.register("alice", alice), "#r")
+    hub.join(hub.register("bob", bob), "#r")
+    before = room.audience()
+    hub.quit(hub.find_user("bob"))
+    assert before.send_of(bob) is not None
+    assert room.audience().send_of(bob) is None

@@ -110,9 +110,12 @@ class Audience:
     Only the changed group's list is copied, in C, rather than a walk over
     the members in Python: a sign-in to a room of 10,000 must not cost
     10,000 steps of Python.  A newcomer's C{send} goes at the end of its
-    group.  The lookup behind L{send_of} is shared by a room's successive
-    audiences (copying it would cost a dictionary of every member per
-    join): it answers for the room's members now.
+    group.  The lookup behind L{send_of} is shared with the audience that
+    comes of a join (copying it would cost a dictionary of every member per
+    sign-in; an older audience then knows of a newcomer it does not hold,
+    which is harmless), and copied for the one that comes of a departure,
+    so that an audience taken before somebody left (a kick) still knows
+    them.
     """
 
     __slots__ = ("groups", "_sends")
@@ -161,8 +164,8 @@ class Audience:
         for index, (known, sends) in enumerate(self.groups):
             if known is renderer and send in sends:
                 audience = Audience()
-                audience._sends = self._sends
-                del self._sends[id(client)]
+                audience._sends = sends_left = self._sends.copy()
+                del sends_left[id(client)]
                 left = sends.copy()
                 left.remove(send)
                 groups = self.groups.copy()
