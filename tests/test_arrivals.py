@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from twisted.internet.task import Clock
 
+from chatservice.core.arrivals import SPACING
 from chatservice.core.events import Joined, JoinedTogether
 from chatservice.core.hub import Hub
 from chatservice.core.limits import Limits
@@ -211,7 +212,8 @@ def test_hub_holds_joins_until_the_end_of_the_turn():
         hub.join(hub.register(nick, Client(merging)), "#r")
     assert plain.got == [b"a", b"b", b"c"]
     assert watcher.got == []
-    clock.advance(0)
+    # The setup's joins were announced a moment ago: these wait their turn.
+    clock.advance(SPACING)
     assert watcher.got == [b"a+b+c"]
     # plain: 3, watcher: 1, a: "b+c", b: "c".
     assert hub.stats.deliveries - before == 3 + 1 + 2
@@ -281,7 +283,7 @@ def test_each_merging_renderer_renders_once():
     calls.clear()
     for nick in ("x", "y"):
         hub.join(hub.register(nick, Client(merging)), "#r")
-    clock.advance(0)
+    clock.advance(SPACING)
     assert first.got == [b"x+y"]
     assert second.got == third.got == [b"other:x+y"]
     assert len(calls) == 1
@@ -298,3 +300,37 @@ def test_audience_before_a_departure_still_knows_who_left():
     hub.quit(hub.find_user("bob"))
     assert before.send_of(bob) is not None
     assert room.audience().send_of(bob) is None
+
+
+def test_joins_soon_after_an_announcement_wait_for_the_spacing():
+    """Joins soon after an announcement wait until SPACING after it; a lone join after a quiet spell is told at once."""
+    clock = Clock()
+    hub = Hub(clock)
+    watcher = Client(merging)
+    hub.join(hub.register("watcher", watcher), "#r")
+    clock.advance(10)
+    hub.join(hub.register("a", Client(merging)), "#r")
+    clock.advance(0)
+    assert watcher.got == [b"a"]
+    clock.advance(0.1)
+    hub.join(hub.register("b", Client(merging)), "#r")
+    clock.advance(0)
+    clock.advance(0.1)
+    hub.join(hub.register("c", Client(merging)), "#r")
+    clock.advance(0)
+    assert watcher.got == [b"a"]
+    clock.advance(SPACING - 0.2)
+    assert watcher.got == [b"a", b"b+c"]
+
+
+def test_an_event_does_not_wait_for_the_spacing():
+    """A message after held joins goes out at once, the joins just before it."""
+    clock = Clock()
+    hub = Hub(clock)
+    watcher = Client(merging)
+    hub.join(hub.register("watcher", watcher), "#r")
+    clock.advance(0)
+    bob = hub.register("bob", Client(merging))
+    hub.join(bob, "#r")
+    hub.say(bob, "#r", "hi")
+    assert watcher.got == [b"bob", b"Message"]

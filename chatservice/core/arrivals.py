@@ -8,12 +8,16 @@ nobody can read.  A renderer that sets C{merges_joins = True} (the line front
 end's) is instead handed, at the end of the reactor turn, one
 L{JoinedTogether} for the joins to a room that came one after another in
 that turn, and its clients get one line (C{*** alice, bob and 35 others
-joined #lobby}).  Every other renderer (IRC, where each JOIN is the
+joined #lobby}).  Joins that come within L{SPACING} seconds of the last
+announcement wait for the rest of that time and are announced together:
+during a crowd's arrival each member gets a few lines a second, not one
+each reactor turn (writing to ten thousand sockets every turn would itself
+be what slows the crowd down).  Every other renderer (IRC, where each JOIN is the
 protocol) gets each L{Joined} at once, as before.
 
 Nobody misses a join they would have seen, and order is kept:
 
-- the joins held for a room are announced before anything else is told to
+- the joins held are announced before anything else is told to
   anyone (a message, a part, a quit, a nick change...) and before anybody
   leaves a room, so that whatever came after a join still arrives after it;
 - a member present before the first held join is told of all of them; one
@@ -34,6 +38,11 @@ if TYPE_CHECKING:
     from .rooms import Room
 
 
+# The least time between two announcements of joins held (seconds): a
+# join is told at most this late, and only in a crowd.
+SPACING = 0.25
+
+
 def merges_joins(renderer: object) -> bool:
     """Whether C{renderer} wants joins announced together."""
     return getattr(renderer, "merges_joins", False)
@@ -42,7 +51,8 @@ def merges_joins(renderer: object) -> bool:
 class Arrivals:
     """
     The joins held, per room, for the renderers that merge them, until the
-    end of the reactor turn or the next other event, whichever is first.
+    end of the reactor turn (or L{SPACING} after the last announcement, if
+    that is later) or the next other event, whichever is first.
 
     @ivar deliveries: called with the number of clients each announcement
         reached, to count deliveries as the hub does.
@@ -53,6 +63,7 @@ class Arrivals:
         self._delivered = delivered
         self._held: dict[Room, list[tuple[User, Joined]]] = {}
         self._call: IDelayedCall | None = None
+        self._last = float("-inf")  # when joins were last announced
 
     def __bool__(self) -> bool:
         return bool(self._held)
@@ -61,7 +72,8 @@ class Arrivals:
         """C{user} joined C{room} (and is a member now): announce it later."""
         self._held.setdefault(room, []).append((user, event))
         if self._call is None:
-            self._call = self._clock.callLater(0, self.flush)
+            wait = self._last + SPACING - self._clock.seconds()
+            self._call = self._clock.callLater(max(0.0, wait), self.flush)
 
     def flush(self) -> None:
         """Announce every join held, room by room, in the order the rooms had them."""
@@ -69,6 +81,8 @@ class Arrivals:
         if call is not None and call.active():
             call.cancel()
         held, self._held = self._held, {}
+        if held:
+            self._last = self._clock.seconds()
         for room, joins in held.items():
             self._announce(room, joins)
 
