@@ -38,8 +38,8 @@ always starts with where it was said and who said it::
 so no one can make a line look as if it came from the server or from somebody
 else.
 
-Joins to a room in one reactor turn, with nothing else between them, are one
-line (see L{chatservice.core.arrivals}): ``*** alice and bob joined #lobby``,
+Joins to a room in one reactor turn (in a crowd, within a quarter of a second),
+with nothing else between them, are one line (see L{chatservice.core.arrivals}): ``*** alice and bob joined #lobby``,
 ``*** alice, bob and carol joined #lobby``, ``*** alice, bob and 35 others
 joined #lobby``.
 
