@@ -85,3 +85,40 @@ def test_callback_may_schedule_again():
     clock.advance(2)
     clock.advance(2)
     assert fired == [102, 104, 106]
+
+
+class Waiter:
+    """A key that is called back itself (no callback given)."""
+
+    def __init__(self, fired: list, name: str):
+        self.fired, self.name = fired, name
+
+    def deadline_passed(self) -> None:
+        self.fired.append(self.name)
+
+
+def test_key_called_without_a_callback():
+    """Scheduled without a callback, the key's deadline_passed is called when it is due."""
+    clock, deadlines, fired = make()
+    deadlines.schedule(3, Waiter(fired, "a"))
+    deadlines.schedule(3, Waiter(fired, "b"), lambda: fired.append("callback"))
+    clock.advance(3)
+    assert fired == ["a", "callback"]
+
+
+def test_cancel_key_without_a_callback():
+    """Cancelling the last key of a second (scheduled without a callback) drops its timed call."""
+    clock, deadlines, fired = make()
+    waiter = Waiter(fired, "a")
+    slot = deadlines.schedule(3, waiter)
+    deadlines.cancel(slot, waiter)
+    assert clock.getDelayedCalls() == []
+    clock.advance(5)
+    assert fired == []
+
+
+def test_keys_of_one_second_share_their_slot():
+    """Every key due in the same second gets the very same slot object (one int, not one each)."""
+    clock, deadlines, fired = make()
+    slots = [deadlines.schedule(3.5, key, lambda: None) for key in ("a", "b", "c")]
+    assert slots[0] is slots[1] is slots[2]

@@ -24,8 +24,8 @@ from twisted.internet.task import Clock
 from twisted.logger import Logger, formatEvent
 from twisted.python.failure import Failure
 
-from chatservice.core.events import Kind, Message, PrivateMessage, Quit, Source
-from chatservice.core.history import Query, RoomState
+from chatservice.core.events import Joined, Kind, Message, PrivateMessage, Quit, Source
+from chatservice.core.history import Point, Query, RoomState
 from chatservice.core.rooms import Ban, RoomMode
 from chatservice.store import StoreError, schema
 from chatservice.store.sqlite import DATA_FILE, DirectReads, PooledReads, SQLiteStore
@@ -801,3 +801,22 @@ def test_record_after_close(setup):
     store.close()
     assert (store.stored, store.dropped) == (0, 1)
     assert setup.rows() == []
+
+
+def test_replay_reads_messages_past_many_joins(setup):
+    """A replay query in a room of many joins finds its messages through the messages' own index."""
+    store = setup.store()
+    joined = [Joined(i, float(i), Source(f"n{i}", "u", "h"), "#room") for i in range(3, 3003)]
+    store.record("#room", say(1, "early"))
+    store.record("#room", say(2, "later"))
+    for event in joined:
+        store.record("#room", event)
+    found = result(store.query("#room", Query(15, before=Point(id=5000), messages_only=True)))
+    assert [event.text for event in found] == ["early", "later"]
+    db = setup.db()
+    plan = db.execute(
+        f"EXPLAIN QUERY PLAN SELECT {schema.READ_COLUMNS} FROM events WHERE room = ? "
+        f"AND type = '{schema.MESSAGE}' AND id < ? ORDER BY id DESC LIMIT ?",
+        ("#room", 5000, 15)).fetchall()
+    db.close()
+    assert "events_room_messages" in " ".join(str(row) for row in plan), plan

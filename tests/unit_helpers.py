@@ -18,6 +18,15 @@ from chatservice.frontends.line import LineChatFactory, LineChatProtocol
 GREETING_PROMPT = "*** Choose a nickname (letters, digits and _-[]\\`^{}|, up to 32):"
 
 
+def end_of_turn(factory) -> None:
+    """
+    What the end of a reactor turn does with output: joins held to be
+    announced together (core.arrivals) are, then every send queue is flushed.
+    """
+    factory.hub.arrivals.flush()
+    factory.flusher.flush()
+
+
 class FakeLineClient:
     """
     One line-chat connection seen from the client's side of a
@@ -40,7 +49,7 @@ class FakeLineClient:
 
     def raw(self) -> bytes:
         """Everything the server wrote since the last L{take}, unconsumed."""
-        self.protocol.factory.flusher.flush()
+        end_of_turn(self.protocol.factory)
         return self.transport.value()
 
     def take(self) -> list[str]:
@@ -49,7 +58,7 @@ class FakeLineClient:
         forget them.  Every line the server writes must end in C{\\r\\n} and
         contain no other C{\\r} or C{\\n}.
         """
-        self.protocol.factory.flusher.flush()
+        end_of_turn(self.protocol.factory)
         data = self.transport.value()
         self.transport.clear()
         if not data:

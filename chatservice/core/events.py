@@ -290,3 +290,23 @@ class PresenceChanged(Event):
 
     source: Source
     online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JoinedTogether(Event):
+    """
+    People joined a room one after another, within one reactor turn and with
+    nothing else said or done between their joins: handed (never kept:
+    history has each L{Joined}) to front ends whose renderer says it
+    announces such joins in one line (see L{chatservice.core.arrivals}).
+
+    @ivar joins: the joins, in the order they happened (two or more).
+    """
+
+    room: str
+    joins: tuple[Joined, ...]
+
+    @property
+    def source(self) -> Source:
+        """Who joined first."""
+        return self.joins[0].source

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol
+from types import MappingProxyType
+from typing import Callable, Iterable, Mapping, Protocol
 
 from twisted.internet.defer import Deferred
 
@@ -53,6 +54,7 @@ from .events import (
     Wallops,
 )
 from .accounts import Accounts
+from .arrivals import Arrivals, merges_joins
 from .founders import RoomRoles
 from .history import History, Point, Query, Store, kept_signal, mailbox_key, stored_form
 from .monitor import Watchlist
@@ -88,6 +90,11 @@ class Client(Protocol):
     def send(self, data: bytes) -> None: ...
 
 
+# The rooms of someone in none, shared: an IRC user who joins nothing (most
+# idle connections) holds no dictionary of their own.
+NO_ROOMS: Mapping[str, Room] = MappingProxyType({})
+
+
 class User:
     """
     A person signed in to the hub, through one connection.
@@ -105,7 +112,7 @@ class User:
         self.host = host
         self.realname = realname or nick
         self.client = client
-        self.rooms: dict[str, Room] = {}
+        self.rooms: dict[str, Room] | Mapping[str, Room] = NO_ROOMS  # a dict once they join
         self.signed_on = now
         self.last_spoke = now
         self.away = ""
@@ -221,6 +228,8 @@ class Hub:
         self._last_id = 0
         # Who watches which nicknames (MONITOR), across front ends.
         self.watchlist = Watchlist()
+        # Joins held to be announced together to line clients (see core.arrivals).
+        self.arrivals = Arrivals(clock, self._count_deliveries)
         if store is not None:
             self.attach_store(store, since_join, replay_lines)
 
@@ -333,8 +342,13 @@ class Hub:
             return None
         now = self.clock.seconds()
         event = Quit(self._id(now), now, user.source, _reason(reason))
-        neighbours = self._neighbours(user)
-        for room in list(user.rooms.values()):
+        rooms = list(user.rooms.values())
+        # Someone in one room (a line user in #lobby) leaves behind that
+        # room's audience: exactly whom to tell, each renderer once, without
+        # a walk over the neighbours in Python.
+        only = rooms[0] if len(rooms) == 1 else None
+        neighbours = self._neighbours(user) if only is None else ()
+        for room in rooms:
             self._record(room, event)
             self._leave(user, room)
         for room in self._rooms.values():
@@ -343,7 +357,10 @@ class Hub:
         self.drop_operator(user)
         self.set_invisible(user, False)
         self._remember(user, now)
-        self._fan_out(event, neighbours)
+        if only is not None:
+            self._tell_room(event, only.audience())
+        else:
+            self._fan_out(event, neighbours)
         self.watchlist.clear(user)
         self.watchlist.presence(user, False, self._stamp)
         return event
@@ -493,11 +510,14 @@ class Hub:
             room.operators.add(user)
         room.add(user)
         room.invited.discard(user)
+        if user.rooms is NO_ROOMS:
+            user.rooms = {}
         user.rooms[room.key] = room
         if self.since_join:
             room.joined_ids[user] = event.id
         self._record(room, event)
-        self._tell_room(event, room.audience(), user)
+        if self._tell_room(event, room.audience(), user, joining=True):
+            self.arrivals.hold(room, user, event)
         if self.room_roles is not None:
             self.room_roles.joined(user, room, created)
         if user.away:
@@ -1037,6 +1057,8 @@ class Hub:
             room.changed()
 
     def _leave(self, user: User, room: Room) -> None:
+        if self.arrivals:
+            self.arrivals.flush()  # they saw the joins before they left
         room.forget(user)
         del user.rooms[room.key]
         if not room.members:
@@ -1055,6 +1077,14 @@ class Hub:
     @staticmethod
     def _neighbours(user: User) -> list[User]:
         """Everyone else who shares at least one room with C{user}, once each."""
+        if len(user.rooms) == 1:
+            # The usual case (a line user in #lobby): no one to count twice.
+            (room,) = user.rooms.values()
+            members = room.members
+            found = list(members.values())
+            if members.get(user.key) is user:
+                found.remove(user)
+            return found
         seen: dict[int, User] = {}
         for room in user.rooms.values():
             for member in room.members.values():
@@ -1062,17 +1092,30 @@ class Hub:
         seen.pop(id(user), None)
         return list(seen.values())
 
-    def _tell_room(self, event: Event, audience: Audience, skip: User | None = None) -> None:
+    def _tell_room(self, event: Event, audience: Audience, skip: User | None = None,
+                   joining: bool = False) -> bool:
         """
         Give C{event} to a room's audience but C{skip}.  This is the hot
         path: render once per renderer, then one call per member; deliveries
         are counted per renderer, not per member.
+
+        Joins held for announcing together go first.  C{joining}: C{event}
+        is C{skip}'s join, which renderers that merge joins do not get now;
+        return whether any of them is waiting for it (then the caller holds
+        it in L{arrivals}).
         """
+        if joining:
+            held = False
+        elif self.arrivals:
+            self.arrivals.flush()
         skip_send = audience.send_of(skip.client) if skip is not None else None
         skip_renderer = skip.client.renderer if skip_send is not None else None
         delivered = 0
         for renderer, sends in audience.groups:
             if len(sends) == 1 and sends[0] is skip_send:
+                continue
+            if joining and merges_joins(renderer):
+                held = True
                 continue
             data = renderer(event)
             if data:
@@ -1081,9 +1124,15 @@ class Hub:
                     if send is not skip_send:
                         send(data)
         self.stats.deliveries += delivered
+        return joining and held
+
+    def _count_deliveries(self, delivered: int) -> None:
+        self.stats.deliveries += delivered
 
     def _fan_out(self, event: Event, recipients: Iterable[User]) -> None:
         """Give C{event} to people outside one room (neighbours, one target)."""
+        if self.arrivals:
+            self.arrivals.flush()  # joins held come first
         rendered: dict[object, bytes] = {}
         # A copy: sending may drop a member (a full send queue), which signs
         # them out and changes the room being iterated over.

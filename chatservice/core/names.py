@@ -24,9 +24,11 @@ _RFC1459_FOLD = str.maketrans(
 def fold(name: str) -> str:
     """
     Return the key under which C{name} is unique, as IRC's rfc1459 mapping
-    compares names.
+    compares names.  A name that is its own key (most nicknames) is
+    returned itself, not a copy: every signed-in user keeps their key.
     """
-    return name.translate(_RFC1459_FOLD)
+    folded = name.translate(_RFC1459_FOLD)
+    return name if folded == name else folded
 
 
 def nick_problem(nick: str) -> str | None:

@@ -102,11 +102,25 @@ class Audience:
     """
     A room's clients, grouped by renderer: for each renderer, the C{send}
     of every client that uses it.
+
+    An audience's groups are never changed once made: a member joining or
+    leaving makes a new audience (L{with_member}, L{without}), so that a
+    delivery walking an audience is not disturbed by the members it drops,
+    and an event can go to an audience taken before somebody left (a kick).
+    Only the changed group's list is copied, in C, rather than a walk over
+    the members in Python: a sign-in to a room of 10,000 must not cost
+    10,000 steps of Python.  A newcomer's C{send} goes at the end of its
+    group.  The lookup behind L{send_of} is shared with the audience that
+    comes of a join (copying it would cost a dictionary of every member per
+    sign-in; an older audience then knows of a newcomer it does not hold,
+    which is harmless), and copied for the one that comes of a departure,
+    so that an audience taken before somebody left (a kick) still knows
+    them.
     """
 
     __slots__ = ("groups", "_sends")
 
-    def __init__(self, members):
+    def __init__(self, members=()):
         by_renderer: dict[object, list] = {}
         self._sends: dict[int, object] = {}
         for member in members:
@@ -119,6 +133,49 @@ class Audience:
     def send_of(self, client) -> object:
         """The C{send} listed for C{client}, or C{None}."""
         return self._sends.get(id(client))
+
+    def with_member(self, client) -> Audience:
+        """This audience and C{client} (not in it yet)."""
+        send = client.send
+        renderer = client.renderer
+        audience = Audience()
+        audience._sends = self._sends
+        self._sends[id(client)] = send
+        groups = self.groups.copy()
+        for index, (known, sends) in enumerate(groups):
+            if known is renderer:
+                groups[index] = (known, [*sends, send])
+                break
+        else:
+            groups.append((renderer, [send]))
+        audience.groups = groups
+        return audience
+
+    def without(self, client) -> Audience | None:
+        """
+        This audience but C{client}; C{None} when C{client} is not in it
+        the way it renders now (then only a rebuild from the members says
+        who is).
+        """
+        send = self._sends.get(id(client))
+        renderer = client.renderer
+        if send is None:
+            return self
+        for index, (known, sends) in enumerate(self.groups):
+            if known is renderer and send in sends:
+                audience = Audience()
+                audience._sends = sends_left = self._sends.copy()
+                del sends_left[id(client)]
+                left = sends.copy()
+                left.remove(send)
+                groups = self.groups.copy()
+                if left:
+                    groups[index] = (known, left)
+                else:
+                    del groups[index]
+                audience.groups = groups
+                return audience
+        return None
 
 
 class Room:
@@ -274,11 +331,13 @@ class Room:
 
     def add(self, user: User) -> None:
         self.members[user.key] = user
-        self._audience = None
+        if self._audience is not None:
+            self._audience = self._audience.with_member(user.client)
 
     def forget(self, user: User) -> None:
         """Drop everything the room knows of C{user}, who is leaving it."""
-        self._audience = None
+        if self._audience is not None:
+            self._audience = self._audience.without(user.client)
         del self.members[user.key]
         self.operators.discard(user)
         self.voiced.discard(user)

@@ -83,6 +83,8 @@ class GuardedFactory(ServerFactory):
         get all of them, existing ones those read per line.
         """
         self.limits = limits
+        # One int shared by every connection rather than one each.
+        self.max_length = limits.max_line_length + 1
 
     @property
     def clock(self) -> IReactorTime:
@@ -136,7 +138,7 @@ class GuardedLineReceiver(LineReceiver):
             set_no_delay(True)
         # LineReceiver lets a line run MAX_LENGTH bytes before its delimiter;
         # the +1 leaves room for the \r of a \r\n ending.
-        self.MAX_LENGTH = limits.max_line_length + 1
+        self.MAX_LENGTH = factory.max_length
         self.send_queue = SendQueue(self.transport, limits.max_send_queue,
                                     self._send_queue_overflowed, self.factory.flusher)
         # What the hub calls once per delivery: the queue's own write.

@@ -38,6 +38,11 @@ always starts with where it was said and who said it::
 so no one can make a line look as if it came from the server or from somebody
 else.
 
+Joins to a room in one reactor turn (in a crowd, within a quarter of a second),
+with nothing else between them, are one line (see L{chatservice.core.arrivals}): ``*** alice and bob joined #lobby``,
+``*** alice, bob and carol joined #lobby``, ``*** alice, bob and 35 others
+joined #lobby``.
+
 History
 =======
 The server keeps what is said in rooms (in its data directory; with
@@ -97,6 +102,7 @@ from ..core.events import (
     Event,
     Invited,
     Joined,
+    JoinedTogether,
     Kicked,
     Kind,
     Message,
@@ -305,6 +311,8 @@ def render(event: Event) -> bytes:
         return encode(_said(where, source, event.text, event.kind))
     if isinstance(event, Joined):
         return encode(f"{SERVER}{source} joined {event.room}")
+    if isinstance(event, JoinedTogether):
+        return encode(f"{SERVER}{_who_joined(event)} joined {event.room}")
     if isinstance(event, Parted):
         return encode(_with_reason(f"{SERVER}{source} left {event.room}", event.reason))
     if isinstance(event, Quit):
@@ -332,6 +340,25 @@ def render(event: Event) -> bytes:
         return encode(_with_reason(
             f"{SERVER}{source} renamed {event.room} to {event.new_name}", event.reason))
     return b""
+
+
+# Joins in one reactor turn reach line clients as one line (core.arrivals).
+render.merges_joins = True
+
+# How many of the people who joined together are named, at most.
+JOINS_NAMED = 3
+
+
+def _who_joined(event: JoinedTogether) -> str:
+    """
+    C{alice and bob}, C{alice, bob and carol}, or, for more than
+    L{JOINS_NAMED}, C{alice, bob and 35 others}: a line a reader can take
+    in, whose count says how many came; /who names them all.
+    """
+    nicks = [join.source.nick for join in event.joins]
+    if len(nicks) > JOINS_NAMED:
+        nicks = [*nicks[:JOINS_NAMED - 1], f"{len(nicks) - JOINS_NAMED + 1} others"]
+    return f"{', '.join(nicks[:-1])} and {nicks[-1]}"
 
 
 # Commands

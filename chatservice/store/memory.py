@@ -58,6 +58,10 @@ class MemoryStore:
         self.stored = 0
         self.dropped = 0
         self._events: dict[str, deque[Event]] = {}
+        # The messages among each room's events, in the same order: a
+        # replay on joining reads a few messages, and must not walk past
+        # the thousands of joins a big room collects.
+        self._messages: dict[str, deque[Event]] = {}
         self._rooms: dict[str, RoomState] = {}
         self._files: dict[str, SharedFile] = {}
         self._last_id = 0
@@ -68,14 +72,21 @@ class MemoryStore:
         events = self._events.get(room)
         if events is None:
             events = self._events[room] = deque(maxlen=self.max_per_room)
+            self._messages[room] = deque()
+        messages = self._messages[room]
+        if len(events) == self.max_per_room and events and isinstance(events[0], Message):
+            messages.popleft()  # the room's oldest event is about to go
         events.append(event)
+        if isinstance(event, Message) and events:  # (a room keeping nothing keeps none)
+            messages.append(event)
         self.stored += 1
         if event.id > self._last_id:
             self._last_id = event.id
         if self.max_age:
             oldest = event.time - self.max_age
             while events and events[0].time < oldest:
-                events.popleft()
+                if isinstance(events.popleft(), Message):
+                    messages.popleft()
 
     def last_id(self) -> int:
         return self._last_id
@@ -87,7 +98,7 @@ class MemoryStore:
         if events:
             kept = [event for event in events if event.id != event_id]
             if len(kept) != len(events):
-                self._events[room] = deque(kept, maxlen=self.max_per_room)
+                self._keep(room, kept)
 
     def move_history(self, room: str, new_room: str, new_name: str) -> None:
         events = self._events.pop(room, None)
@@ -95,14 +106,30 @@ class MemoryStore:
             moved = [replace(event, room=new_name) if hasattr(event, "room")
                      else replace(event, target=new_name) if isinstance(event, Signal)
                      else event for event in events]
+            self._messages.pop(room, None)
             merged = sorted([*self._events.get(new_room, ()), *moved], key=lambda e: e.id)
-            self._events[new_room] = deque(merged, maxlen=self.max_per_room)
+            self._keep(new_room, merged)
+
+    def _keep(self, room: str, events: list[Event]) -> None:
+        """Make C{events} (in id order) the events of C{room}."""
+        kept = self._events[room] = deque(events, maxlen=self.max_per_room)
+        self._messages[room] = deque(event for event in kept if isinstance(event, Message))
 
     # Reading
 
     def query(self, room: str, query: Query) -> Deferred[list[Event]]:
-        chosen = [event for event in self._events.get(room, ()) if selects(query, event)]
-        chosen = chosen[-query.limit:] if query.newest else chosen[:query.limit]
+        events = (self._messages if query.messages_only else self._events).get(room, ())
+        if not query.newest:
+            chosen = [event for event in events if selects(query, event)]
+            return succeed(chosen[:query.limit])
+        # The newest: from the end, up to the limit (ids increase along a room).
+        chosen = []
+        for event in reversed(events):
+            if event.id < query.floor or len(chosen) >= query.limit:
+                break
+            if selects(query, event):
+                chosen.append(event)
+        chosen.reverse()
         return succeed(chosen)
 
     def search(self, room: str, words: str, limit: int,

@@ -382,7 +382,11 @@ class IRCConnection(WaitsForChecks, connection.GuardedLineReceiver):
     # Keeping idle clients honest
 
     def _schedule_ping(self, delay: float) -> None:
-        self._ping_slot = self.factory.deadlines.schedule(delay, self, self._check_alive)
+        self._ping_slot = self.factory.deadlines.schedule(delay, self)
+
+    def deadline_passed(self) -> None:
+        """The ping deadline (see L{_schedule_ping}) came."""
+        self._check_alive()
 
     def _check_alive(self) -> None:
         self._ping_slot = None
