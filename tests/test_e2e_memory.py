@@ -90,16 +90,17 @@ def test_every_front_end_finds_the_same_history_after_a_restart(start_server, op
     assert server.terminate() in (0, -15)
     server.start_again()
 
-    # IRC, asking for history itself: the same messages and ids.
+    # IRC, asking for history itself (a room's history is its members'): the
+    # same messages and ids.
     ann = RawIRC(server, "ann", CAPS)
+    ann.send("JOIN #lobby")
+    ann.until(r":\S+ 366 ")
     ann.send("CHATHISTORY LATEST #lobby * 10")
     after = said(ann.until(r":\S+ BATCH -"))
     assert [text for _, text in after] == ["from the line", "from irc", "from the web"]
     assert after == before
     assert [msgid for msgid, text in after if text != "from irc"] == [
         msgid for msgid, _ in live]
-    ann.send("JOIN #lobby")
-    ann.until(r":\S+ 366 ")
 
     # IRC, without history capabilities: replayed on joining.
     old = RawIRC(server, "old")

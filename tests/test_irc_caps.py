@@ -186,9 +186,9 @@ def test_one_bytes_object_for_all(server):
     speaker, a, b = server.room("#lobby", "speaker", "a", "b")
     written = []
     for client in (a, b):
-        original = client.transport.write
-        client.transport.write = lambda data, original=original: (written.append(data),
-                                                                  original(data))
+        queue = client.protocol.send_queue
+        original = queue._send
+        queue._send = lambda data, original=original: (written.append(data), original(data))
     speaker.line("PRIVMSG #lobby :shared")
     speaker.protocol.factory.flusher.flush()
     assert len(written) == 2
