@@ -100,6 +100,17 @@ def assert_terminal_safe(received: bytes) -> None:
 
 # Reading with deadlines
 
+def join_announcement(nick: str, room: str = "#lobby") -> Pattern[bytes]:
+    """
+    A line chat announcement of C{nick} joining C{room}, alone or with others
+    who joined in the same turn (C{*** alice, bob and carol joined #lobby}).
+    """
+    name = re.escape(nick.encode())
+    return re.compile(rb"^\*\*\* (?:[^\r\n]*(?:, | and ))?" + name
+                      + rb"(?:(?:, | and )[^\r\n]*)? joined " + re.escape(room.encode())
+                      + rb"\r\n", re.M)
+
+
 class Closed(Exception):
     """The other end closed the stream."""
 

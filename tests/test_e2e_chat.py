@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from server import join_announcement
+
 
 def test_greeting(server):
     """A new connection is greeted with the server's name and the number of people online, and asked for a nickname."""
@@ -124,7 +126,7 @@ def test_joins_reach_room_members(server):
     """Members of a room see "*** nick joined #room" when someone joins it."""
     alice = server.user("alice")
     server.user("bob")
-    alice.read_until("*** bob joined #lobby\r\n")
+    alice.read_until(join_announcement("bob"))
 
 
 def test_join_and_talk_in_another_room(server):
@@ -135,7 +137,7 @@ def test_join_and_talk_in_another_room(server):
     assert alice.read_line() == "*** #dev has no topic."
     bob.send_line("/join dev")  # the # is optional
     assert bob.read_line() == "*** You joined #dev; 1 other here."
-    alice.read_until("*** bob joined #dev\r\n")
+    alice.read_until(join_announcement("bob", "#dev"))
     alice.send_line("in dev")
     bob.read_until("[#dev] <alice> in dev\r\n")
     # carol, only in #lobby, gets nothing from #dev; a message in #lobby
@@ -155,7 +157,7 @@ def test_part(server):
     alice.read_until("#dev has no topic.\r\n")
     bob.send_line("/join #dev")
     bob.read_until("#dev has no topic.\r\n")
-    alice.read_until("*** bob joined #dev\r\n")
+    alice.read_until(join_announcement("bob", "#dev"))
     bob.send_line("/part gone fishing")
     assert bob.read_line() == "*** You left #dev."
     assert bob.read_line() == "*** You are now talking in #lobby."
@@ -300,7 +302,7 @@ def test_quit_with_reason(server):
     assert alice.read_until_closed() == b"*** Closing the connection: Quit: see you later.\r\n"
     bob.read_until("*** alice quit (Quit: see you later)\r\n")
     carol = server.user("carol")
-    bob.read_until("*** carol joined #lobby\r\n")
+    bob.read_until(join_announcement("carol"))
     carol.send(b"/quit\nsaid after quitting\n")
     carol.read_until_closed()
     bob.read_until("*** carol quit (Quit)\r\n")
@@ -323,12 +325,12 @@ def test_closed_socket_quits_once_and_frees_nick(server):
     """A client that closes its socket makes the others see exactly one quit notice, and its nick is free at once."""
     alice = server.user("alice")
     carol = server.user("carol")
-    alice.read_until("*** carol joined #lobby")
+    alice.read_until(join_announcement("carol"))
     carol.send(b"half a li")  # an unfinished line, then FIN
     carol.close()
     alice.read_until("*** carol quit (Connection closed)\r\n")
     again = server.user("carol")  # the nick is free again at once
-    alice.read_until("*** carol joined #lobby\r\n")
+    alice.read_until(join_announcement("carol"))
     again.send_line("marker")
     alice.read_until("[#lobby] <carol> marker\r\n")
     assert alice.text().count("carol quit") == 1
@@ -339,7 +341,7 @@ def test_reset_socket_quits_once_and_frees_nick(server):
     """A client that resets its connection in the middle of a line makes the others see exactly one quit notice, and its nick is free at once."""
     alice = server.user("alice")
     carol = server.user("carol")
-    alice.read_until("*** carol joined #lobby")
+    alice.read_until(join_announcement("carol"))
     carol.send(b"half a li")
     carol.reset()
     alice.read_until(re.compile(rb"\*\*\* carol quit \(Connection (reset|closed)\)\r\n"))
@@ -357,7 +359,7 @@ def test_quit_reaches_every_room_once(server):
     for client in (alice, bob):
         client.send_line("/join #two")
         client.read_until("#two")
-    alice.read_until("*** bob joined #two")
+    alice.read_until(join_announcement("bob", "#two"))
     bob.close()
     alice.read_until("*** bob quit (Connection closed)\r\n")
     alice.send_line("/who #lobby")
@@ -411,7 +413,7 @@ def test_kick(server):
     assert bob.read_line() == "*** You are not in a room: /join one first."
     bob.send_line("/join #lobby")
     bob.read_until("*** You joined #lobby; 2 others here.\r\n")
-    carol.read_until("*** bob joined #lobby\r\n")
+    carol.read_until(join_announcement("bob"))
 
 
 def test_invite_and_away(server):

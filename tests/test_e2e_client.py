@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from server import HOST, REPO, TIMEOUT
+from server import HOST, REPO, TIMEOUT, join_announcement
 from irc_client_helpers import Tmux, terminal_env
 
 # How long a client may take to show something (it starts a Python process).
@@ -262,7 +262,7 @@ def test_a_half_typed_line_survives_a_flood(server, terminals, tmp_path):
     ann = terminals("ann")
     ann.start(client_argv("--nick", "ann", f"{HOST}:{server.port}"), terminal_env(tmp_path))
     ann.wait_for("*** Hello ann!", timeout=CLIENT_TIMEOUT)
-    liz.read_until("*** ann joined #lobby\r\n")
+    liz.read_until(join_announcement("ann"))
 
     bob = terminals("bob")
     bob.start(client_argv("--nick", "bob", f"{HOST}:{server.port}"), terminal_env(tmp_path))
@@ -325,7 +325,7 @@ def test_ctrl_c_in_a_pipe_leaves_cleanly(server):
     liz = server.user("liz")
     ann = server.spawn(client_argv("--nick", "ann", f"{HOST}:{server.port}"), "ann")
     ann.read_until("*** Hello ann!", timeout=CLIENT_TIMEOUT)
-    liz.read_until("*** ann joined #lobby")
+    liz.read_until(join_announcement("ann"))
     ann.process.send_signal(signal.SIGINT)
     liz.read_until("*** ann quit")
     assert ann.wait(TIMEOUT) == 0

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from server import HOST, Client, free_ports
+from server import HOST, Client, free_ports, join_announcement
 from test_e2e_websocket import open_ws, raw_ws, users
 
 # Fixtures this module takes from test_e2e_websocket by importing them.
@@ -47,7 +47,7 @@ def test_tls_flood_arrives_complete_and_in_order(start_server, tls_context, cert
     irc.send(b"NICK ircs\r\nUSER ircs 0 * :I\r\nJOIN #lobby\r\n")
     irc.read_until(re.compile(rb" 366 ircs #lobby "))
     sender = server.user("sender")
-    line_tls.read_until("*** sender joined #lobby\r\n")
+    line_tls.read_until(join_announcement("sender"))
     flood(sender, FLOOD, wait=lambda last: (line_tls.read_until(b"flood %d " % last),
                                             irc.read_until(b"flood %d " % last)))
     expected = list(range(FLOOD))
@@ -61,9 +61,9 @@ def test_tls_reader_that_never_reads_is_dropped(start_server, tls_context):
     server = start_server("--no-flood-control", "--max-send-queue", "20000", tls=1)
     observer = server.user("observer", tls=tls_context, rcvbuf=1 << 20)
     server.user("slow", tls=tls_context, rcvbuf=4096)  # signs in, then never reads
-    observer.read_until("*** slow joined #lobby\r\n")
+    observer.read_until(join_announcement("slow"))
     flooder = server.user("flooder")
-    observer.read_until("*** flooder joined #lobby\r\n")
+    observer.read_until(join_announcement("flooder"))
     payload = b"p" * 1000
     dropped = "*** slow quit (Send queue exceeded)\r\n"
     sent = 0

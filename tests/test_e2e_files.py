@@ -22,7 +22,7 @@ import time
 import pytest
 
 from file_helpers import UPLOAD_NOTICE, png, read_response, request
-from server import HOST
+from server import HOST, join_announcement
 
 SHARED = re.compile(rb"\* (\w+) shared (.+?) \(([^)]+)\): (http://\S+/files/([\w-]+)/\S*)\r\n")
 FILE_HEADERS = {
@@ -61,7 +61,7 @@ def test_a_line_user_uploads_with_the_exact_curl_command_and_everyone_sees_the_l
     server = start_server(web=1, irc=1)
     alice, bob = server.users("alice", "bob")
     carol, _ = irc_user(server, "carol")
-    alice.read_until("*** carol joined #lobby\r\n")
+    alice.read_until(join_announcement("carol"))
     alice.send_line("/upload")
     said = alice.read_until(re.compile(rb"curl -T report\.pdf \S+\r\n"))
     command = re.search(rb"(curl -T report\.pdf \S+)\r\n", said).group(1).decode()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from server import assert_terminal_safe
+from server import assert_terminal_safe, join_announcement
 
 def still_serving(server, *chatting) -> None:
     """The server accepts a newcomer, who chats with those still connected."""
@@ -127,7 +127,7 @@ def test_control_characters_never_reach_others(server):
     alice.send(b"/part #lobby " + raw + b"\n")
     bob.read_until(re.compile(rb"\*\*\* alice left #lobby[^\n]*\n"))
     alice.send(b"/join #lobby\n")
-    bob.read_until("*** alice joined #lobby\r\n")
+    bob.read_until(join_announcement("alice"))
     alice.send(b"/quit " + raw + b"\n")
     bob.read_until(re.compile(rb"\*\*\* alice quit[^\n]*\n"))
     assert_terminal_safe(bob.transcript)
@@ -172,7 +172,7 @@ def test_telnet_negotiation_is_dropped(server):
     carol.read_until("*** Hello carol!")
     carol.read_until("#lobby has no topic.\r\n")
     dave = server.user("dave")
-    carol.read_until("*** dave joined #lobby\r\n")
+    carol.read_until(join_announcement("dave"))
     carol.send(b"hel\xff\xfb\x01lo\r\n")  # IAC WILL ECHO
     dave.read_until("[#lobby] <carol> hello\r\n")
     carol.send(b"wor\xff\xf4ld\r\n")  # IAC IP (Ctrl-C)
@@ -255,9 +255,9 @@ def test_reader_that_never_reads_is_dropped(start_server):
     server = start_server("--no-flood-control", "--max-send-queue", "20000")
     observer = server.user("observer", rcvbuf=1 << 20)
     server.user("slow", rcvbuf=4096)  # signs in, then never reads
-    observer.read_until("*** slow joined #lobby\r\n")
+    observer.read_until(join_announcement("slow"))
     flooder = server.user("flooder")
-    observer.read_until("*** flooder joined #lobby\r\n")
+    observer.read_until(join_announcement("flooder"))
     # Stop reading "slow"; flood in batches small enough for the observer,
     # who reads each batch, until the server gives up on "slow".
     payload = b"p" * 1000
@@ -297,7 +297,7 @@ def test_max_per_address(start_server):
     server.wait_for_log(lambda log: log.count("Disconnected ") > closed_before,
                         "the closed connection")
     server.user("later")
-    first.read_until("*** later joined #lobby\r\n")
+    first.read_until(join_announcement("later"))
 
 
 def test_loopback_is_exempt_by_default(start_server):

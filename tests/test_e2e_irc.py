@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from server import assert_terminal_safe
+from server import assert_terminal_safe, join_announcement
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def both(start_server):
     bob.read_until(re.compile(rb"^:\S+ 001 bob ", re.M))
     bob.send(b"JOIN #lobby\r\n")
     bob.read_until(re.compile(rb"^:\S+ 366 bob #lobby ", re.M))
-    alice.read_until("*** bob joined #lobby\r\n")
+    alice.read_until(join_announcement("bob"))
     return server, alice, bob
 
 

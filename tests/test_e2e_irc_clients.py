@@ -17,7 +17,7 @@ import shutil
 import pytest
 
 from irc_client_helpers import LibraryClient, Tmux, irssi_home, terminal_env
-from server import HOST, assert_terminal_safe, client_tls_context, free_ports
+from server import HOST, assert_terminal_safe, client_tls_context, free_ports, join_announcement
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_mixed_room_line_user_and_two_irc_library_users(start_server, irc_client
     assert sorted(names) == ["@ann", "ben", "liz"]
     assert ben.seen("currenttopic", target="ben", arguments=["#lobby", "Mixed room: line and IRC"])
     ann.expect("join", source="ben", target="#lobby")
-    liz.read_until("*** ben joined #lobby\r\n")
+    liz.read_until(join_announcement("ben"))
 
     # Messages, both ways.
     liz.send_line("hello from the line")
@@ -140,7 +140,7 @@ def test_mixed_room_line_user_and_two_irc_library_users(start_server, irc_client
     liz.read_until("*** Topic of #lobby: Set from the line (set by liz)\r\n")
     ann.expect("join", source="lizzie", target="#lobby")
     assert sorted(ben.join("#lobby")) == ["@anna", "ben", "lizzie"]
-    liz.read_until("*** ben joined #lobby\r\n")
+    liz.read_until(join_announcement("ben"))
     ann.expect("join", source="ben", target="#lobby")
 
     # Quits with reasons, both ways.
@@ -297,7 +297,7 @@ def test_irssi_in_tmux_chats_with_a_line_user(start_server, tmux, tmp_path):
     tmux.wait_for("Welcome to the chatservice IRC network, ivy!")
 
     tmux.send_line("/join #lobby")
-    liz.read_until("*** ivy joined #lobby\r\n", timeout=15)
+    liz.read_until(join_announcement("ivy"), timeout=15)
     tmux.wait_for(re.compile(r"#lobby: Total of 2 nicks"))
 
     tmux.send_line("hello from irssi")

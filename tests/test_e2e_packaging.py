@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from server import REPO, ChatServer, twistd_env
+from server import REPO, ChatServer, twistd_env, join_announcement
 
 # What is not part of the source that pip builds from.
 _NOT_SOURCE = shutil.ignore_patterns(
@@ -109,7 +109,7 @@ def test_twistd_chat_from_installed_copy(installed, tmp_path, request):
         server.start()
         alice = server.user("alice")
         bob = server.user("bob")
-        alice.read_until("*** bob joined #lobby\r\n")
+        alice.read_until(join_announcement("bob"))
         bob.send_line("installed and working")
         alice.read_until("[#lobby] <bob> installed and working\r\n")
         assert server.running()

@@ -21,7 +21,7 @@ from cryptography import x509
 
 import test_e2e_websocket as websocket_tests
 from server import (HOST, STOP_TIMEOUT, TIMEOUT, TWISTD, Client, free_ports, is_listening,
-                    make_certificate, twistd_env)
+                    make_certificate, twistd_env, join_announcement)
 
 
 class Notifications:
@@ -128,7 +128,7 @@ def test_sighup_serves_a_replaced_certificate_to_new_clients_only(
     assert serial_from_openssl(openssl, tls_port) == serial_in(second[1])
     new_context = ssl.create_default_context(cafile=str(second[1]))
     new = server.user("new", tls=new_context, port=tls_port)
-    old.read_until("*** new joined #lobby\r\n")
+    old.read_until(join_announcement("new"))
     old.send_line("still here after the reload")
     new.read_until("<old> still here after the reload\r\n")
     new.send_line("welcome back")
@@ -267,7 +267,7 @@ def test_systemd_socket_activation(tmp_path, notifications):
         bob = irc_client(irc_port, "bob")
         clients.append(bob)
         bob.send("JOIN #lobby\r\n")
-        alice.read_until("*** bob joined #lobby\r\n")
+        alice.read_until(join_announcement("bob"))
         process.send_signal(signal.SIGHUP)
         assert notifications.next()["RELOADING"] == "1"
         assert notifications.next()["READY"] == "1"

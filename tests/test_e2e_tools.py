@@ -10,6 +10,8 @@ import ssl
 
 import pytest
 
+from server import join_announcement  # noqa: E402
+
 
 def test_two_nc_processes_chat(server, nc):
     """Two real nc processes chat through the server and see each other's messages, joins and quits."""
@@ -24,7 +26,7 @@ def test_two_nc_processes_chat(server, nc):
     bob.read_prompt()
     bob.send_line("bob")
     bob.read_until("*** You joined #lobby; 1 other here.\r\n")
-    alice.read_until("*** bob joined #lobby\r\n")
+    alice.read_until(join_announcement("bob"))
 
     alice.send_line("hi bob, this is nc")
     bob.read_until("[#lobby] <alice> hi bob, this is nc\r\n")
@@ -48,7 +50,7 @@ def test_nc_and_socket_client(server, nc):
     bob = server.spawn([nc, "127.0.0.1", str(server.port)], "nc-bob")
     bob.read_prompt()
     bob.send_line("bob")
-    alice.read_until("*** bob joined #lobby\r\n")
+    alice.read_until(join_announcement("bob"))
     bob.send_line("from nc")
     alice.read_until("[#lobby] <bob> from nc\r\n")
     alice.send_line("from a socket")
@@ -65,7 +67,7 @@ def test_python_tls_client(tls_server, tls_context):
     alice.send_line("alice")
     alice.read_until("*** #lobby has no topic.\r\n")
     bob = tls_server.user("bob", tls=tls_context)
-    alice.read_until("*** bob joined #lobby\r\n")
+    alice.read_until(join_announcement("bob"))
     bob.send_line("encrypted hello")
     alice.read_until("[#lobby] <bob> encrypted hello\r\n")
 
@@ -74,7 +76,7 @@ def test_plain_and_tls_users_share_a_room(tls_server, tls_context):
     """A plain user and a TLS user in the same room see each other's messages, nick changes and quits."""
     plain = tls_server.user("plain")
     secure = tls_server.user("secure", tls=tls_context)
-    plain.read_until("*** secure joined #lobby\r\n")
+    plain.read_until(join_announcement("secure"))
     plain.send_line("hello over tcp")
     secure.read_until("[#lobby] <plain> hello over tcp\r\n")
     secure.send_line("hello over tls")
@@ -100,7 +102,7 @@ def test_openssl_s_client(tls_server, openssl, certificate):
     carol.read_prompt()
     carol.send_line("carol")
     carol.read_until("*** You joined #lobby; 1 other here.\r\n")
-    alice.read_until("*** carol joined #lobby\r\n")
+    alice.read_until(join_announcement("carol"))
     carol.send_line("hello through openssl")
     alice.read_until("[#lobby] <carol> hello through openssl\r\n")
     alice.send_line("hello, s_client")

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from server import HOST, free_ports, is_listening, run_twistd
+from server import HOST, free_ports, is_listening, run_twistd, join_announcement
 
 
 def last_line(output: str) -> str:
@@ -155,6 +155,6 @@ def test_several_plain_ports(start_server):
     alice = server.user("alice")
     bob = server.connect("bob", port=server.plain_ports[1])
     bob.sign_in("bob")
-    alice.read_until("*** bob joined #lobby\r\n")
+    alice.read_until(join_announcement("bob"))
     bob.send_line("from the second port")
     alice.read_until("[#lobby] <bob> from the second port\r\n")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from browser import RECONNECT_WAIT, expect, needs_browser, screenshot
-from server import HOST
+from server import HOST, join_announcement
 
 pytestmark = needs_browser
 
@@ -39,9 +39,9 @@ def test_two_pages_and_a_netcat_user_chat_in_one_room(start_server, open_page, n
     port = server.web_ports[0]
     carol = line_user(server, nc, "carol")
     alice = open_page(port).sign_in("alice")
-    carol.read_until("*** alice joined #lobby")
+    carol.read_until(join_announcement("alice"))
     bob = open_page(port).sign_in("bob")
-    carol.read_until("*** bob joined #lobby")
+    carol.read_until(join_announcement("bob"))
     alice.expect_event("bob joined #lobby")
     for page in (alice, bob):
         for nick in ("alice", "bob", "@carol"):

@@ -29,7 +29,7 @@ websockets = pytest.importorskip("websockets")
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect as ws_connect  # noqa: E402
 
-from server import HOST, TIMEOUT, Client, Closed  # noqa: E402
+from server import HOST, TIMEOUT, Client, Closed, join_announcement  # noqa: E402
 
 SUBPROTOCOL = "text.ircv3.net"
 # The longest message (and frame) the server takes: an IRC line with tags.
@@ -376,11 +376,11 @@ def test_websocket_line_and_irc_users_share_the_lobby(start_server, open_ws):
     dave = server.connect("dave", port=server.irc_ports[0])
     dave.send(b"NICK dave\r\nUSER dave 0 * :Dave on IRC\r\nJOIN #lobby\r\n")
     dave.read_until(re.compile(rb"^:\S+ 366 dave #lobby ", re.M))
-    carol.read_until("*** dave joined #lobby\r\n")
+    carol.read_until(join_announcement("dave"))
 
     alice = open_ws(server.web_ports[0], "alice")
     alice.register("alice")
-    carol.read_until("*** alice joined #lobby\r\n")
+    carol.read_until(join_announcement("alice"))
     dave.read_until(re.compile(rb"^:alice!~alice@127\.0\.0\.1 JOIN #lobby\r\n", re.M))
 
     alice.send("PRIVMSG #lobby :hi from the web")

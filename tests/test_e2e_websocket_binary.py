@@ -32,7 +32,7 @@ websockets = pytest.importorskip("websockets")
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect as ws_connect  # noqa: E402
 
-from server import HOST, TIMEOUT, Client  # noqa: E402
+from server import HOST, TIMEOUT, Client, join_announcement  # noqa: E402
 from test_e2e_websocket import (  # noqa: E402
     MAX_MESSAGE,
     STATIC,
@@ -155,7 +155,7 @@ def test_binary_chat_with_text_line_and_irc_users(start_server, open_ws, open_bi
     binary = open_binary(port, "binary")
     assert binary.subprotocol == BINARY
     binary.register("binary")
-    carol.read_until("*** binary joined #lobby\r\n")
+    carol.read_until(join_announcement("binary"))
 
     binary.send("PRIVMSG #lobby :héllo from binary".encode())
     text.read_until(":binary!~binary@127.0.0.1 PRIVMSG #lobby :héllo from binary")

@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 from irc_client_helpers import Tmux, terminal_env
-from server import HOST, assert_terminal_safe
+from server import HOST, assert_terminal_safe, join_announcement
 from test_e2e_accounts import add_account
 
 
@@ -53,7 +53,7 @@ def test_weechat_logs_in_with_sasl_and_chats_with_a_line_user(start_server, tmux
     tmux.wait_for("SASL authentication successful")
     tmux.wait_for("Welcome to the chatservice IRC network, wendy!")
 
-    liz.read_until("*** wendy joined #lobby\r\n", timeout=15)
+    liz.read_until(join_announcement("wendy"), timeout=15)
     tmux.send_line("/buffer #lobby")
     tmux.wait_for(re.compile(r"Channel #lobby: 2 nicks"))
 
