@@ -25,18 +25,9 @@ from chatservice.core.passwords import make_credentials
 from chatservice.store import schema
 from chatservice.store.accounts import DirectRunner, MemoryAccounts, SQLiteAccounts
 from chatservice.store.sqlite import DATA_FILE, DirectReads, SQLiteStore
+from unit_helpers import result
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def result(deferred):
-    """The result of a Deferred that fired already (raising its failure)."""
-    box = []
-    deferred.addBoth(box.append)
-    assert box, "the Deferred has not fired"
-    if hasattr(box[0], "raiseException"):
-        box[0].raiseException()
-    return box[0]
 
 
 @pytest.fixture(params=["memory", "sqlite"])

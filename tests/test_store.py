@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 from twisted.internet.task import Clock
-from twisted.python.failure import Failure
 
 from chatservice.core.events import (
     Joined,
@@ -28,19 +27,10 @@ from chatservice.core.history import Point, Query, RoomState
 from chatservice.core.rooms import Ban, ModeChange, RoomMode
 from chatservice.store.memory import MemoryStore
 from chatservice.store.sqlite import DirectReads, SQLiteStore
+from unit_helpers import result
 
 BOB = Source("Bob", "bob", "bob.example")
 ALICE = Source("Alice", "~alice", "2001:db8::1")
-
-
-def result(deferred):
-    """What a Deferred that has fired holds; its exception, raised."""
-    results = []
-    deferred.addBoth(results.append)
-    assert len(results) == 1, "the Deferred has not fired"
-    if isinstance(results[0], Failure):
-        results[0].raiseException()
-    return results[0]
 
 
 def say(id, text="hello", room="#room", time=None, source=BOB, kind=Kind.SAY):

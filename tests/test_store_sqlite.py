@@ -29,19 +29,11 @@ from chatservice.core.history import Point, Query, RoomState
 from chatservice.core.rooms import Ban, RoomMode
 from chatservice.store import StoreError, schema
 from chatservice.store.sqlite import DATA_FILE, DirectReads, PooledReads, SQLiteStore
+from unit_helpers import result
 
 ROOT = Path(__file__).resolve().parent.parent
 BOB = Source("Bob", "bob", "bob.example")
 DAY = 24 * 60 * 60
-
-
-def result(deferred):
-    results = []
-    deferred.addBoth(results.append)
-    assert len(results) == 1, "the Deferred has not fired"
-    if isinstance(results[0], Failure):
-        results[0].raiseException()
-    return results[0]
 
 
 def say(id, text=None, room="#room", time=None):

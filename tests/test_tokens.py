@@ -19,18 +19,9 @@ from chatservice.core.accounts import (
 from chatservice.store.accounts import DirectRunner, MemoryAccounts, SQLiteAccounts
 from chatservice.store.sqlite import DATA_FILE, DirectReads, SQLiteStore
 from chatservice.tap import Options
+from unit_helpers import result
 
 ADDRESS = "192.0.2.7"
-
-
-def result(deferred):
-    """The result of a Deferred that fired already (raising its failure)."""
-    box = []
-    deferred.addBoth(box.append)
-    assert box, "the Deferred has not fired"
-    if hasattr(box[0], "raiseException"):
-        box[0].raiseException()
-    return box[0]
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -133,3 +133,13 @@ class LineServer:
         lines = client.take()
         assert f"*** Hello {nick}! Type /help for the commands." in lines, lines
         return client
+
+
+def result(deferred):
+    """What a Deferred that has fired holds; its exception, raised."""
+    results = []
+    deferred.addBoth(results.append)
+    assert len(results) == 1, "the Deferred has not fired"
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
+    return results[0]
