@@ -54,8 +54,8 @@ class Arrivals:
     end of the reactor turn (or L{SPACING} after the last announcement, if
     that is later) or the next other event, whichever is first.
 
-    @ivar deliveries: called with the number of clients each announcement
-        reached, to count deliveries as the hub does.
+    C{delivered} is called with the number of clients each announcement
+    reached, to count deliveries as the hub does.
     """
 
     def __init__(self, clock: IReactorTime, delivered: Callable[[int], None]):

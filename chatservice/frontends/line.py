@@ -424,6 +424,11 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
         """Send the client one line of server text."""
         self.send(encode(SERVER + message))
 
+    def tell_lines(self, messages: list[str]) -> None:
+        """Send the client lines of server text (a command's answer), in order."""
+        for message in messages:
+            self.tell(message)
+
     def current_room(self, user: User) -> Room | None:
         """
         The room the client's plain lines go to: the one it last joined or
@@ -928,7 +933,7 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
         current = certificate_fingerprint(self.transport)
         self._account_call(user, certfps.command(self._accounts(), user.account,
                                                  argument.split(), current),
-                           lambda lines: [self.tell(line) for line in lines])
+                           self.tell_lines)
 
     @command("tokens", "/tokens [new|revoke ID]",
              "list your login tokens (remembered logins), make one, or revoke one "
@@ -936,7 +941,7 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
     def _cmd_tokens(self, user: User, argument: str) -> None:
         self._account_call(user, tokens.command(self._accounts(), user.account,
                                                 argument.split()),
-                           lambda lines: [self.tell(line) for line in lines])
+                           self.tell_lines)
 
     @command("op", "/op NICK", "make NICK's account an operator of the current room "
              "(founders)", needs_argument=True)
