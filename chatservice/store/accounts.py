@@ -23,6 +23,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from ..core import names
 from ..core.accounts import Account, AccountExists
 from ..core.passwords import Credentials
+from .schema import immediate_transaction
 from .sqlite import DirectReads
 from .tokens import MemoryTokens, SQLiteTokens
 
@@ -143,8 +144,7 @@ def _find(db: sqlite3.Connection, nick_key: str) -> Account | None:
 
 def _create(db: sqlite3.Connection, account: Account) -> None:
     c = account.credentials
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate_transaction(db):
         if db.execute("SELECT 1 FROM account_nicks WHERE key = ?", (account.key,)).fetchone():
             raise AccountExists(f"The name {account.name} is already registered.",
                                 account.name)
@@ -153,10 +153,6 @@ def _create(db: sqlite3.Connection, account: Account) -> None:
                     c.salt, c.stored_key, c.server_key, c.iterations))
         db.execute("INSERT INTO account_nicks (key, nick, account) VALUES (?, ?, ?)",
                    (account.key, account.name, account.key))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 def _set_credentials(db: sqlite3.Connection, key: str, c: Credentials) -> bool:
@@ -175,17 +171,12 @@ def _add_nick(db: sqlite3.Connection, key: str, nick: str) -> None:
 
 
 def _drop(db: sqlite3.Connection, key: str) -> bool:
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate_transaction(db):
         found = db.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount > 0
         db.execute("DELETE FROM account_nicks WHERE account = ?", (key,))
         db.execute("DELETE FROM room_roles WHERE account = ?", (key,))
         db.execute("DELETE FROM account_certfps WHERE account = ?", (key,))
         db.execute("DELETE FROM account_tokens WHERE account = ?", (key,))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return found
 
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Callable, Iterable
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator
 
 from ..core.events import (
     AwayChanged,
@@ -309,29 +310,36 @@ def migrate(db: sqlite3.Connection, migrations: list = MIGRATIONS) -> int:
     @raise NewerSchema: the database is newer than C{migrations}.
     @raise NotOurs: the database holds tables of something else.
     """
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate_transaction(db):
         found = schema_version(db)
         if found > len(migrations):
             raise NewerSchema(found)
         if found == 0:
             db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
             db.execute("INSERT INTO schema_version (version) VALUES (0)")
+    for version in range(found + 1, len(migrations) + 1):
+        with immediate_transaction(db):
+            if schema_version(db) < version:
+                migrations[version - 1](db)
+                db.execute("UPDATE schema_version SET version = ?", (version,))
+    return found
+
+
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """
+    Run the block in one write transaction of C{db} (a connection in
+    autocommit mode), taken at once (no other writer may slip in between a
+    read and the write that depends on it): committed at the end, rolled
+    back if the block raises.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
         db.execute("COMMIT")
     except BaseException:
         _rollback(db)
         raise
-    for version in range(found + 1, len(migrations) + 1):
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if schema_version(db) < version:
-                migrations[version - 1](db)
-                db.execute("UPDATE schema_version SET version = ?", (version,))
-            db.execute("COMMIT")
-        except BaseException:
-            _rollback(db)
-            raise
-    return found
 
 
 def rooms(db: sqlite3.Connection) -> list[str]:

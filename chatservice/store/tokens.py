@@ -8,11 +8,13 @@ with the rest of it.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 from twisted.internet.defer import Deferred, succeed
 
 from ..core import names
 from ..core.tokens import ID_LENGTH, Token
+from .schema import immediate_transaction
 
 TOKEN_COLUMNS = "digest, account, label, created, used"
 
@@ -37,8 +39,7 @@ class MemoryTokens:
     def touch_token(self, digest: str, when: float) -> Deferred[None]:
         token = self._tokens.get(digest)
         if token is not None:
-            self._tokens[digest] = Token(token.digest, token.account, token.label,
-                                         token.created, when)
+            self._tokens[digest] = replace(token, used=when)
         return succeed(None)
 
     def tokens(self, account: str) -> Deferred[list[Token]]:
@@ -61,17 +62,12 @@ class MemoryTokens:
 # SQLite: each function runs in the store's thread with its connection.
 
 def _add_token(db: sqlite3.Connection, token: Token, keep: int) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate_transaction(db):
         db.execute(f"INSERT INTO account_tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
                    (token.digest, token.account, token.label, token.created, token.used))
         db.execute("DELETE FROM account_tokens WHERE account = ? AND digest NOT IN "
                    "(SELECT digest FROM account_tokens WHERE account = ? "
                    "ORDER BY used DESC LIMIT ?)", (token.account, token.account, keep))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 def _find_token(db: sqlite3.Connection, digest: str) -> Token | None:
