@@ -76,9 +76,15 @@ def run_twistd(args: Sequence[str], cwd: Path, timeout: float = 30.0,
 
 
 def is_listening(port: int, timeout: float = 0.5) -> bool:
+    """
+    Whether something accepts connections on C{port}.  A connection to a
+    port nobody listens on can still succeed when the kernel happens to
+    pick that same port as its source (a TCP self-connect, possible since
+    test ports come from the ephemeral range): that is not a listener.
+    """
     try:
-        with socket.create_connection((HOST, port), timeout=timeout):
-            return True
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            return sock.getsockname() != sock.getpeername()
     except OSError:
         return False
 
