@@ -6,10 +6,16 @@ pinned with ``taskset -c`` to ``--server-cpu``, flood control and the
 per-address limit relaxed only through the documented options), each landing
 in ``#lobby`` where everyone already there is told.  At most ``--conc`` of
 them are signing in at any moment (connected, not yet confirmed in the room),
-as a crowd arriving after a restart would; every member stays connected and
-its output is read and thrown away.
+as a crowd arriving after a restart would; every member stays connected.
 
-A sign-in counts when its client reads ``You joined #lobby``.  The figure is
+A sign-in counts when its client reads ``You joined #lobby``.  Members' output
+is left in their sockets' receive buffers (a few kilobytes each) while the
+crowd arrives, and read after the last sign-in: the server writes every line
+all the same, and a Python generator reading ten thousand sockets four times
+a second would otherwise be what is measured.  What they were told is then
+checked: each member must have been told of every join after their own, so
+the joins told add up to n(n-1)/2 (``*** alice, bob and 35 others joined``
+counts 37).  The figure is
 sign-ins per second per thousand members already in the room (the first
 thousand, the second...), and the whole run's rate; the target is at least
 1,000 sign-ins/s into a room of 10,000 (the last band).
@@ -62,17 +68,18 @@ def _server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def sign_in(port: int, users: int, conc: int, timeout: float) -> list[float]:
+def sign_in(port: int, users: int, conc: int, timeout: float,
+            members: list[Member]) -> list[float]:
     """
-    Sign in C{users} line users, C{conc} at a time; return the moment
-    (monotonic seconds) each sign-in was confirmed, in order (fewer than
-    C{users} if C{timeout} seconds passed first).
+    Sign in C{users} line users, C{conc} at a time, adding each to
+    C{members} (which the caller closes); return the moment (monotonic
+    seconds) each sign-in was confirmed, in order (fewer than C{users} if
+    C{timeout} seconds passed first).
     """
     selector = selectors.DefaultSelector()
     confirmed: list[float] = []
     started = signing = 0
     deadline = time.monotonic() + timeout
-    members: list[Member] = []
 
     def connect() -> None:
         nonlocal started, signing
@@ -99,21 +106,59 @@ def sign_in(port: int, users: int, conc: int, timeout: float) -> list[float]:
                     continue
                 if not data:
                     raise ConnectionError(f"the server closed {member.nick}'s connection")
-                if member.state == "member":
-                    continue  # what members are told: read and thrown away
                 member.buffer += data
                 if member.state == "prompt" and PROMPT in member.buffer:
                     member.sock.sendall(member.nick.encode() + b"\r\n")
                     member.state, member.buffer = "joining", b""
                 elif member.state == "joining" and JOINED in member.buffer:
                     confirmed.append(time.monotonic())
-                    member.state, member.buffer = "member", b""
+                    # What this member is told from now on is read at the
+                    # end (told_joins).
+                    member.state = "member"
+                    member.buffer = member.buffer[member.buffer.index(JOINED):]
+                    selector.unregister(member.sock)
                     signing -= 1
     finally:
-        for member in members:
-            member.sock.close()
         selector.close()
     return confirmed
+
+
+def joins_in(line: bytes) -> int:
+    """How many joins a line tells of: 1, 2, 3, or 2 + N for "and N others"."""
+    end = line.find(b" joined #lobby")
+    if not line.startswith(b"*** ") or end < 0 or line.startswith(b"*** You "):
+        return 0
+    who = line[4:end]
+    if who.endswith(b" others"):
+        return 2 + int(who.rsplit(b" ", 2)[-2])
+    return who.count(b", ") + who.count(b" and ") + 1
+
+
+def told_joins(members: list[Member], wait: float = 10.0) -> int:
+    """
+    Read what the members have been told since they joined, until the joins
+    told add up to n(n-1)/2 for the n members or C{wait} seconds pass (the
+    last announcement comes up to a quarter second late); return the total.
+    """
+    joined = [member for member in members if member.state == "member"]
+    expected = len(joined) * (len(joined) - 1) // 2
+    told = 0
+    deadline = time.monotonic() + wait
+    while True:
+        for member in joined:
+            while True:
+                try:
+                    data = member.sock.recv(262144)
+                except BlockingIOError:
+                    break
+                if not data:
+                    break
+                member.buffer += data
+            *lines, member.buffer = member.buffer.split(b"\r\n")
+            told += sum(joins_in(line) for line in lines)
+        if told >= expected or time.monotonic() > deadline:
+            return told
+        time.sleep(0.1)
 
 
 def bands(confirmed: list[float], start: float, size: int = 1000) -> list[dict]:
@@ -157,12 +202,18 @@ def main(argv=None) -> int:
         try:
             cpu0, own0 = _server_cpu(server.pid), time.process_time()
             start = time.monotonic()
-            confirmed = sign_in(server.line_port, o.users, o.conc, o.timeout)
-            if not confirmed:
-                raise SystemExit(f"nobody signed in within {o.timeout:.0f} s")
-            wall = confirmed[-1] - start
-            server_cpu = _server_cpu(server.pid) - cpu0
-            own_cpu = time.process_time() - own0
+            members: list[Member] = []
+            try:
+                confirmed = sign_in(server.line_port, o.users, o.conc, o.timeout, members)
+                if not confirmed:
+                    raise SystemExit(f"nobody signed in within {o.timeout:.0f} s")
+                wall = confirmed[-1] - start
+                server_cpu = _server_cpu(server.pid) - cpu0
+                own_cpu = time.process_time() - own0
+                told = told_joins(members)
+            finally:
+                for member in members:
+                    member.sock.close()
         finally:
             server.stop()
     signed = len(confirmed)
@@ -170,13 +221,16 @@ def main(argv=None) -> int:
               "wall_s": round(wall, 2), "signins_per_s": round(signed / wall, 1),
               "server_cpu_pct": round(100 * server_cpu / wall, 1),
               "generator_cpu_pct": round(100 * own_cpu / wall, 1),
-              "bands": bands(confirmed, start)}
+              "bands": bands(confirmed, start),
+              "joins_told": told, "joins_expected": signed * (signed - 1) // 2}
     if signed < o.users:
         print(f"only {signed} of {o.users} signed in within {o.timeout:.0f} s")
     print(f"{signed} line users into #lobby, {o.conc} at a time, history {o.history}: "
           f"{result['signins_per_s']} sign-ins/s over {result['wall_s']} s "
           f"(server CPU {result['server_cpu_pct']} %, generator "
           f"{result['generator_cpu_pct']} %)")
+    print(f"  joins told to members: {told} of {result['joins_expected']}"
+          + ("" if told == result["joins_expected"] else "  <-- MISMATCH"))
     for band in result["bands"]:
         print(f"  members {band['members']:>12}: {band['signins_per_s']} sign-ins/s")
     if o.json:
