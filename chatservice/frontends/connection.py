@@ -26,6 +26,7 @@ from ..core.hub import Hub
 from ..core.limits import AddressLimiter, Limits, TokenBucket
 from ..core.stats import ConnectionStats
 from .sendqueue import Flusher, SendQueue
+from .tlsmemory import release_buffers
 
 
 # The reason given to every client when the server stops.
@@ -201,10 +202,21 @@ class GuardedLineReceiver(LineReceiver):
                     self.close_timeout, self.transport.abortConnection)
 
     def registered(self) -> None:
-        """The client has signed in: the registration deadline no longer applies."""
+        """
+        The client has signed in: the registration deadline no longer
+        applies, and once its welcome is written, what its TLS handshake and
+        welcome made its connection's buffers grow to is given back (see
+        L{release_buffers}): most connections sit idle from then on.
+        """
         if self._registration_deadline is not None and self._registration_deadline.active():
             self._registration_deadline.cancel()
         self._registration_deadline = None
+        if self._closing_reason is None:
+            self.factory.flusher.after_flush(self._welcomed)
+
+    def _welcomed(self) -> None:
+        if self._closing_reason is None and not self._lost:
+            release_buffers(getattr(self.transport, "carrier", self.transport))
 
     def _registration_timed_out(self) -> None:
         self._registration_deadline = None

@@ -46,9 +46,16 @@ class Flusher:
         self._due: list[SendQueue] = []
         self._call: IDelayedCall | None = None
         self.shared: dict = {}
+        self._after: list[Callable[[], None]] = []
 
     def add(self, queue: SendQueue) -> None:
         self._due.append(queue)
+        if self._call is None:
+            self._call = self._clock.callLater(0, self.flush)
+
+    def after_flush(self, callback: Callable[[], None]) -> None:
+        """Call C{callback} once, right after the next flush has written."""
+        self._after.append(callback)
         if self._call is None:
             self._call = self._clock.callLater(0, self.flush)
 
@@ -64,6 +71,10 @@ class Flusher:
             queue._flush(shared)
         if shared:
             self.shared = {}
+        if self._after:
+            after, self._after = self._after, []
+            for callback in after:
+                callback()
 
 
 @implementer(IPushProducer)
