@@ -119,6 +119,7 @@ def build(reactor, description: str, trusted_proxies=(), ask_certificates: bool 
     swappable = None
     tls = _tls_endpoint(endpoint)
     if tls is not None:
+        tlsmemory.share_write_names()
         swappable = SwappableTLS(tls._sslContextFactory, ask_certificates)
         tls._sslContextFactory = swappable
     if proxied:

@@ -116,3 +116,38 @@ def test_signing_in_releases_the_buffers_after_the_welcome(monkeypatch):
     assert b" 001 alice " in released[0][1]
     line = server.sign_in_line("bob")
     assert [transport for transport, _ in released] == [irc.transport, line.transport]
+
+
+def test_transports_that_write_late_keep_no_dictionary_of_their_own():
+    """TCP transports made in a burst that first write through Twisted's buffer later hold their attributes in the shared table, not a dictionary each."""
+    import gc
+    import socket
+    from twisted.internet import tcp
+    from twisted.internet.protocol import Protocol
+    from twisted.internet.testing import MemoryReactor
+
+    class Transport(tcp.Server):
+        """A class of its own: its table of names is fresh."""
+
+    class Port:
+        _realPortNumber = 6697
+
+        def logPrefix(self):
+            return "port"
+
+    tlsmemory.share_write_names(Transport)
+    tlsmemory.share_write_names(Transport)
+    pairs = [socket.socketpair() for _ in range(40)]
+    try:
+        reactor = MemoryReactor()
+        transports = [Transport(mine, Protocol(), ("127.0.0.1", 1), Port(), n, reactor)
+                      for n, (mine, _) in enumerate(pairs)]
+        for transport in transports:
+            transport.write(b"handshake")
+            transport.doWrite()
+        assert not any(isinstance(referent, dict) for transport in transports
+                       for referent in gc.get_referents(transport))
+    finally:
+        for mine, theirs in pairs:
+            mine.close()
+            theirs.close()

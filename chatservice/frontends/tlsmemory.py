@@ -24,6 +24,7 @@ pyOpenSSL's public methods do.
 from __future__ import annotations
 
 from OpenSSL import SSL
+from twisted.internet import tcp
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 try:
@@ -97,3 +98,29 @@ def accept_any_certificate(connection, certificate, errno, depth, ok) -> bool:
 
 #: Whether L{ask_for_certificates} can be used (pyOpenSSL's binding is there).
 CONTEXT_VERIFY = _lib is not None
+
+
+def share_write_names(transport_class: type = tcp.Server) -> None:
+    """
+    Put the names Twisted's TCP transport sets when it first writes through
+    its own buffer into the class's shared table of attribute names, by
+    setting them on an instance made for nothing else, before the first
+    connection.
+
+    A TLS connection's handshake always goes that way, a turn or more
+    after the connection was made: by then a busy listener has made many
+    more, CPython (3.11) takes no new names into the table (see
+    C{GuardedLineReceiver.__init__}), and each TLS connection's transport
+    got a dictionary of its own, about 600 bytes more.  (Plain connections
+    write straight to the socket: see L{directwrite}.)  Once per class.
+    """
+    if transport_class in _shared:
+        return
+    _shared.add(transport_class)
+    probe = transport_class.__new__(transport_class)
+    probe.dataBuffer = b""
+    probe.offset = 0
+
+
+# The classes share_write_names was done for.
+_shared: set[type] = set()
