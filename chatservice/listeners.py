@@ -10,11 +10,13 @@ connections already open keep the one they were made with.
 TLS listeners of the line and IRC front ends ask each client for a
 certificate (for SASL EXTERNAL) without requiring one: Twisted's ``ssl:``
 endpoint asks for none (its C{CertificateOptions} verifies nobody), so
-L{SwappableTLS} sets C{VERIFY_PEER} without C{VERIFY_FAIL_IF_NO_PEER_CERT} on
-each new OpenSSL connection, with a verify callback that accepts any
-certificate: it is not checked against any authority, only its fingerprint
-is compared with the ones accounts registered.  Web listeners do not ask
-(browsers would show a certificate picker).
+L{SwappableTLS} sets C{VERIFY_PEER} without C{VERIFY_FAIL_IF_NO_PEER_CERT},
+with a verify callback that accepts any certificate, once on each
+certificate's OpenSSL context before its first connection (not on each
+connection: that costs a C callback each): the certificate is not checked
+against any authority, only its fingerprint is compared with the ones
+accounts registered.  Web listeners do not ask (browsers would show a
+certificate picker).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from OpenSSL import SSL
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from zope.interface import implementer
 
-from .frontends import proxy
+from .frontends import proxy, tlsmemory
 
 # Connections a TCP or TLS listener lets wait to be accepted, unless its
 # endpoint string says otherwise: Twisted's default of 50 drops connections
@@ -69,21 +71,27 @@ class SwappableTLS:
     replaced; each connection is made with the options of its moment.
     """
 
+    # The options whose context was last set to ask for certificates.
+    _asking = None
+
     def __init__(self, options, ask_certificates: bool = False):
         self.options = options
         self.ask_certificates = ask_certificates
 
     def serverConnectionForTLS(self, protocol):
-        connection = self.options.serverConnectionForTLS(protocol)
-        if self.ask_certificates:
-            connection.set_verify(SSL.VERIFY_PEER, _any_certificate)
-        return connection
-
-
-def _any_certificate(connection, certificate, errno, depth, ok) -> bool:
-    # Any certificate (self-signed included) is taken: only its fingerprint
-    # matters, compared with those accounts registered.
-    return True
+        options = self.options
+        if not self.ask_certificates:
+            return options.serverConnectionForTLS(protocol)
+        if not tlsmemory.CONTEXT_VERIFY:  # pragma: no cover - another pyOpenSSL
+            connection = options.serverConnectionForTLS(protocol)
+            connection.set_verify(SSL.VERIFY_PEER, tlsmemory.accept_any_certificate)
+            return connection
+        if options is not self._asking:
+            # New options (at start, or a reload's certificate): their one
+            # context, which every connection they make shares, asks.
+            tlsmemory.ask_for_certificates(options.getContext())
+            self._asking = options
+        return options.serverConnectionForTLS(protocol)
 
 
 def _tls_endpoint(endpoint):
@@ -111,6 +119,7 @@ def build(reactor, description: str, trusted_proxies=(), ask_certificates: bool 
     swappable = None
     tls = _tls_endpoint(endpoint)
     if tls is not None:
+        tlsmemory.share_write_names()
         swappable = SwappableTLS(tls._sslContextFactory, ask_certificates)
         tls._sslContextFactory = swappable
     if proxied:

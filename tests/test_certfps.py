@@ -155,10 +155,19 @@ def test_wrong_certificates_count_against_the_limits(accounts):
 
 
 class FakeOptions:
-    """Certificate options that make a bare OpenSSL connection."""
+    """Certificate options that make bare OpenSSL connections, all from one context."""
+
+    def __init__(self):
+        self.context = SSL.Context(SSL.TLS_SERVER_METHOD)
+        # As Twisted's options do when they check their ciphers: from now
+        # on pyOpenSSL refuses to change the context.
+        SSL.Connection(self.context, None)
+
+    def getContext(self):
+        return self.context
 
     def serverConnectionForTLS(self, protocol):
-        return SSL.Connection(SSL.Context(SSL.TLS_SERVER_METHOD), None)
+        return SSL.Connection(self.context, None)
 
 
 def test_listeners_ask_for_but_do_not_require_a_certificate():
@@ -169,3 +178,11 @@ def test_listeners_ask_for_but_do_not_require_a_certificate():
     quiet = listeners.SwappableTLS(FakeOptions())
     assert quiet.serverConnectionForTLS(None).get_verify_mode() == SSL.VERIFY_NONE
     assert listeners.ASK_CERTIFICATES == {"port", "irc"}
+
+
+def test_new_options_ask_for_certificates_too():
+    """A reload's new certificate options ask for a certificate from their first connection on."""
+    asking = listeners.SwappableTLS(FakeOptions(), ask_certificates=True)
+    asking.serverConnectionForTLS(None)
+    asking.options = FakeOptions()
+    assert asking.serverConnectionForTLS(None).get_verify_mode() & SSL.VERIFY_PEER

@@ -85,6 +85,21 @@ def test_next_turn_schedules_again():
     assert transport.value() == b"12"
 
 
+def test_after_flush_runs_once_after_the_turns_output():
+    """A callback given to after_flush runs once, after that turn's output was written, even when no output was due."""
+    clock, transport, sendq, _ = queue(limit=100)
+    seen = []
+    sendq.write(b"hello\r\n")
+    sendq._flusher.after_flush(lambda: seen.append(transport.value()))
+    clock.advance(0)
+    assert seen == [b"hello\r\n"]
+    clock.advance(0)
+    assert seen == [b"hello\r\n"]
+    sendq._flusher.after_flush(lambda: seen.append(b"alone"))
+    clock.advance(0)
+    assert seen == [b"hello\r\n", b"alone"]
+
+
 def test_holds_while_paused():
     """While the transport is paused, output is held and counted, including what was pending."""
     clock, transport, sendq, overflows = queue()

@@ -26,6 +26,7 @@ from ..core.hub import Hub
 from ..core.limits import AddressLimiter, Limits, TokenBucket
 from ..core.stats import ConnectionStats
 from .sendqueue import Flusher, SendQueue
+from .tlsmemory import release_buffers
 
 
 # The reason given to every client when the server stops.
@@ -121,14 +122,53 @@ class GuardedLineReceiver(LineReceiver):
     _close_deadline: IDelayedCall | None = None
     _lost = False
 
+    def __init__(self) -> None:
+        # CPython (3.11) keeps an instance's attributes in a table of names
+        # that all the class's instances share (at most 30) and an array of
+        # values each, until an instance sets a name the table has no room
+        # for: that instance then gets a dictionary of its own, 500 bytes
+        # more.  The table takes new names only while the class has made
+        # few instances, and a busy listener makes hundreds of connections
+        # before the first of them reads a line; so every name that most
+        # connections come to hold while open is set here (with a front
+        # end's own in its __init__: 29 at most in all), when the first one
+        # is made.  Names that few connections hold (flood control, labels)
+        # or that are set as one closes stay class defaults until then.
+        self.factory = None
+        self.connected = 0
+        self.transport = None
+        self._busyReceiving = False
+        self._buffer = b""
+        self.peer_host = ""
+        self.send_queue = None
+        self.send = None
+        self._counted = False
+        self._registration_deadline = None
+
+    # What every connection of a factory shares is read from the factory
+    # rather than held by each (see above).
+
+    @property
+    def MAX_LENGTH(self) -> int:
+        # LineReceiver lets a line run MAX_LENGTH bytes before its delimiter;
+        # the factory's +1 leaves room for the \r of a \r\n ending.
+        return self.factory.max_length
+
+    @property
+    def clock(self) -> IReactorTime:
+        return self.factory.clock
+
+    @property
+    def transport_name(self) -> str:
+        """What carries the connection, as monitoring labels it (see L{_transport_name})."""
+        return _transport_name(self.transport)
+
     # Connection life
 
     def connectionMade(self) -> None:
         factory = self.factory
         limits = factory.limits
-        self.clock = factory.clock
         self.peer_host = _host(self.transport)
-        self.transport_name = _transport_name(self.transport)
         factory.stats.connected(self.transport_name)
         factory.connections.add(self)
         # Output is already coalesced per reactor turn; Nagle's algorithm
@@ -136,9 +176,6 @@ class GuardedLineReceiver(LineReceiver):
         set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
-        # LineReceiver lets a line run MAX_LENGTH bytes before its delimiter;
-        # the +1 leaves room for the \r of a \r\n ending.
-        self.MAX_LENGTH = factory.max_length
         self.send_queue = SendQueue(self.transport, limits.max_send_queue,
                                     self._send_queue_overflowed, self.factory.flusher)
         # What the hub calls once per delivery: the queue's own write.
@@ -201,10 +238,21 @@ class GuardedLineReceiver(LineReceiver):
                     self.close_timeout, self.transport.abortConnection)
 
     def registered(self) -> None:
-        """The client has signed in: the registration deadline no longer applies."""
+        """
+        The client has signed in: the registration deadline no longer
+        applies, and once its welcome is written, what its TLS handshake and
+        welcome made its connection's buffers grow to is given back (see
+        L{release_buffers}): most connections sit idle from then on.
+        """
         if self._registration_deadline is not None and self._registration_deadline.active():
             self._registration_deadline.cancel()
         self._registration_deadline = None
+        if self._closing_reason is None:
+            self.factory.flusher.after_flush(self._welcomed)
+
+    def _welcomed(self) -> None:
+        if self._closing_reason is None and not self._lost:
+            release_buffers(getattr(self.transport, "carrier", self.transport))
 
     def _registration_timed_out(self) -> None:
         self._registration_deadline = None
@@ -228,6 +276,9 @@ class GuardedLineReceiver(LineReceiver):
                 data = data[end + 1:]
                 self._discarding = False
             super().dataReceived(data)
+            if not self._discarding:
+                return
+            # An overlong line was cut short: go on after it.
             data, self._leftover = self._leftover, b""
 
     def lineLengthExceeded(self, line: bytes) -> bytes:

@@ -410,7 +410,11 @@ class LineChatProtocol(WaitsForChecks, GuardedLineReceiver):
     _replays: dict[str, int] | None = None
 
     def __init__(self) -> None:
+        super().__init__()
+        # What every line connection comes to hold, set now for the reason
+        # GuardedLineReceiver.__init__ gives.
         self.session = SessionMachine(self)
+        self._signed_in = False
         self._current: Room | None = None
         self._nick_attempts = 0
         self._first_line = True

@@ -46,9 +46,16 @@ class Flusher:
         self._due: list[SendQueue] = []
         self._call: IDelayedCall | None = None
         self.shared: dict = {}
+        self._after: list[Callable[[], None]] = []
 
     def add(self, queue: SendQueue) -> None:
         self._due.append(queue)
+        if self._call is None:
+            self._call = self._clock.callLater(0, self.flush)
+
+    def after_flush(self, callback: Callable[[], None]) -> None:
+        """Call C{callback} once, right after the next flush has written."""
+        self._after.append(callback)
         if self._call is None:
             self._call = self._clock.callLater(0, self.flush)
 
@@ -64,6 +71,10 @@ class Flusher:
             queue._flush(shared)
         if shared:
             self.shared = {}
+        if self._after:
+            after, self._after = self._after, []
+            for callback in after:
+                callback()
 
 
 @implementer(IPushProducer)
@@ -83,7 +94,8 @@ class SendQueue:
         self._limit = limit
         self._overflow = overflow
         self._flusher = flusher
-        self._pending: list[bytes] = []
+        # A list only while output is pending: an idle connection holds none.
+        self._pending: list[bytes] | tuple = ()
         self._held_bytes = 0
         self._paused = False
         self._stopped = False
@@ -103,18 +115,23 @@ class SendQueue:
             self._hold(data)
             return
         pending = self._pending
-        if not pending:
+        if pending:
+            pending.append(data)
+        else:
+            self._pending = [data]
             self._flusher.add(self)
-        pending.append(data)
 
     def _hold(self, data: bytes) -> None:
         if self._stopped:
             return
-        self._pending.append(data)
+        if self._pending:
+            self._pending.append(data)
+        else:
+            self._pending = [data]
         self._held_bytes += len(data)
         if self._held_bytes > self._limit:
             self._stopped = True
-            self._pending, self._held_bytes = [], 0
+            self._pending, self._held_bytes = (), 0
             self._overflow()
 
     def flush(self) -> None:
@@ -124,7 +141,7 @@ class SendQueue:
     def _flush(self, shared: dict) -> None:
         if self._paused or not self._pending:
             return
-        pending, self._pending = self._pending, []
+        pending, self._pending = self._pending, ()
         frame = self._frame
         if frame is None:
             data = pending[0] if len(pending) == 1 else b"".join(pending)
@@ -149,7 +166,7 @@ class SendQueue:
             return
         pending = self._pending
         self._paused = self._stopped = True
-        self._pending, self._held_bytes = [], 0
+        self._pending, self._held_bytes = (), 0
         if pending:
             self._flusher.stats.bytes_out += sum(map(len, pending))
             self._transport.writeSequence(pending)
@@ -169,4 +186,4 @@ class SendQueue:
 
     def stopProducing(self) -> None:
         self._paused = self._stopped = True
-        self._pending, self._held_bytes = [], 0
+        self._pending, self._held_bytes = (), 0

@@ -163,7 +163,29 @@ class IRCConnection(WaitsForChecks, connection.GuardedLineReceiver):
     pending_metadata: metadata.Pending | None = None
 
     def __init__(self) -> None:
+        super().__init__()
+        # What (nearly) every IRC connection comes to hold, set now for the
+        # reason GuardedLineReceiver.__init__ gives; the rest stay the class
+        # defaults above until a connection needs them.
         self.session = SessionMachine(self)
+        self.renderer = None
+        self._last_heard = 0.0
+        self._pinged = False
+        self._ping_slot = None
+        self.nick = "*"
+        self.wanted_nick = None
+        self.username = None
+        self.realname = ""
+        self.user = None
+        self.caps = IRCConnection.caps
+        self.cap_negotiating = False
+        self._awaiting = 0
+        self._nick_checked = None
+        self._held = 0
+        self._batches = 0
+        self.account = None
+        self.sasl = None
+        self._left = None
 
     @property
     def hub(self) -> Hub:
