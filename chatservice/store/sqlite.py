@@ -58,6 +58,9 @@ TRIGRAM = 3
 # Words of a search given to the index or to LIKE, the longest first; every
 # word is checked (by has_words) on the rows these select.
 SIEVE_WORDS = 8
+# Trigrams of those words asked of the index, at most: enough to make its
+# candidates few, few enough to keep the query short.
+SIEVE_TRIGRAMS = 32
 
 
 def _has_words(text: str | None, words: str) -> bool:
@@ -171,11 +174,6 @@ def _query(db: sqlite3.Connection, room: str, query: Query) -> list[Event]:
     return schema.decode_events(room, rows)
 
 
-def _phrase(word: str) -> str:
-    """A word as an FTS5 phrase: nothing in it is query syntax."""
-    return '"' + word.replace('"', '""') + '"'
-
-
 def _search(db: sqlite3.Connection, fts: bool, room: str, words: str, limit: int,
             floor: int) -> list[Event]:
     folded = " ".join(words.casefold().split())
@@ -189,12 +187,13 @@ def _search(db: sqlite3.Connection, fts: bool, room: str, words: str, limit: int
     long_words = [word for word in distinct if len(word) >= TRIGRAM][:SIEVE_WORDS]
     if fts and long_words:
         # The index gives candidates newest first (trigrams fold case
-        # themselves), in every room; each is looked up by rowid, and the
-        # search stops at the limit.  CROSS JOIN keeps the index outermost.
+        # themselves), in every room: rows holding every trigram of the
+        # words; each is looked up by rowid, and the search stops at the
+        # limit.  CROSS JOIN keeps the index outermost.
         source = "events_fts f CROSS JOIN events e ON e.rowid = f.rowid"
         order = "f.rowid"
         where.insert(0, "events_fts MATCH ?")
-        args.insert(0, " AND ".join(_phrase(word) for word in long_words))
+        args.insert(0, schema.search_terms(long_words, SIEVE_TRIGRAMS))
     else:
         # The room's events newest first, each sieved.
         source = "events e"
