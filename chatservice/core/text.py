@@ -25,6 +25,10 @@ _UNSAFE = (
 )
 _CLEAN = {ord(c): None for c in _UNSAFE}
 _CLEAN[ord("\t")] = " "
+# Whether a text holds anything L{clean} changes: one scan in C, where the
+# translation would look each character up in a dictionary (most text holds
+# nothing to clean, and every message passes here).
+_NEEDS_CLEANING = re.compile("[" + re.escape("".join(_UNSAFE) + "\t") + "]")
 
 # Terminal escape sequences (ECMA-48), removed whole so that their
 # parameters ("[31m") do not show up once the ESC is gone: a CSI with its
@@ -57,6 +61,8 @@ def clean(text: str) -> str:
     keeping IRC formatting codes; a tab becomes a space.  A terminal escape
     sequence goes whole, parameters and all.
     """
+    if _NEEDS_CLEANING.search(text) is None:
+        return text
     if "\x1b" in text:
         text = _ESCAPE.sub("", text)
     return text.translate(_CLEAN)

@@ -151,9 +151,16 @@ def message_lines(source: str, command: str, target: str, message: str,
     suffix so that it stays unique.
     """
     head = f":{source} {command} {target} :".encode("utf-8")
+    text = message.encode("utf-8")
+    if not action and len(text) <= BODY_MAX_BYTES - 2 - len(head):
+        # Most messages: one line, whole (what the loop below makes of them).
+        if msgid:
+            tags = f"{tags};msgid={msgid}" if tags else f"msgid={msgid}"
+        if tags:
+            return b"".join((b"@", tags.encode("utf-8"), b" ", head, text, b"\r\n"))
+        return head + text + b"\r\n"
     opening, closing = (_ACTION_OPEN, _ACTION_CLOSE) if action else (b"", b"")
     budget = BODY_MAX_BYTES - 2 - len(head) - len(opening) - len(closing)
-    text = message.encode("utf-8")
     pieces = split_utf8(text, budget)
     wrapped = len(opening) + len(text) + len(closing)
     # The sender's line: a trailing parameter needs its colon only if it is
