@@ -78,6 +78,18 @@ MASK_LISTS = {
 }
 
 
+def send_to_each(sends: list, data: bytes, skip: object = None) -> None:
+    """
+    Give C{data} to each of C{sends} but C{skip}, one call each: how a
+    room's members who share a renderer get an event, unless a front end
+    has given the hub a way that shares a turn's output among them (see
+    L{Hub.send_to_group}).
+    """
+    for send in sends:
+        if send is not skip:
+            send(data)
+
+
 class Client(Protocol):
     """
     What the hub needs from a connection: a renderer shared by every client
@@ -230,6 +242,12 @@ class Hub:
         self.watchlist = Watchlist()
         # Joins held to be announced together to line clients (see core.arrivals).
         self.arrivals = Arrivals(clock, self._count_deliveries)
+        # How one event's bytes reach a room's members who share a renderer
+        # (a list of their sends, and the one not to give it to, if any).
+        # Front ends that queue output per reactor turn replace it with one
+        # that shares a turn's output among the members (see
+        # chatservice.frontends.broadcast); its calls are this one's.
+        self.send_to_group: Callable[[list, bytes, object], None] = send_to_each
         if store is not None:
             self.attach_store(store, since_join, replay_lines)
 
@@ -1096,8 +1114,8 @@ class Hub:
                    joining: bool = False) -> bool:
         """
         Give C{event} to a room's audience but C{skip}.  This is the hot
-        path: render once per renderer, then one call per member; deliveries
-        are counted per renderer, not per member.
+        path: render once per renderer, then one call of C{send_to_group}
+        per renderer; deliveries are counted per renderer, not per member.
 
         Joins held for announcing together go first.  C{joining}: C{event}
         is C{skip}'s join, which renderers that merge joins do not get now;
@@ -1111,6 +1129,7 @@ class Hub:
         skip_send = audience.send_of(skip.client) if skip is not None else None
         skip_renderer = skip.client.renderer if skip_send is not None else None
         delivered = 0
+        send_to_group = self.send_to_group
         for renderer, sends in audience.groups:
             if len(sends) == 1 and sends[0] is skip_send:
                 continue
@@ -1120,9 +1139,7 @@ class Hub:
             data = renderer(event)
             if data:
                 delivered += len(sends) - (renderer is skip_renderer)
-                for send in sends:
-                    if send is not skip_send:
-                        send(data)
+                send_to_group(sends, data, skip_send)
         self.stats.deliveries += delivered
         return joining and held
 

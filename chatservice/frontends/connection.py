@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 from ..core.hub import Hub
 from ..core.limits import AddressLimiter, Limits, TokenBucket
 from ..core.stats import ConnectionStats
+from .broadcast import Broadcasts
 from .sendqueue import Flusher, SendQueue
 from .tlsmemory import release_buffers
 
@@ -53,6 +54,8 @@ class GuardedFactory(ServerFactory):
         self.set_limits(limits)
         self.stats = ConnectionStats()
         self.flusher = Flusher(hub.clock, self.stats)
+        # Busy rooms' members share each turn's messages (see broadcast).
+        Broadcasts.install(hub)
         self.connections: set[GuardedLineReceiver] = set()
 
     def shut_down(self) -> Deferred:

@@ -12,6 +12,14 @@ Every message that arrived in that turn reaches each member in one system
 call.  A WebSocket's transport frames the pending lines itself (one frame
 per line, made once per turn for everybody: see C{Flusher.shared}).
 
+A busy room's members need not each be handed each message: a
+L{Broadcast<chatservice.frontends.broadcast.Broadcast>} keeps a turn's
+messages to them once, and a queue's pending output then holds a L{Share}
+of it (a stretch of those messages) instead of a copy of each.  A queue has
+at most one share open (growing with the broadcast) at a time; anything
+else written to it closes the share first, so that the order in which
+output was given is the order in which it is written.
+
 The transport tells its producer to pause when its own buffer is full; from
 then on output waits here, counted, until the transport asks for more.  When
 more than the limit is waiting the client is not reading, and the connection
@@ -27,6 +35,49 @@ from zope.interface import implementer
 
 from ..core.stats import ConnectionStats
 from .directwrite import sender_for
+
+
+class Share:
+    """
+    What one queue is to write of a L{Broadcast}'s messages: from C{start} to
+    C{end}, or, while C{end} is C{None} (the share is open), to the last.
+    """
+
+    __slots__ = ("broadcast", "start", "end")
+
+    def __init__(self, broadcast, start: int):
+        self.broadcast = broadcast
+        self.start = start
+        self.end: int | None = None
+
+    def chunks(self) -> list[bytes]:
+        """The messages, as the bytes each was given as."""
+        chunks = self.broadcast.chunks
+        return chunks[self.start:self.end]
+
+    def data(self) -> bytes:
+        """The messages as one piece of bytes (joined once for everybody)."""
+        broadcast = self.broadcast
+        end = self.end
+        return broadcast.joined(self.start, len(broadcast.chunks) if end is None else end)
+
+    def size(self) -> int:
+        return sum(map(len, self.chunks()))
+
+
+def _size(item: bytes | Share) -> int:
+    return len(item) if type(item) is bytes else item.size()
+
+
+def _chunks(pending: list) -> list[bytes]:
+    """Pending output with each share spelled out, one piece per write."""
+    chunks: list[bytes] = []
+    for item in pending:
+        if type(item) is bytes:
+            chunks.append(item)
+        else:
+            chunks += item.chunks()
+    return chunks
 
 
 class Flusher:
@@ -86,7 +137,8 @@ class SendQueue:
     """
 
     __slots__ = ("_transport", "_limit", "_overflow", "_flusher", "_pending",
-                 "_held_bytes", "_paused", "_stopped", "_send", "_frame")
+                 "_held_bytes", "_paused", "_stopped", "_send", "_frame", "_share",
+                 "_shared")
 
     def __init__(self, transport: ITransport, limit: int, overflow: Callable[[], None],
                  flusher: Flusher):
@@ -99,6 +151,10 @@ class SendQueue:
         self._held_bytes = 0
         self._paused = False
         self._stopped = False
+        # The share of a broadcast open at the end of the pending output, if
+        # any; and whether any share is pending (then it is spelled out).
+        self._share: Share | None = None
+        self._shared = False
         # A WebSocket's transport frames the lines; the frames (or anything
         # else) go to the connection underneath by the shortest way.
         self._frame = getattr(transport, "frame_lines", None)
@@ -111,6 +167,8 @@ class SendQueue:
         return self._held_bytes if self._paused else 0
 
     def write(self, data: bytes) -> None:
+        if self._share is not None:
+            self._unshare()
         if self._paused:
             self._hold(data)
             return
@@ -120,6 +178,40 @@ class SendQueue:
         else:
             self._pending = [data]
             self._flusher.add(self)
+
+    def share(self, broadcast, first: bytes | None = None) -> bool:
+        """
+        Take C{broadcast}'s messages from its next one on, until something
+        else is written here (or the output is written); return C{False},
+        taking nothing, when the output is held (paused) or given up.
+
+        @param first: the broadcast's first message, written here one call
+            each: when nothing came after it, the share takes it back.
+        """
+        if self._paused:
+            return False
+        if self._share is not None:
+            self._unshare()
+        pending = self._pending
+        if first is not None and pending and pending[-1] is first:
+            share = self._share = pending[-1] = Share(broadcast, 0)
+            self._shared = True
+            return True
+        share = self._share = Share(broadcast, len(broadcast.chunks))
+        self._shared = True
+        if pending:
+            pending.append(share)
+        else:
+            self._pending = [share]
+            self._flusher.add(self)
+        return True
+
+    def _unshare(self) -> None:
+        """Close the open share where its broadcast is now."""
+        share, self._share = self._share, None
+        broadcast = share.broadcast
+        share.end = len(broadcast.chunks)
+        broadcast.left(self)
 
     def _hold(self, data: bytes) -> None:
         if self._stopped:
@@ -131,7 +223,7 @@ class SendQueue:
         self._held_bytes += len(data)
         if self._held_bytes > self._limit:
             self._stopped = True
-            self._pending, self._held_bytes = (), 0
+            self._pending, self._held_bytes, self._shared = (), 0, False
             self._overflow()
 
     def flush(self) -> None:
@@ -142,6 +234,14 @@ class SendQueue:
         if self._paused or not self._pending:
             return
         pending, self._pending = self._pending, ()
+        if self._shared:
+            if self._share is not None:
+                self._unshare()
+            self._shared = False
+            if len(pending) == 1 and self._frame is None:
+                pending = [pending[0].data()]
+            else:
+                pending = _chunks(pending)
         frame = self._frame
         if frame is None:
             data = pending[0] if len(pending) == 1 else b"".join(pending)
@@ -164,9 +264,11 @@ class SendQueue:
         """
         if self._stopped:
             return
-        pending = self._pending
+        if self._share is not None:
+            self._unshare()
+        pending = _chunks(self._pending) if self._shared else self._pending
         self._paused = self._stopped = True
-        self._pending, self._held_bytes = (), 0
+        self._pending, self._held_bytes, self._shared = (), 0, False
         if pending:
             self._flusher.stats.bytes_out += sum(map(len, pending))
             self._transport.writeSequence(pending)
@@ -174,8 +276,10 @@ class SendQueue:
 
     def pauseProducing(self) -> None:
         if not self._paused:
+            if self._share is not None:
+                self._unshare()
             self._paused = True
-            self._held_bytes = sum(map(len, self._pending))
+            self._held_bytes = sum(map(_size, self._pending))
 
     def resumeProducing(self) -> None:
         if self._stopped:
@@ -185,5 +289,7 @@ class SendQueue:
         self._flush({})
 
     def stopProducing(self) -> None:
+        if self._share is not None:
+            self._unshare()
         self._paused = self._stopped = True
-        self._pending, self._held_bytes = (), 0
+        self._pending, self._held_bytes, self._shared = (), 0, False
