@@ -7,24 +7,13 @@ per message would have given, in the same order.
 import random
 
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 
 from chatservice.core.hub import Hub
 from chatservice.core.rooms import Audience
 from chatservice.frontends.broadcast import SMALLEST_SHARED_GROUP, Broadcasts
 from chatservice.frontends.sendqueue import Flusher, SendQueue
 
-
-class CountingTransport(StringTransport):
-    """A StringTransport that remembers each write call."""
-
-    def __init__(self):
-        super().__init__()
-        self.writes = []
-
-    def write(self, data):
-        self.writes.append(data)
-        super().write(data)
+from unit_helpers import CountingTransport
 
 
 class Member:

@@ -9,17 +9,7 @@ from twisted.internet.testing import StringTransport
 
 from chatservice.frontends.sendqueue import Flusher, SendQueue
 
-
-class CountingTransport(StringTransport):
-    """A StringTransport that remembers each write call."""
-
-    def __init__(self):
-        super().__init__()
-        self.writes = []
-
-    def write(self, data):
-        self.writes.append(data)
-        super().write(data)
+from unit_helpers import CountingTransport
 
 
 def queue(limit=10, clock=None):

@@ -18,6 +18,18 @@ from chatservice.frontends.line import LineChatFactory, LineChatProtocol
 GREETING_PROMPT = "*** Choose a nickname (letters, digits and _-[]\\`^{}|, up to 32):"
 
 
+class CountingTransport(StringTransport):
+    """A StringTransport that remembers each write call."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.writes = []
+
+    def write(self, data):
+        self.writes.append(data)
+        super().write(data)
+
+
 def end_of_turn(factory) -> None:
     """
     What the end of a reactor turn does with output: joins held to be
