@@ -23,29 +23,22 @@ from twisted.internet import ssl, tcp
 from twisted.internet.address import IPv4Address
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.internet.testing import MemoryReactor
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from chatservice.core.limits import Limits
 from chatservice.frontends import directwrite
 from chatservice.frontends.sendqueue import Flusher, SendQueue
 from chatservice.frontends.web import websocket
+import unit_helpers
 from server import make_certificate
 from test_web_unit import OP_BINARY, OP_TEXT, Browser, Web, parse_frames
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
 
 
-class CountingTransport(StringTransport):
-    """A StringTransport that remembers each write call."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.writes = []
-
-    def write(self, data):
-        self.writes.append(data)
-        super().write(data)
+class CountingTransport(unit_helpers.CountingTransport):
+    """A transport that remembers each write call, and takes TCP_NODELAY."""
 
     def setTcpNoDelay(self, enabled):
         """As a TCP transport's (the web site sets it)."""
