@@ -155,7 +155,7 @@ def message_lines(source: str, command: str, target: str, message: str,
     if not action and len(text) <= BODY_MAX_BYTES - 2 - len(head):
         # Most messages: one line, whole (what the loop below makes of them).
         if msgid:
-            tags = f"{tags};msgid={msgid}" if tags else f"msgid={msgid}"
+            tags = _with(tags, "msgid=" + msgid)
         if tags:
             return b"".join((b"@", tags.encode("utf-8"), b" ", head, text, b"\r\n"))
         return head + text + b"\r\n"
@@ -175,7 +175,7 @@ def message_lines(source: str, command: str, target: str, message: str,
         piece_tags = tags
         if msgid:
             piece_id = msgid if number == 0 else f"{msgid}.{number}"
-            piece_tags = f"{tags};msgid={piece_id}" if tags else f"msgid={piece_id}"
+            piece_tags = _with(tags, "msgid=" + piece_id)
         prefix = f"@{piece_tags} ".encode("utf-8") if piece_tags else b""
         lines.append(prefix + head + opening + piece + closing + b"\r\n")
     return b"".join(lines)
@@ -257,7 +257,7 @@ class IRCRenderer:
         if self.message_tags:
             # Every event has an id, so that clients can refer to it (and
             # page through history that plays it back) as to a message.
-            tags = f"{tags};msgid={event.id}" if tags else f"msgid={event.id}"
+            tags = _with(tags, f"msgid={event.id}")
         if isinstance(event, Joined):
             if self.extended_join:
                 return format_line(source, "JOIN", event.room, event.source.account or "*",
