@@ -193,12 +193,11 @@ class SendQueue:
         if self._share is not None:
             self._unshare()
         pending = self._pending
+        self._shared = True
         if first is not None and pending and pending[-1] is first:
-            share = self._share = pending[-1] = Share(broadcast, 0)
-            self._shared = True
+            self._share = pending[-1] = Share(broadcast, 0)
             return True
         share = self._share = Share(broadcast, len(broadcast.chunks))
-        self._shared = True
         if pending:
             pending.append(share)
         else:
